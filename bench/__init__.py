@@ -1,0 +1,1 @@
+"""The benchmarking harness: ``python -m bench --help``."""

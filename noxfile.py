@@ -1,0 +1,32 @@
+"""Sessions: ``nox -s tests`` (the test suite) and ``nox -s bench`` (the main job).
+
+Virtualenvs are reused between runs: torch is a multi-GB install.
+"""
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests"]
+
+# The releases that pip takes from the local disk on the project's CPU machines; an unpinned
+# torch would pull a multi-GB CUDA build from the network.
+TORCH = ["torch==2.14.1", "torchvision==0.29.1"]
+
+
+def install(session: nox.Session, extras: str = "") -> None:
+    session.install(*TORCH)
+    session.install("-e", f".{extras}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite on the CPU (Triton kernels through the Triton interpreter)."""
+    install(session, "[test]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The main job: print the model zoo (the measurement suites grow from here)."""
+    install(session)
+    session.run("python", "-m", "bench", "models", *session.posargs)

@@ -1,0 +1,237 @@
+"""Every registered model against references from outside the project.
+
+torchvision (same layout: strict state_dict load, equal outputs, its own parameter and GMAC
+figures), timm (parameter counts, and layouts where they match), and the exact counts derived
+from the papers' tables. Family-specific structure lives in tests/test_models_<family>.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+import torchvision
+
+import models
+from models.blocks import ImageClassifier
+
+REQUIRED = """alexnet alexnet_paper vgg11 vgg11_lrn vgg13 vgg16 vgg19 vgg11_bn vgg13_bn vgg16_bn vgg19_bn
+googlenet bn_inception inception_v3 resnet18 resnet34 resnet50 resnet101 resnet152 inception_v4
+inception_resnet_v1 inception_resnet_v2 resnext50_32x4d resnext101_32x8d resnext101_64x4d densenet121
+densenet161 densenet169 densenet201 se_resnet50 se_resnet101 se_resnet152 se_resnext50_32x4d
+se_resnext101_32x4d""".split()
+
+ALL = models.list_models()
+TORCHVISION = [n for n in ALL if models.get_entry(n).reference.torchvision]
+TIMM = [n for n in ALL if models.get_entry(n).reference.timm]
+TIMM_LAYOUT = [n for n in TIMM if models.get_entry(n).reference.timm_layout]
+PAPER_PARAMS = [n for n in ALL if models.get_entry(n).reference.paper_params]
+
+# The deepest nets are slow to build and run on two CPU cores; they share every block with
+# a smaller sibling that is tested in full, so the heavy checks run on the siblings.
+HEAVY = {"resnet152", "resnext101_32x8d", "resnext101_64x4d", "se_resnet152", "densenet161", "densenet201",
+         "vgg19", "vgg19_bn"}
+
+
+def torchvision_model(name: str, device: str = "cpu") -> torch.nn.Module:
+    with warnings.catch_warnings(), torch.device(device):
+        warnings.simplefilter("ignore")  # googlenet/inception warn about their init scheme
+        return torchvision.models.get_model(name, weights=None)
+
+
+def calibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Real running statistics (from one training-mode batch) and random affine parameters.
+
+    Freshly built, every BN in eval mode is nearly the identity, so a wrong eps or a BN in the
+    wrong place would go unseen; calibrating keeps activations at a sane scale in deep nets.
+    """
+    generator = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: after one batch, exactly its statistics
+            m.weight.data.copy_(torch.rand(m.num_features, generator=generator) * 0.5 + 0.75)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+    model.eval()
+    for m in model.modules():  # only the BNs train: aux heads stay off, dropout stays off
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((out - ref).norm() / ref.norm()).item()
+
+
+def test_every_required_name_exists():
+    assert set(REQUIRED) <= set(ALL), sorted(set(REQUIRED) - set(ALL))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_built_from_the_shared_blocks(name):
+    with torch.device("meta"):
+        model = models.create(name)
+    assert isinstance(model, ImageClassifier)
+    # A BatchNorm outside BatchNormReLU2d would escape kernels.patch's fused BN+ReLU.
+    for module_name, m in model.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert isinstance(m, models.blocks.BatchNormReLU2d), f"{name}.{module_name} is a bare BatchNorm2d"
+        assert not isinstance(m, torch.nn.LocalResponseNorm) or isinstance(m, models.blocks.LocalResponseNorm)
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_params_and_macs_equal_torchvision(name):
+    card = models.model_card(name)
+    reference = models.get_entry(name).reference.torchvision
+    # Counted on the network as built (aux heads included), not the weights' meta, which
+    # counts googlenet without its aux heads.
+    assert card["params"] == models.count_params(torchvision_model(reference, device="meta"))
+    meta = torchvision.models.get_model_weights(reference).DEFAULT.meta
+    # torchvision's "_ops" is GMACs of convolutions and linear layers at the weights' crop size.
+    assert card["gmacs"] == pytest.approx(meta["_ops"], abs=2e-3)
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_params_equal_timm(name):
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):
+        reference = timm.create_model(models.get_entry(name).reference.timm)
+    assert models.model_card(name)["params"] == models.count_params(reference)
+
+
+@pytest.mark.parametrize("name", PAPER_PARAMS)
+def test_params_equal_paper(name):
+    assert models.model_card(name)["params"] == models.get_entry(name).reference.paper_params
+
+
+def check_same_outputs(name: str, reference: torch.nn.Module) -> None:
+    model = models.create(name).eval()
+    size = max(model.min_input_size, 64)
+    generator = torch.Generator().manual_seed(1)
+    calibrate_batchnorm(reference, torch.randn(4, 3, size, size, generator=generator))
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size, generator=generator)
+    with torch.no_grad():
+        out, ref = model(x), reference(x)
+    assert out.shape == ref.shape
+    assert relative_error(out, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("name", [n for n in TORCHVISION if n not in HEAVY])
+def test_same_layout_and_outputs_as_torchvision(name):
+    check_same_outputs(name, torchvision_model(models.get_entry(name).reference.torchvision))
+
+
+@pytest.mark.parametrize("name", [n for n in TIMM_LAYOUT if n not in HEAVY])
+def test_same_layout_and_outputs_as_timm(name):
+    timm = pytest.importorskip("timm")
+    check_same_outputs(name, timm.create_model(models.get_entry(name).reference.timm))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_forward_at_native_size(name):
+    card = models.model_card(name)
+    model = models.create(name, num_classes=10).eval()
+    size = card["input_size"]
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, size, size))
+    assert out.shape == (1, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
+def test_minimum_size_works_and_below_it_is_a_clear_error(name):
+    model = models.create(name, num_classes=10)
+    for training in (False, True):
+        model.train(training)
+        size = model.min_input_size
+        out = model(torch.randn(2, 3, size, size))
+        logits = out[0] if isinstance(out, tuple) else out
+        assert logits.shape == (2, 10)
+        if size > 1:
+            with pytest.raises(ValueError, match=rf"{name}: input {size - 1}x{size - 1} is below the minimum {size}x{size}"):
+                model(torch.randn(2, 3, size - 1, size - 1))
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in HEAVY])
+def test_training_step_reaches_every_parameter(name):
+    torch.manual_seed(0)
+    model = models.create(name, num_classes=10).train()
+    size = max(model.min_input_size, 32)
+    out = model(torch.randn(2, 3, size, size))
+    outputs = list(out) if isinstance(out, tuple) else [out]
+    loss = sum(torch.nn.functional.cross_entropy(o, torch.tensor([1, 7])) for o in outputs)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing[:5]
+    bn = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(m.num_batches_tracked.item() == 1 for m in bn)
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(ValueError, match=r"unknown model 'resnet5'; did you mean resnet50"):
+        models.create("resnet5")
+
+
+def test_unknown_name_without_close_match_lists_all():
+    with pytest.raises(ValueError, match=r"known models: alexnet, alexnet_paper"):
+        models.create("transformer")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_bad_num_classes(bad):
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        models.create("resnet18", num_classes=bad)
+
+
+def test_unknown_variant_kwarg_names_the_model():
+    with pytest.raises(TypeError, match="resnet18: .*colour"):
+        models.create("resnet18", colour="red")
+
+
+@pytest.mark.parametrize("shape", [(3, 224, 224), (2, 1, 64, 64), (2, 4, 64, 64)])
+def test_wrong_input_shape_is_a_clear_error(shape):
+    model = models.create("resnet18").eval()
+    with pytest.raises(ValueError, match=r"resnet18: expected input of shape \[N, 3, H, W\]"):
+        model(torch.randn(*shape))
+
+
+def test_cards_have_the_documented_keys():
+    for name in ALL:
+        card = models.model_card(name)
+        assert card["name"] == name
+        assert card["params"] > 0 and card["gmacs"] > 0
+        assert 2012 <= card["year"] <= 2017
+        assert card["min_input_size"] <= card["input_size"]
+        for key in ("top1_error", "top5_error"):
+            assert card[key] is None or 0 < card[key] < 50
+        if card["top1_error"] is not None or card["top5_error"] is not None:
+            assert card["error_protocol"] and card["error_source"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_models_json_lists_every_model():
+    result = run_cli("models", "--json")
+    assert result.returncode == 0, result.stderr
+    cards = json.loads(result.stdout)
+    assert [c["name"] for c in cards] == ALL
+    assert {"name", "family", "paper", "year", "input_size", "params", "gmacs"} <= set(cards[0])
+
+
+def test_cli_models_table_and_bad_name():
+    table = run_cli("models", "resnet50", "vgg16")
+    assert table.returncode == 0
+    assert "25,557,032" in table.stdout and "138,357,544" in table.stdout
+    bad = run_cli("models", "resnet5")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: unknown model 'resnet5'; did you mean resnet50, resnet152, resnet34, resnet18?"
+    assert "Traceback" not in bad.stderr
