@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
+
+_NUMBER = re.compile(r"-?[\d,]*\.?\d+(e[-+]?\d+)?x?( !)?")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, str):  # numbers formatted ahead, or the marks that stand in for them
+        return bool(_NUMBER.fullmatch(value)) or value in ("-", "E", "M", "!")
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def format_cell(value: Any) -> str:
@@ -20,7 +29,7 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], headers: Sequence
     """Left-align text, right-align numbers; ``headers`` rename ``columns`` for display."""
     headers = list(headers or columns)
     cells = [[format_cell(row.get(column)) for column in columns] for row in rows]
-    numeric = [all(isinstance(row.get(c), (int, float)) or row.get(c) is None for row in rows) for c in columns]
+    numeric = [all(_is_number(row.get(c)) for row in rows) for c in columns]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def line(values):

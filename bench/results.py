@@ -1,0 +1,145 @@
+"""Results files: JSON Lines, one self-describing row per measured configuration.
+
+Every row carries its configuration, its measurements and the environment it ran in, so a
+file means the same on its own as when merged with runs from other machines. Rows are
+appended and flushed as each configuration finishes: a crash or Ctrl-C loses nothing done.
+
+The column names below are public API (the README documents them); ``SCHEMA_VERSION`` changes
+whenever one changes meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("ok", "skipped", "oom", "error", "incorrect")
+
+# What identifies a configuration: rows with equal keys measure the same thing.
+KEY_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
+               "input_size", "device_name")
+
+CONFIG_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
+                  "input_size", "device")
+
+MEASUREMENT_COLUMNS = (
+    "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
+    "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
+    "grad_rel_error", "tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
+    "percent_of_copy_bandwidth", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
+    "started_at", "wall_s",
+)
+
+ENVIRONMENT_COLUMNS = (
+    "run_id", "host", "cpu", "python", "torch_version", "triton_version", "cuda_version",
+    "cudnn_version", "git_commit", "git_dirty", "device_name", "device_uuid", "driver_version",
+    "compute_capability", "device_memory_bytes", "sm_clock_max_mhz", "memory_clock_max_mhz",
+    "sm_clock_mhz", "memory_clock_mhz", "power_limit_w", "temperature_c",
+    "copy_bandwidth_gbps",
+)
+
+COLUMNS = ("schema_version",) + CONFIG_COLUMNS + MEASUREMENT_COLUMNS + ENVIRONMENT_COLUMNS
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read: names the file and line."""
+
+
+def config_key(row: dict) -> tuple:
+    return tuple(row.get(column) for column in KEY_COLUMNS)
+
+
+def resume_key(row_or_config: dict) -> tuple:
+    """What ``--resume`` matches on: the configuration as asked for, on the same device."""
+    return tuple(row_or_config.get(column) for column in CONFIG_COLUMNS)
+
+
+def make_row(config: dict, measurement: dict, environment: dict) -> dict:
+    """A complete row: every column present (``None`` where it does not apply)."""
+    row = {column: None for column in COLUMNS}
+    row.update({k: config.get(k) for k in CONFIG_COLUMNS})
+    row.update(environment)
+    row.update(measurement)
+    row["schema_version"] = SCHEMA_VERSION
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"columns not in the schema: {sorted(unknown)}")
+    if row["status"] not in STATUSES:
+        raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
+    return row
+
+
+class ResultsWriter:
+    """Appends rows to a JSON Lines file, each flushed and synced to disk as it is written."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._file.write(json.dumps(row, sort_keys=False, allow_nan=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_rows(path: str | os.PathLike) -> list[dict]:
+    """Every row of one results file; a line that is not a row of this schema is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such results file")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ResultsError(f"{path}:{number}: not JSON ({error.msg})") from None
+            if not isinstance(row, dict) or "schema_version" not in row:
+                raise ResultsError(f"{path}:{number}: not a results row (no schema_version)")
+            if row["schema_version"] != SCHEMA_VERSION:
+                raise ResultsError(f"{path}:{number}: schema_version {row['schema_version']!r}, "
+                                   f"this version reads {SCHEMA_VERSION}")
+            missing = [c for c in ("kind", "name", "backend", "mode", "status") if c not in row]
+            if missing:
+                raise ResultsError(f"{path}:{number}: row lacks {', '.join(missing)}")
+            rows.append(row)
+    return rows
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; a directory stands for every ``*.jsonl`` below it."""
+    expanded = []
+    for path in map(Path, paths):
+        expanded.extend(sorted(path.rglob("*.jsonl")) if path.is_dir() else [path])
+    return expanded
+
+
+def load(paths) -> "pandas.DataFrame":  # noqa: F821
+    """Any number of results files (or directories of them) as one tidy DataFrame."""
+    import pandas as pd
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    rows = []
+    for path in expand_paths(paths):
+        for row in read_rows(path):
+            row["source"] = str(path)
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS) + ["source"])
+    return frame

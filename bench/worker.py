@@ -1,0 +1,116 @@
+"""The worker process: runs configurations one at a time and sends back finished rows.
+
+Every configuration runs in a worker, never in the process that writes the results, so a
+crash, a CUDA error or an out-of-memory costs one row (status ``oom`` or ``error``, with the
+message) and the run goes on. After any failure the worker exits, and the runner starts a
+fresh one: a CUDA context that saw an error is not trusted for the next measurement.
+
+This module imports torch only inside the worker, after ``CUDA_VISIBLE_DEVICES`` has pinned
+it to its GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import signal
+import time
+import traceback
+
+
+def classify(error: BaseException) -> str:
+    import torch
+
+    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return "oom"
+    text = str(error).lower()
+    if "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text:
+        return "oom"
+    return "error"
+
+
+def one_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
+
+
+def resolve_workload(config: dict):
+    """``config["workload"]`` ("module:function") names a custom workload; else by kind."""
+    from . import workloads
+
+    target = config.get("workload")
+    if target:
+        module, _, function = target.partition(":")
+        return getattr(importlib.import_module(module), function)
+    return {"model": workloads.run_model, "kernel": workloads.run_kernel}[config["kind"]]
+
+
+def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
+    """The measurement columns for one configuration, and whether the worker is still sound."""
+    from .environment import ClockSampler
+    from .workloads import Skip
+
+    started = time.time()
+    measurement = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))}
+    healthy = True
+    try:
+        with ClockSampler(device) as sampler:
+            measurement.update(resolve_workload(config)(config, device))
+        measurement.update(sampler.fields())
+        measurement["status"] = "ok"
+        errors = [measurement.get(k) for k in ("rel_error", "grad_rel_error")]
+        tolerance = measurement.get("tolerance")
+        if tolerance is not None and any(e is not None and not (e <= tolerance) for e in errors):
+            measurement["status"] = "incorrect"
+            worst = max((e for e in errors if e is not None), key=lambda e: float("inf") if e != e else e)
+            measurement["message"] = f"relative error {worst:.3g} exceeds the {config['dtype']} tolerance {tolerance:g}"
+        bandwidth = environment.get("copy_bandwidth_gbps")
+        if measurement.get("achieved_gbps") is not None and bandwidth:
+            measurement["percent_of_copy_bandwidth"] = 100 * measurement["achieved_gbps"] / bandwidth
+    except Skip as reason:
+        measurement.update(status="skipped", message=str(reason))
+    except Exception as error:  # noqa: BLE001 - every failure becomes a row
+        measurement.update(status=classify(error), message=one_line(error))
+        measurement["traceback"] = traceback.format_exc(limit=8)
+        healthy = False
+    measurement["wall_s"] = round(time.time() - started, 3)
+    return measurement, healthy
+
+
+def _sanitize(measurement: dict) -> dict:
+    """JSON has no NaN: a non-finite error becomes None (the status already says incorrect)."""
+    return {k: (None if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)
+            for k, v in measurement.items()}
+
+
+def main(connection, device_name: str, visible_device: str | None, environment: dict | None,
+         run_id: str, memory_limit_bytes: int | None) -> None:
+    """Worker entry point (spawned): hello with the environment, then configs until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C stops
+    if visible_device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_device
+    import torch
+
+    from . import environment as env_module
+
+    device = torch.device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if environment is None:
+        environment = env_module.collect(device, run_id)
+    if memory_limit_bytes is not None:
+        # A cap on address space beyond what the worker already maps (torch maps a lot).
+        with open("/proc/self/status") as f:
+            vm_size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+        limit = vm_size + memory_limit_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    connection.send(("hello", environment))
+    while True:
+        config = connection.recv()
+        if config is None:
+            return
+        measurement, healthy = run_config(config, device, environment)
+        connection.send(("row", _sanitize(measurement)))
+        if not healthy:
+            return

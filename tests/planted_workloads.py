@@ -1,0 +1,36 @@
+"""Workloads that fail on purpose, for the runner's isolation tests (run inside the worker)."""
+
+import os
+import signal
+import time
+
+
+def succeed(config, device):
+    return {"median_ms": 1.0, "times_ms": [1.0], "iqr_ms": 0.0, "samples": 1}
+
+
+def raise_error(config, device):
+    raise RuntimeError("planted failure\nsecond line")
+
+
+def allocate_too_much(config, device):
+    import torch
+
+    torch.empty(8 << 30, dtype=torch.uint8)  # 8 GiB, over the worker's limit
+    return succeed(config, device)
+
+
+def die_by_signal(config, device):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_forever(config, device):
+    time.sleep(3600)
+
+
+def wrong_answer(config, device):
+    return {**succeed(config, device), "rel_error": 0.5, "tolerance": 1e-3}
+
+
+def nan_answer(config, device):
+    return {**succeed(config, device), "rel_error": float("nan"), "tolerance": 1e-3}

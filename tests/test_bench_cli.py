@@ -1,0 +1,114 @@
+"""``python -m bench run`` end to end on the CPU, and every user error it can meet."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bench import results
+from bench.kernel_cases import capture_cases
+from bench.workloads import run_kernel
+
+SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
+
+
+def bench(*args: str, timeout: float = 600, interpret: bool = False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    if interpret:
+        env["TRITON_INTERPRET"] = "1"
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def test_a_small_run_writes_a_row_per_configuration(tmp_path):
+    out = tmp_path / "run.jsonl"
+    result = bench("run", "--models", "resnet18", "--backends", "torch,triton", "--dtypes", "fp32,bf16",
+                   "--out", str(out), *SMALL)
+    assert result.returncode == 0, result.stderr
+    rows = {(r["backend"], r["mode"], r["dtype"]): r for r in results.read_rows(out)}
+    assert len(rows) == 8
+    eager = rows[("torch", "train", "fp32")]
+    assert eager["status"] == "ok" and eager["samples"] == 2 and len(eager["times_ms"]) == 2
+    assert eager["throughput"] == pytest.approx(2 / (eager["median_ms"] / 1e3))
+    assert eager["peak_memory_bytes"] > 0 and eager["copy_bandwidth_gbps"] > 0
+    assert eager["rel_error"] is None  # the fp32 eager model is the reference itself
+    low = rows[("torch", "infer", "bf16")]
+    assert 0 < low["rel_error"] < 0.1 and low["top1_agreement"] is not None and low["tolerance"] is None
+    assert rows[("torch", "train", "bf16")]["grad_rel_error"] is not None
+    skipped = rows[("triton", "infer", "fp32")]
+    assert skipped["status"] == "skipped" and "TRITON_INTERPRET=1" in skipped["message"]
+    assert "resnet18" in result.stdout and "8 rows (4 ok, 4 skipped)" in result.stdout
+    assert out.with_suffix(".log").read_text().count("\n") >= 8
+
+
+def test_interrupt_keeps_every_finished_row(tmp_path):
+    out = tmp_path / "run.jsonl"
+    process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--models", "resnet18,alexnet,vgg11",
+                                "--backends", "torch", "--dtypes", "fp32", "--out", str(out), "--batch-sizes", "2",
+                                "--input-size", "64", "--repeats", "50", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted:" in stderr and "Traceback" not in stderr
+    rows = results.read_rows(out)
+    assert 1 <= len(rows) < 6 and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "resnet5"], "error: unknown model 'resnet5'; did you mean resnet50, resnet152, resnet34, resnet18?"),
+    (["--backends", "cudnn"], "error: unknown backend 'cudnn'; choose from torch, triton, compile"),
+    (["--dtypes", "fp8"], "error: unknown dtype 'fp8'; choose from fp32, tf32, fp16, bf16"),
+    (["--suite", "fast"], "error: unknown suite 'fast'; choose from default, device-check, kernels, smoke"),
+    (["--device", "cuda:0"], "error: --device cuda:0: 0 CUDA device(s) visible"),
+    (["--device", "tpu"], "error: --device 'tpu': expected cpu, cuda:N or all"),
+    (["--device", "all"], "error: --device all needs CUDA GPUs, and none is visible; use --device cpu"),
+])
+def test_bad_input_fails_before_any_work_in_one_line(tmp_path, args, message):
+    if torch.cuda.is_available() and "--device" in args:
+        pytest.skip("this machine has a GPU")
+    result = bench("run", *args, "--out", str(tmp_path / "r.jsonl"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_resume_refuses_a_foreign_file(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"hello": "world"}\n')
+    result = bench("run", "--models", "resnet18", "--resume", "--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {out}:1: not a results row (no schema_version)"
+
+
+def kernel_config(op, backend, mode, dtype, case):
+    return {"kind": "kernel", "name": op, "shape": case["shape"], "case": case, "backend": backend, "mode": mode,
+            "dtype": dtype, "batch_size": case["x"][0], "memory_format": "channels_last", "device": "cpu",
+            "warmup": 1, "repeats": 2, "min_time_s": 0.0, "flush_l2": False}
+
+
+@pytest.mark.parametrize("mode", ["infer", "train-forward", "train-backward"])
+def test_kernel_rows_carry_errors_bytes_and_flops(mode):
+    case = next(c for c in capture_cases(["bn_relu"], ["resnet18"], 1) if c["residual"])
+    result = run_kernel(kernel_config("bn_relu", "torch", mode, "fp32", case), torch.device("cpu"))
+    assert result["rel_error"] < 1e-5 and result["tolerance"] is None
+    assert ("grad_rel_error" in result) == (mode == "train-backward")
+    passes = {"infer": 3, "train-forward": 4, "train-backward": 8}[mode]
+    assert result["bytes_moved"] == passes * 64 * 56 * 56 * 4
+    assert result["achieved_gbps"] == pytest.approx(result["bytes_moved"] / (result["median_ms"] * 1e-3) / 1e9)
+
+
+def test_compiled_kernel_is_checked_against_float64():
+    case = capture_cases(["lrn"], ["alexnet_paper"], 1)[1]
+    result = run_kernel(kernel_config("lrn", "compile", "train-backward", "fp32", case), torch.device("cpu"))
+    assert result["tolerance"] == 1e-5
+    assert result["rel_error"] < 1e-5 and result["grad_rel_error"] < 1e-5

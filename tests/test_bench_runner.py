@@ -1,0 +1,84 @@
+"""Worker isolation, resume and correctness bookkeeping of the runner (CPU, planted workloads)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import results
+from bench.runner import RunOptions, Runner
+
+
+def config(workload: str, name: str = "planted", timeout_s: float = 120) -> dict:
+    return {"kind": "model", "name": name, "shape": None, "backend": "torch", "mode": "infer", "dtype": "fp32",
+            "batch_size": 1, "memory_format": "nchw", "input_size": 8, "device": "cpu", "warmup": 0,
+            "repeats": 1, "min_time_s": 0.0, "timeout_s": timeout_s, "workload": f"planted_workloads:{workload}"}
+
+
+def run(configs, path, **options):
+    lines = []
+    opts = RunOptions(run_id="test", devices=["cpu"], progress=False, log=lines.append,
+                      environments={"cpu": {"device_name": "cpu", "run_id": "test"}}, **options)
+    rows = Runner(configs, path, opts).run()
+    return rows, lines
+
+
+def test_a_failing_configuration_becomes_a_row_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rows, log = run([config("raise_error", "a"), config("succeed", "b")], path)
+    assert [(r["name"], r["status"]) for r in rows] == [("a", "error"), ("b", "ok")]
+    assert rows[0]["message"] == "RuntimeError: planted failure"
+    assert any("Traceback" in line for line in log)  # the full trace goes to the log, not the row
+    assert [r["name"] for r in results.read_rows(path)] == ["a", "b"]
+
+
+def test_out_of_memory_under_a_worker_memory_limit_is_an_oom_row(tmp_path):
+    rows, _ = run([config("allocate_too_much", "big"), config("succeed", "after")], tmp_path / "r.jsonl",
+                  memory_limit_bytes=1 << 30)
+    assert [r["status"] for r in rows] == ["oom", "ok"]
+    assert "allocate" in rows[0]["message"].lower() or "memory" in rows[0]["message"].lower()
+
+
+def test_a_worker_killed_by_a_signal_is_an_error_row_and_is_replaced(tmp_path):
+    rows, _ = run([config("die_by_signal", "killed"), config("succeed", "after")], tmp_path / "r.jsonl")
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert rows[0]["message"] == "worker killed by signal 9 while running this configuration"
+
+
+def test_a_configuration_over_its_timeout_is_killed(tmp_path):
+    rows, _ = run([config("sleep_forever", "slow", timeout_s=3), config("succeed", "after")], tmp_path / "r.jsonl")
+    assert [r["status"] for r in rows] == ["error", "ok"]
+    assert rows[0]["message"] == "timed out after 3 s; worker killed"
+
+
+def test_resume_runs_only_what_is_missing(tmp_path):
+    path = tmp_path / "r.jsonl"
+    run([config("succeed", "a")], path)
+    rows, log = run([config("succeed", "a"), config("succeed", "b")], path, resume=True)
+    assert [r["name"] for r in rows] == ["b"]
+    assert "resume: 1 of 2 configurations already in" in log[0]
+    assert [r["name"] for r in results.read_rows(path)] == ["a", "b"]
+
+
+def test_resume_on_a_corrupt_file_names_the_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    run([config("succeed", "a")], path)
+    with open(path, "a") as f:
+        f.write("{not json\n")
+    with pytest.raises(results.ResultsError, match=rf"{path}:2: not JSON"):
+        run([config("succeed", "b")], path, resume=True)
+
+
+@pytest.mark.parametrize("workload", ["wrong_answer", "nan_answer"])
+def test_an_error_over_tolerance_marks_the_row_incorrect(tmp_path, workload):
+    rows, _ = run([config(workload)], tmp_path / "r.jsonl")
+    assert rows[0]["status"] == "incorrect"
+    assert "exceeds the fp32 tolerance 0.001" in rows[0]["message"]
+    if workload == "nan_answer":
+        assert rows[0]["rel_error"] is None  # JSON has no NaN; the status carries the verdict
+
+
+def test_rows_carry_every_column_and_the_environment(tmp_path):
+    rows, _ = run([config("succeed")], tmp_path / "r.jsonl")
+    assert list(rows[0]) == list(results.COLUMNS)
+    assert rows[0]["schema_version"] == results.SCHEMA_VERSION
+    assert rows[0]["device_name"] == "cpu" and rows[0]["run_id"] == "test"
