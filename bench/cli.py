@@ -101,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     configs = suites.expand(suites.load_suite(name), overrides, device=devices[0])
     for config in configs:
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
+        if args.cuda_graphs:
+            config["cuda_graphs"] = True
     out = output_path(args.out, name, devices, args.resume)
     if args.resume and out.exists():
         from .results import read_rows
@@ -165,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else each model's native size)")
     run.add_argument("--warmup", type=int, help="untimed iterations before timing")
     run.add_argument("--repeats", type=int, help="timed iterations (at least)")
+    run.add_argument("--cuda-graphs", action="store_true",
+                     help="time kernels by replaying a captured CUDA graph (hides launch overhead)")
     run.add_argument("--device", help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
     run.add_argument("--out", help="results file (*.jsonl) or directory (default results/runs/)")
     run.add_argument("--resume", action="store_true",
