@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 from .suite import list_suites
 from .tables import format_table
+
+
+BASELINES = Path("results") / "baselines"
 
 
 class UsageError(Exception):
@@ -82,7 +84,9 @@ def output_path(out: str | None, suite: str, devices: list[str], resume: bool) -
     else:
         import torch
 
-        device_slug = re.sub(r"[^A-Za-z0-9]+", "-", torch.cuda.get_device_name(int(devices[0][5:]))).strip("-")
+        from .results import device_slug as slug
+
+        device_slug = slug(torch.cuda.get_device_name(int(devices[0][5:])))
     return directory / f"{suite}-{device_slug}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
@@ -136,6 +140,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 5% or a fraction such as 0.05, got {text!r}")
+
+
+def default_baseline(candidate: list[dict]) -> Path:
+    from .results import device_slug
+
+    gpus = sorted({r.get("device_name") or "cpu" for r in candidate})
+    if len(gpus) != 1:
+        raise UsageError(f"the candidate ran on {', '.join(gpus)}; name the baseline with --baseline")
+    path = BASELINES / f"{device_slug(gpus[0])}.jsonl"
+    if not path.exists():
+        raise UsageError(f"no stored baseline for {gpus[0]} ({path}); save one with 'python -m bench baseline save RUN'")
+    return path
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from . import gate
+
+    try:
+        candidate = gate.load_side(args.candidate, "candidate")
+        baseline_paths = args.baseline or [str(default_baseline(candidate))]
+        baseline = gate.load_side(baseline_paths, "baseline")
+        result = gate.compare(baseline, candidate, metric=args.metric, threshold=args.threshold,
+                              alpha=args.alpha, allow_mismatch=args.allow_mismatch)
+    except gate.GateInputError as error:
+        raise UsageError(str(error)) from None
+    print(gate.render(result, args.format))
+    return result.exit_code
+
+
+def cmd_baseline_save(args: argparse.Namespace) -> int:
+    from . import results
+
+    rows = results.load_rows(args.run)
+    gpus = sorted({r.get("device_name") or "cpu" for r in rows})
+    if len(gpus) != 1:
+        raise UsageError(f"{', '.join(args.run)}: a baseline holds one GPU's rows; found {', '.join(gpus) or 'none'}")
+    name = results.device_slug(gpus[0]) + (f"-{results.device_slug(args.name)}" if args.name else "")
+    path = BASELINES / f"{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            row.pop("source", None)
+            f.write(json.dumps(row) + "\n")
+    print(f"saved {len(rows)} rows of {gpus[0]} as {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -178,6 +234,37 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cap each worker's memory beyond its start-up size; going over gives an 'oom' row")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.set_defaults(func=cmd_run)
+
+    gate = commands.add_parser(
+        "gate", help="compare a candidate run with a baseline; exit 1 on any regression",
+        description="Match the rows of two results sets by configuration and flag a regression only where "
+                    "the candidate is worse than the threshold and the difference is outside the measured "
+                    "noise (one-sided Mann-Whitney U on the recorded repetitions, Holm-corrected to a 0.1%% "
+                    "family-wise error, and a 99.9%% Hodges-Lehmann interval of the time ratio that reaches the "
+                    "threshold). Any incorrect row, new error/oom, now-skipped or vanished configuration is a "
+                    "regression. Exit 0 clean, 1 regression, 2 unusable input. Accepts results files, "
+                    "directories of them, and pytest --benchmark-json files.")
+    gate.add_argument("--baseline", nargs="+", metavar="PATH",
+                      help="baseline results (default: results/baselines/<GPU>.jsonl for the candidate's GPU)")
+    gate.add_argument("--candidate", nargs="+", metavar="PATH", required=True, help="candidate results")
+    gate.add_argument("--threshold", type=_fraction, default=0.05, help="smallest change that counts (default 5%%)")
+    gate.add_argument("--metric", choices=["throughput", "latency", "memory"], default="throughput",
+                      help="what is compared (default throughput; kernels: 1/time)")
+    gate.add_argument("--alpha", type=float, default=0.001, help="family-wise false-alarm rate (default 0.001)")
+    gate.add_argument("--format", choices=["text", "json", "markdown"], default="text", help="output format")
+    gate.add_argument("--allow-mismatch", action="store_true",
+                      help="compare across GPU models or major software versions anyway")
+    gate.set_defaults(func=cmd_gate)
+
+    baseline = commands.add_parser("baseline", help="store a run as the baseline for its GPU",
+                                   description="Baselines live under results/baselines/, one file per GPU.")
+    baseline_commands = baseline.add_subparsers(dest="baseline_command", required=True, metavar="ACTION")
+    save = baseline_commands.add_parser("save", help="store RUN as results/baselines/<GPU>[-NAME].jsonl",
+                                        description="Store the rows of RUN (one GPU's) as the baseline for "
+                                                    "that GPU, replacing any stored before.")
+    save.add_argument("run", nargs="+", help="results file(s) of one GPU")
+    save.add_argument("--name", help="a suffix, for several baselines per GPU")
+    save.set_defaults(func=cmd_baseline_save)
     return parser
 
 

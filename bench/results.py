@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -130,16 +131,58 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return expanded
 
 
-def load(paths) -> "pandas.DataFrame":  # noqa: F821
-    """Any number of results files (or directories of them) as one tidy DataFrame."""
-    import pandas as pd
+def read_pytest_benchmark(path: str | os.PathLike) -> list[dict]:
+    """Rows from ``pytest --benchmark-json`` output (the project's benchmarks put their
+    configuration in ``extra_info``; ``--benchmark-save-data`` keeps every repetition)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path}: not a pytest-benchmark JSON file ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
+        raise ResultsError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
+    machine = document.get("machine_info", {})
+    commit = document.get("commit_info", {})
+    rows = []
+    for number, bench in enumerate(document["benchmarks"], start=1):
+        stats, info = bench.get("stats", {}), dict(bench.get("extra_info", {}))
+        if "median" not in stats:
+            raise ResultsError(f"{path}: benchmark {number} ({bench.get('fullname')}) has no stats.median")
+        config = {"kind": info.pop("kind", "pytest"), "name": info.pop("name", bench.get("fullname")),
+                  "backend": info.pop("backend", "pytest"), "mode": info.pop("mode", "-"), **info}
+        times = [t * 1e3 for t in stats.get("data", [])]
+        measurement = {"status": "ok", "times_ms": times or None, "median_ms": stats["median"] * 1e3,
+                       "iqr_ms": stats.get("iqr", 0) * 1e3, "samples": len(times) or stats.get("rounds")}
+        if config.get("batch_size") and config["kind"] == "model":
+            measurement["throughput"] = config["batch_size"] / stats["median"]
+        environment = {"run_id": f"pytest-benchmark-{document.get('datetime', '')}", "host": machine.get("node"),
+                       "git_commit": commit.get("id"), "git_dirty": commit.get("dirty"),
+                       "device_name": info.get("device_name") or "cpu"}
+        rows.append(make_row({k: v for k, v in config.items() if k in CONFIG_COLUMNS},
+                             measurement, {k: v for k, v in {**environment, **{k: info[k] for k in info
+                                           if k in ENVIRONMENT_COLUMNS}}.items()}))
+    return rows
 
+
+def load_rows(paths) -> list[dict]:
+    """Rows of any number of results files, directories of them, or pytest-benchmark JSON files."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rows = []
     for path in expand_paths(paths):
-        for row in read_rows(path):
+        for row in (read_pytest_benchmark(path) if path.suffix == ".json" else read_rows(path)):
             row["source"] = str(path)
             rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(COLUMNS) + ["source"])
-    return frame
+    return rows
+
+
+def load(paths) -> "pandas.DataFrame":  # noqa: F821
+    """Any number of results files (or directories of them) as one tidy DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(load_rows(paths), columns=list(COLUMNS) + ["source"])
+
+
+def device_slug(device_name: str) -> str:
+    """A file-name-safe GPU name: ``NVIDIA H200`` -> ``NVIDIA-H200``."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", device_name).strip("-")

@@ -12,18 +12,14 @@ import pytest
 import torch
 
 from bench import results
+from bench_cli import REPO, run_bench
 from bench.kernel_cases import OPS, capture_cases
 from bench.workloads import _differentiable, check_kernel, run_kernel
 
 SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
 
 
-def bench(*args: str, timeout: float = 600, interpret: bool = False) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    if interpret:
-        env["TRITON_INTERPRET"] = "1"
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+bench = run_bench
 
 
 def test_a_small_run_writes_a_row_per_configuration(tmp_path):
@@ -52,7 +48,8 @@ def test_interrupt_keeps_every_finished_row(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--models", "resnet18,alexnet,vgg11",
                                 "--backends", "torch", "--dtypes", "fp32", "--out", str(out), "--batch-sizes", "2",
                                 "--input-size", "64", "--repeats", "50", "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.time() + 300
     while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)

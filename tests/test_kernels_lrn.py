@@ -1,0 +1,168 @@
+"""kernels.lrn and its module twin against torch.nn.functional.local_response_norm in float64.
+
+Through the Triton interpreter on CPU tensors (TRITON_INTERPRET=1, as ``nox -s tests`` sets it)
+or on a CUDA GPU; outputs are poisoned with NaN before each call and NaN never passes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import kernels
+from kernels import TritonLocalResponseNorm, _common
+from models.blocks import LocalResponseNorm
+
+DEVICE = "cpu" if _common.INTERPRET else ("cuda" if torch.cuda.is_available() else None)
+pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1 set before triton is imported "
+                                                       "(nox -s tests sets it) or a CUDA GPU")
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+LAYOUTS = ["nchw", "channels_last"]
+F64 = torch.float64
+
+
+def check(name, out, ref, tol):
+    err = _common.relative_error(out, ref)
+    assert err <= tol, f"{name}: relative error {err:.3g} exceeds {tol:g}"
+
+
+def run_case(shape, dtype, layout="nchw", size=5, alpha=1e-4, beta=0.75, k=2.0, seed=0, transform=None):
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=gen, dtype=F64) * 2).to(dtype)
+    dy = torch.randn(shape, generator=gen, dtype=F64).to(dtype)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    xs = x.contiguous(memory_format=fmt).to(DEVICE)
+    xs = (transform(xs) if transform else xs).requires_grad_(True)
+    with _common.poison_outputs():
+        y = kernels.lrn(xs, size, alpha, beta, k)
+        (dx,) = torch.autograd.grad(y, xs, dy.contiguous(memory_format=fmt).to(DEVICE))
+    x64 = (transform(x) if transform else x).double().requires_grad_(True)
+    ref = F.local_response_norm(x64, size, alpha, beta, k)
+    (ref_dx,) = torch.autograd.grad(ref, x64, dy.double())
+    assert y.dtype == dx.dtype == dtype
+    if not transform:
+        assert y.is_contiguous(memory_format=fmt)
+    tol = _common.tolerance(dtype)
+    check("y", y, ref, tol)
+    check("dx", dx, ref_dx, tol)
+
+
+# alpha = 1: the cross-channel term of the gradient is as large as the direct one, so a wrong
+# window in the backward cannot hide behind a tiny alpha (AlexNet's 1e-4).
+STRONG = dict(alpha=1.0, beta=0.75, k=1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 9])
+def test_sizes(dtype, layout, size):
+    # 7 channels: windows clipped at both edges, and size 9 spans more than all of them
+    run_case((2, 7, 3, 5), dtype, layout, size=size, **STRONG)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
+def test_alexnet_parameters(dtype):
+    run_case((2, 6, 4, 4), dtype, "channels_last", size=5, alpha=1e-4 * 5, beta=0.75, k=2.0)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 70, 2, 3), (3, 4, 1, 9), (2, 5, 6, 1), (4, 9, 1, 1),
+                                   (1, 1, 3, 3)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_awkward_shapes(shape, layout):
+    run_case(shape, torch.float32, layout, size=4, **STRONG)
+
+
+@pytest.mark.parametrize("name,transform", [
+    ("channel slice", lambda t: torch.stack([t, t], 2).flatten(1, 2)[:, ::2]),
+    ("spatial slice", lambda t: F.pad(t, (1, 0))[:, :, :, 1:]),  # copied first
+])
+def test_non_contiguous_input(name, transform):
+    run_case((2, 5, 3, 4), torch.float32, size=3, transform=transform, **STRONG)
+
+
+def test_large_beta_and_k():
+    run_case((2, 6, 3, 3), torch.float32, size=3, alpha=2.0, beta=2.5, k=0.5)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_every_autotune_config(index):
+    if not _common.INTERPRET:
+        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
+    with _common.use_config(index):
+        for layout in LAYOUTS:
+            run_case((2, 70, 3, 5), torch.float32, layout, size=5, seed=index, **STRONG)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 3), c=st.integers(1, 12), h=st.integers(1, 5), w=st.integers(1, 5),
+       size=st.integers(1, 8), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
+       alpha=st.floats(1e-4, 2.0), beta=st.floats(0.1, 2.0), k=st.floats(0.5, 3.0), seed=st.integers(0, 2**16))
+def test_hypothesis(n, c, h, w, size, dtype, layout, alpha, beta, k, seed):
+    run_case((n, c, h, w), dtype, layout, size=size, alpha=alpha, beta=beta, k=k, seed=seed)
+
+
+def test_empty_batch():
+    x = torch.randn(0, 4, 3, 3, device=DEVICE)
+    assert kernels.lrn(x).shape == x.shape
+
+
+# --- the module twin --------------------------------------------------------------------------
+
+def test_module_twin():
+    ref = LocalResponseNorm.from_paper(n=5, alpha=1e-4, beta=0.75, k=2.0)
+    twin = TritonLocalResponseNorm(ref.size, ref.alpha, ref.beta, ref.k)
+    assert twin.extra_repr() == ref.extra_repr() == nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0).extra_repr()
+    assert list(twin.state_dict()) == [] and isinstance(twin, nn.LocalResponseNorm)
+    x = torch.randn(2, 8, 3, 3) * 10
+    check("y", twin(x.to(DEVICE)), ref(x.double()), 1e-5)
+
+
+# --- inputs that are wrong --------------------------------------------------------------------
+
+BAD = [
+    ("x", TypeError, dict(x="not a tensor")),
+    ("x", ValueError, dict(x=torch.randn(2, 4, 3))),
+    ("x", ValueError, dict(x=torch.randn(2, 4, 3, 3, 2))),
+    ("x", TypeError, dict(x=torch.randn(2, 4, 3, 3, dtype=F64))),
+    ("x", TypeError, dict(x=torch.ones(2, 4, 3, 3, dtype=torch.int64))),
+    ("x", ValueError, dict(x=torch.randn(2, 4, 3, 3, device="meta"))),
+    ("size", ValueError, dict(size=0)),
+    ("size", ValueError, dict(size=-3)),
+    ("size", TypeError, dict(size=2.5)),
+    ("size", TypeError, dict(size=True)),
+    ("alpha", TypeError, dict(alpha="1e-4")),
+    ("beta", TypeError, dict(beta=None)),
+    ("beta", ValueError, dict(beta=float("nan"))),
+    ("k", TypeError, dict(k=torch.tensor(2.0))),
+]
+
+
+@pytest.mark.parametrize("arg,exc,over", BAD, ids=[f"{a}-{i}" for i, (a, _, _) in enumerate(BAD)])
+def test_bad_input(arg, exc, over):
+    args = dict(x=torch.randn(2, 4, 3, 3), size=5, alpha=1e-4, beta=0.75, k=2.0)
+    args.update(over)
+    if isinstance(args["x"], torch.Tensor) and args["x"].device.type == "cpu":
+        args["x"] = args["x"].to(DEVICE)
+    with pytest.raises(exc, match=rf"^{arg}: expected"):
+        kernels.lrn(**args)
+
+
+def test_cpu_tensor_without_interpreter_is_refused():
+    code = ("import torch, kernels\n"
+            "try:\n"
+            "    kernels.lrn(torch.randn(2, 4, 3, 3))\n"
+            "except ValueError as e:\n"
+            "    print(e)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("x: expected a CUDA tensor, got a CPU tensor") and "TRITON_INTERPRET=1" in out.stdout
