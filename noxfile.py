@@ -3,6 +3,8 @@
 Virtualenvs are reused between runs: torch is a multi-GB install.
 """
 
+import time
+
 import nox
 
 nox.options.reuse_venv = "yes"
@@ -23,7 +25,9 @@ def tests(session: nox.Session) -> None:
     """Run the test suite on the CPU (Triton kernels through the Triton interpreter)."""
     install(session, "[test]")
     # Triton reads TRITON_INTERPRET when it is imported: set for the whole test process.
-    session.run("python", "-m", "pytest", "-q", *session.posargs, env={"TRITON_INTERPRET": "1"})
+    # --benchmark-disable: benchmarks/ runs each benchmark once, as a test, without timing it.
+    session.run("python", "-m", "pytest", "-q", "--benchmark-disable", *session.posargs,
+                env={"TRITON_INTERPRET": "1"})
 
 
 @nox.session
@@ -31,3 +35,12 @@ def bench(session: nox.Session) -> None:
     """The main job: the default suite on a CUDA GPU, the smoke suite on a CPU, into results/runs/."""
     install(session)
     session.run("python", "-m", "bench", "run", *session.posargs)
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """Run this device's default suite and gate it against the stored baseline for its GPU."""
+    install(session)
+    candidate = f"results/runs/gate-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    session.run("python", "-m", "bench", "run", "--out", candidate)
+    session.run("python", "-m", "bench", "gate", "--candidate", candidate, *session.posargs)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from . import results
 from .stats import holm, mann_whitney_greater, ratio_interval
-from .tables import format_table
+from .tables import format_cell, format_table
 
 METRICS = ("throughput", "latency", "memory")
 MIN_SAMPLES = 3  # fewer repetitions than this cannot show a speed change; reported as such
@@ -174,8 +174,10 @@ def _speed(b: dict, c: dict, metric: str, threshold: float, is_slower: bool, is_
     as_change = (lambda r: 1 / r - 1) if throughput else (lambda r: r - 1)
     value = (lambda r: r["throughput"] if r.get("throughput") else 1e3 / r["median_ms"]) if throughput else \
         (lambda r: r["median_ms"])
+    slower_p = mann_whitney_greater(_samples(c), _samples(b))
+    faster_p = mann_whitney_greater(_samples(b), _samples(c))
     comparison = Comparison(describe_key(c), "unchanged", "", value(b), value(c), as_change(time_ratio),
-                            p_value=mann_whitney_greater(_samples(c), _samples(b)))
+                            p_value=slower_p if time_ratio >= 1 else faster_p)  # p of the direction seen
     if not (is_slower or is_faster):
         return comparison  # within the noise: no interval needed
     _, low, high = ratio_interval(_samples(c), _samples(b))
@@ -211,7 +213,8 @@ def _what(key: dict) -> str:
 def _row(c: Comparison) -> dict:
     pct = (lambda x: None if x is None else f"{100 * x:+.1f}%")
     return {"configuration": _what(c.key), "verdict": c.verdict, "reason": c.reason,
-            "baseline": c.baseline, "candidate": c.candidate, "change": pct(c.change),
+            "baseline": format_cell(c.baseline) if c.baseline is not None else None,
+            "candidate": format_cell(c.candidate) if c.candidate is not None else None, "change": pct(c.change),
             "99.9% interval": None if c.interval is None else f"[{pct(c.interval[0])}, {pct(c.interval[1])}]",
             "p": None if c.p_value is None else f"{c.p_value:.1e}"}
 

@@ -471,7 +471,8 @@ def section_throughput(page: Page, frame) -> str:
 
     intro = ('<p class="intro">Images/s per model and backend, inference and training (median; the error bars '
              'span the interquartile range of the timed repetitions). Pick the platform, dtype and batch size '
-             'above the plot. Hatched bars are incorrect; × marks a configuration that failed or was skipped.</p>')
+             'above the plot. Hatched bars are incorrect; a red × (and a line under the model\'s name) marks a '
+             'configuration that failed or was skipped.</p>')
     rows = _model_rows(frame)
     if not rows:
         return intro + page.missing("No model rows in the inputs.")
@@ -480,7 +481,7 @@ def section_throughput(page: Page, frame) -> str:
     for key in _sorted_unique((r["platform"], r["dtype"], r["batch_size"], r["memory_format"]) for r in rows):
         mine = [r for r in rows if (r["platform"], r["dtype"], r["batch_size"], r["memory_format"]) == key]
         models = _sorted_unique(r["name"] for r in mine)
-        traces = []
+        traces, ticks = [], {}
         for col, mode in enumerate(("infer", "train"), start=1):
             for backend in _sorted_unique((r["backend"] for r in mine), BACKENDS):
                 measured = [r for r in mine if r["mode"] == mode and r["backend"] == backend
@@ -506,15 +507,18 @@ def section_throughput(page: Page, frame) -> str:
             failed = [r for r in mine if r["mode"] == mode and not data._num(r.get("throughput"))]
             names = _sorted_unique(r["name"] for r in failed)
             if names:
-                traces.append((_failures(
-                    [esc(n) for n in names], [0] * len(names),
-                    [[f"{r['backend']} {r['status']}" for r in failed if r["name"] == n] for n in names],
-                    ["<br>―――<br>".join(hover(r) for r in failed if r["name"] == n) for n in names],
-                    "top center"), 1, col))
+                traces.append((_failures([esc(n) for n in names], [0] * len(names), [[] for _ in names],
+                                         ["<br>―――<br>".join(hover(r) for r in failed if r["name"] == n)
+                                          for n in names], "top center"), 1, col))
+            axis = "xaxis" if col == 1 else f"xaxis{col}"
+            ticks[f"{axis}.tickvals"] = [esc(m) for m in models]
+            ticks[f"{axis}.ticktext"] = [esc(m) + "".join(f'<br><span style="color:{BAD}">{esc(r["backend"])} '
+                                                          f'{esc(r["status"])}</span>' for r in failed if r["name"] == m)
+                                         for m in models]
         labels = [esc(m) for m in models]
         groups.append((_group_label(*key[:2], f"batch {key[2]}", key[3]), traces,
                        {"xaxis.categoryarray": labels, "xaxis.categoryorder": "array",
-                        "xaxis2.categoryarray": labels, "xaxis2.categoryorder": "array"}))
+                        "xaxis2.categoryarray": labels, "xaxis2.categoryorder": "array", **ticks}))
     _layout(fig, 470, barmode="group", bargap=0.25)
     _groups(fig, groups)
     fig.update_yaxes(title_text="images/s", rangemode="tozero", row=1, col=1)
@@ -540,8 +544,10 @@ def section_heatmap(page: Page, frame) -> str:
                                                              "--suite kernels</code>." if kind == "kernel" else "")))
             continue
         if not any(p["speedup"] for p in mine):
-            parts.append(page.missing(f"No {kind} speedup could be computed: every triton/compile row beside a "
-                                      f"torch row failed or was skipped."))
+            parts.append(f"<h3>{what}</h3>" + page.missing(
+                f"No {kind} speedup could be computed: in every configuration either torch or the fast path "
+                f"failed or was skipped ({len(mine)} pairs; see the tables)."))
+            continue
         parts.append(f"<h3>{what}</h3>" + page.figure(_heatmap(mine, kind)))
     return intro + "".join(parts)
 
@@ -996,14 +1002,18 @@ SECTIONS = (
 )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _header(frame, every_row, sources: list[str]) -> str:
     counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
     platforms = _sorted_unique(frame["platform"]) if not frame.empty else []
     runs = data.environment(every_row)
     superseded = len(every_row) - len(frame)
     parts = ["<h1>classic-cnn-bench report</h1>",
-             f"<p>{len(frame)} configurations from {len({r['run_id'] for r in runs})} runs on {len(platforms)} "
-             f"platforms ({esc(', '.join(map(str, platforms)) or 'none')}): "
+             f"<p>{_count(len(frame), 'configuration')} from {_count(len({r['run_id'] for r in runs}), 'run')} on "
+             f"{_count(len(platforms), 'platform')} ({esc(', '.join(map(str, platforms)) or 'none')}): "
              f"{esc(', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'no rows')}"
              + (f"; {superseded} older rows of the same configurations not shown" if superseded else "") + ".</p>",
              f"<p>Inputs: {esc(', '.join(sources) or 'none')} · generated {esc(time.strftime('%Y-%m-%d %H:%M:%S %z'))}"
@@ -1012,7 +1022,7 @@ def _header(frame, every_row, sources: list[str]) -> str:
         parts.append('<span class="banner synthetic">Contains SYNTHETIC sample data (not measured)</span>')
     warned = [r for r in runs if r["warnings"]]
     if warned:
-        parts.append(f'<a href="#environment"><span class="banner warn">{len(warned)} run(s) throttled or '
+        parts.append(f'<a href="#environment"><span class="banner warn">{_count(len(warned), "run")} throttled or '
                      'moved clocks: see Environment</span></a>')
     flags = data.combine_flags(*frame["flags"]) if not frame.empty else []
     if flags:

@@ -1,0 +1,45 @@
+"""Every hot-path op at the models' shapes, torch (eager) and triton, one benchmark each."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.kernel_cases import OPS, capture_cases
+from bench.suite import load_suite
+from bench.workloads import STORAGE_DTYPE, Skip, _call, kernel_function, memory_format_of
+from conftest import device_or_skip
+
+
+def _gpu_cases():
+    """The shapes of the ``kernels`` suite at batch 64 (one benchmark per op and shape)."""
+    cases = []
+    for matrix in load_suite("kernels")["matrix"]:
+        cases += capture_cases(matrix["ops"], matrix["shapes_from"], 64)
+    return cases
+
+
+# On a CPU: the first shape of each op at batch 1, enough to show the fixtures work.
+CPU_CASES = [capture_cases([op], [model], 1)[0] for op, model in
+             (("bn_relu", "resnet18"), ("lrn", "alexnet_paper"), ("conv2d", "alexnet_paper"),
+              ("squeeze_excite", "se_resnet50"))]
+GPU_CASES = _gpu_cases()
+PARAMS = ([pytest.param("cpu", c, id=f"cpu-{c['op']}-{c['shape']}") for c in CPU_CASES]
+          + [pytest.param("cuda", c, id=f"cuda-{c['op']}-{c['shape']}") for c in GPU_CASES])
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("device_kind, case", PARAMS)
+def test_kernel(run_benchmark, device_kind, case, backend):
+    device = device_or_skip(device_kind)
+    dtype = "bf16" if device.type == "cuda" else "fp32"
+    op = OPS[case["op"]]
+    try:
+        fn = kernel_function(op.name, backend, device)
+    except Skip as reason:
+        pytest.skip(str(reason))
+    tensors, kwargs = op.make_inputs(case, STORAGE_DTYPE[dtype], device, memory_format_of("channels_last"),
+                                     torch.Generator().manual_seed(0))
+    config = {"kind": "kernel", "name": op.name, "shape": case["shape"], "backend": backend, "mode": "infer",
+              "dtype": dtype, "batch_size": case["x"][0], "memory_format": "channels_last"}
+    run_benchmark(lambda: _call(op.name, fn, tensors, kwargs, training=False), device, config)
