@@ -1,6 +1,31 @@
 """Triton kernels for the classic CNNs' memory-bound and oddly shaped hot paths.
 
-Each op family (fused BatchNorm+ReLU, LRN, grouped/depthwise convolution, squeeze-and-excitation)
-keeps ../shared/kernel-contract.md. None is implemented yet: this package exists so the
-project's layout is the one its users are told about.
+Each op family keeps ``../shared/kernel-contract.md``: one file per family under ``kernels/``
+(``@triton.jit`` kernels with their autotune configs, thin launchers, one autograd Function, the
+public functional API, an ``nn.Module`` twin), fp32/fp16/bf16 storage with fp32 arithmetic,
+contiguous NCHW and channels_last inputs, and a ``TypeError``/``ValueError`` naming the argument
+for any input outside that. Implemented so far:
+
+* :func:`bn_relu` - fused BatchNorm (+ residual) (+ ReLU), inference and training
+  (``kernels/bn_relu.py``; twin :class:`TritonBatchNormReLU2d`);
+* :func:`lrn` - cross-channel local response normalization (``kernels/lrn.py``; twin
+  :class:`TritonLocalResponseNorm`);
+* :func:`patch` / :func:`unpatch` - swap a model's blocks for the twins in place, sharing
+  parameters (``kernels/_patch.py``; a family adds itself with one :func:`register_swap` line).
+
+Grouped/depthwise convolution and squeeze-and-excitation are still to come. On a machine without
+a GPU the kernels run through the Triton interpreter on CPU tensors: set ``TRITON_INTERPRET=1``
+before triton is first imported. ``python -m kernels.compile_check`` compiles every kernel ahead
+of time for sm_80 and sm_90a and records registers, spills and shared memory in
+``kernels/compile_report.json``.
+
+Note: ``kernels.bn_relu`` and ``kernels.lrn`` are the functions; the modules that define them
+are ``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise.
 """
+
+from ._patch import patch, register_swap, unpatch
+from .bn_relu import TritonBatchNormReLU2d, bn_relu
+from .lrn import TritonLocalResponseNorm, lrn
+
+__all__ = ["bn_relu", "lrn", "patch", "unpatch", "register_swap", "TritonBatchNormReLU2d",
+           "TritonLocalResponseNorm"]

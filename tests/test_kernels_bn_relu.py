@@ -31,6 +31,8 @@ pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 LAYOUTS = ["nchw", "channels_last"]
 F64 = torch.float64
+# The interpreter is slow: a few random shapes per run (KERNELS_HYPOTHESIS_EXAMPLES=500 for a soak).
+EXAMPLES = int(os.environ.get("KERNELS_HYPOTHESIS_EXAMPLES", "20"))
 
 
 def _layout(t: torch.Tensor, layout: str) -> torch.Tensor:
@@ -100,7 +102,7 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
     check("y", y, ref, tol)
     names = [n for n, t in (("dx", xs), ("dweight", params[0]), ("dbias", params[1]), ("dresidual", rs))
              if t is not None]
-    for name, g, inp, gr in zip(names, grads, inputs, ref_grads):
+    for name, g, inp, gr in zip(names, grads, inputs, ref_grads, strict=True):
         assert g.dtype == inp.dtype, name
         check(name, g, gr, tol)
     if running:
@@ -209,7 +211,7 @@ def test_eval_without_grad_and_empty_batch():
         assert kernels.bn_relu(x, None, None, rm, rv, training=False).shape == x.shape
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 3), c=st.integers(1, 20), h=st.integers(1, 6), w=st.integers(1, 6),
        dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS), training=st.booleans(),
        residual=st.booleans(), relu=st.booleans(), seed=st.integers(0, 2**16))
@@ -269,7 +271,7 @@ def test_state_dict_round_trip():
     for src, dst in ((ref, twin), (twin, plain), (plain, ref), (ref, TritonBatchNormReLU2d(6).to(DEVICE))):
         dst.load_state_dict(src.state_dict(), strict=True)
         assert list(dst.state_dict()) == list(src.state_dict())
-        for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
+        for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
             assert torch.equal(a.cpu(), b.cpu()), k
     assert list(twin.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
     assert twin.extra_repr() == ref.extra_repr() and twin.extra_repr().endswith(", relu=True")
@@ -339,6 +341,13 @@ BAD = [
 def test_bad_input(arg, exc, over):
     with pytest.raises(exc, match=rf"^{arg}: expected"):
         _call(_args(**over))
+
+
+@pytest.mark.parametrize("arg", ["weight", "bias", "running_mean", "running_var", "residual"])
+def test_tensors_on_another_device(arg):
+    shape = [2, 4, 3, 3] if arg == "residual" else [4]
+    with pytest.raises(ValueError, match=rf"^{arg}: expected a tensor on {DEVICE}.* \(the device of x\), got meta"):
+        _call(_args(**{arg: torch.ones(shape, device="meta")}))
 
 
 def test_bad_input_through_the_module():

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 LAYOUTS = ["nchw", "channels_last"]
 F64 = torch.float64
+# The interpreter is slow: a few random shapes per run (KERNELS_HYPOTHESIS_EXAMPLES=500 for a soak).
+EXAMPLES = int(os.environ.get("KERNELS_HYPOTHESIS_EXAMPLES", "20"))
 
 
 def check(name, out, ref, tol):
@@ -101,7 +103,7 @@ def test_every_autotune_config(index):
             run_case((2, 70, 3, 5), torch.float32, layout, size=5, seed=index, **STRONG)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 3), c=st.integers(1, 12), h=st.integers(1, 5), w=st.integers(1, 5),
        size=st.integers(1, 8), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
        alpha=st.floats(1e-4, 2.0), beta=st.floats(0.1, 2.0), k=st.floats(0.5, 3.0), seed=st.integers(0, 2**16))

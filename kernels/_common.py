@@ -1,0 +1,307 @@
+"""What every kernel family shares, in one place (``../shared/kernel-contract.md``).
+
+* the dtype table and the reference-tolerance table;
+* input checks that raise ``TypeError``/``ValueError`` naming the argument, what was expected and
+  what came, including the rule that a CPU tensor is accepted only when the kernels run through
+  the Triton interpreter (``TRITON_INTERPRET=1`` set before triton was imported);
+* the ``(n, c, p)`` view of a 4-D activation that lets one kernel serve contiguous NCHW
+  (``p`` unit-stride) and channels_last (``c`` unit-stride) without copying either;
+* grid and split-reduction helpers, output allocation (poisoned with NaN under
+  :func:`poison_outputs`, so tests see any element a kernel failed to write) and the autotune
+  wrapper (one config under the interpreter: a big tile by default, any GPU config under
+  :func:`use_config`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+from typing import Iterable, Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+
+# --- how triton was set up ---------------------------------------------------------------------
+
+@triton.jit
+def _probe(X):
+    pass
+
+
+# ``@triton.jit`` returns an InterpretedFunction when TRITON_INTERPRET was set at import time
+# (triton 3.6 and 3.8 alike); asking the decorated object is more reliable than re-reading the
+# environment, which may have changed since.
+INTERPRET: bool = type(_probe).__name__ == "InterpretedFunction"
+
+
+# --- dtypes and tolerances ---------------------------------------------------------------------
+
+DTYPES: dict[torch.dtype, str] = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+TL_DTYPES: dict[torch.dtype, object] = {torch.float32: tl.float32, torch.float16: tl.float16,
+                                        torch.bfloat16: tl.bfloat16}
+# Relative error ||out - ref|| / ||ref|| against the torch op in float64 (the contract's bounds).
+TOLERANCE: dict[str, float] = {"fp32": 1e-5, "fp16": 2e-3, "bf16": 1.6e-2, "tf32": 5e-4}
+
+
+def tolerance(dtype: torch.dtype | str) -> float:
+    return TOLERANCE[dtype if isinstance(dtype, str) else DTYPES[dtype]]
+
+
+def _dtype_names(dtypes: Iterable[torch.dtype]) -> str:
+    names = [str(d).replace("torch.", "") for d in dtypes]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+def check_tensor(t, name: str, *, ndim: int | None = None, layout: str = "",
+                 dtypes: Sequence[torch.dtype] = tuple(DTYPES), like: torch.Tensor | None = None,
+                 like_name: str = "x") -> torch.Tensor:
+    """``t`` is a tensor of rank ``ndim`` and one of ``dtypes``, on ``like``'s device if given,
+    otherwise on a device the kernels can run on."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if like is not None and t.device != like.device:
+        raise ValueError(f"{name}: expected a tensor on {like.device} (the device of {like_name}), got {t.device}")
+    if ndim is not None and t.dim() != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D tensor{' ' + layout if layout else ''}, "
+                         f"got a {t.dim()}-D tensor of shape {list(t.shape)}")
+    if t.dtype not in dtypes:
+        raise TypeError(f"{name}: expected dtype {_dtype_names(dtypes)}, got {t.dtype}")
+    if like is None:
+        check_runnable_device(t, name)
+    return t
+
+
+def check_runnable_device(t: torch.Tensor, name: str) -> None:
+    """CUDA tensors always; CPU tensors only through the Triton interpreter."""
+    if t.device.type == "cuda":
+        return
+    if t.device.type == "cpu":
+        if INTERPRET:
+            return
+        raise ValueError(f"{name}: expected a CUDA tensor, got a CPU tensor; CPU tensors run only through the "
+                         f"Triton interpreter (set TRITON_INTERPRET=1 before triton is imported)")
+    raise ValueError(f"{name}: expected a CUDA tensor{' (or a CPU one)' if INTERPRET else ''}, "
+                     f"got a tensor on {t.device}")
+
+
+def check_per_channel(t, name: str, channels: int, ref: torch.Tensor) -> torch.Tensor:
+    """A 1-D float tensor with one value per channel of ``ref``, on ``ref``'s device."""
+    check_tensor(t, name, like=ref)
+    if t.dim() != 1 or t.shape[0] != channels:
+        raise ValueError(f"{name}: expected shape [{channels}] (one value per channel of x), "
+                         f"got {list(t.shape)}")
+    return t
+
+
+def check_like(t, name: str, ref: torch.Tensor, ref_name: str = "x") -> torch.Tensor:
+    """Same shape, dtype and device as ``ref`` (a residual, an incoming gradient)."""
+    check_tensor(t, name, ndim=ref.dim(), like=ref, like_name=ref_name)
+    if t.shape != ref.shape:
+        raise ValueError(f"{name}: expected shape {list(ref.shape)} (the shape of {ref_name}), got {list(t.shape)}")
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name}: expected dtype {ref.dtype} (the dtype of {ref_name}), got {t.dtype}")
+    return t
+
+
+def check_real(value, name: str, *, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value) or (minimum is not None and value < minimum):
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value}" if minimum is not None
+                         else f"{name}: expected a number, got {value}")
+    return value
+
+
+def check_int(value, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return value
+
+
+# --- the (n, c, p) view of an activation -------------------------------------------------------
+
+def _pixel_strides(t: torch.Tensor) -> tuple[int, int, int] | None:
+    """Strides (n, c, p) with p = h * W + w, or None if h and w do not merge into one axis."""
+    _, _, h, w = t.shape
+    sn, sc, sh, sw = t.stride()
+    if h * w == 1:
+        return sn, sc, sn  # one pixel per image: p indexes n once merged below
+    if h == 1 or sh == w * sw:
+        return sn, sc, sw
+    if w == 1:
+        return sn, sc, sh
+    return None
+
+
+def mergeable(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when its H and W axes merge into one strided pixel axis (every contiguous,
+    channels_last, expanded or channel-sliced tensor); otherwise a copy in ``t``'s suggested
+    memory format. The copy is the one hidden copy in these kernels, for e.g. ``x[:, :, ::2]``."""
+    if _pixel_strides(t) is not None:
+        return t
+    fmt = torch.channels_last if t.stride(1) == 1 else torch.contiguous_format
+    return t.contiguous(memory_format=fmt)
+
+
+def pixel_view(*tensors: torch.Tensor) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """``(N', P, strides)`` so element ``(n, c, p)`` of every tensor is at
+    ``n * sn + c * sc + p * sp`` for ``n < N'``, ``p < P``.
+
+    The batch axis is folded into the pixel axis when every tensor allows it (channels_last:
+    ``sn == H * W * C``; any layout at batch 1 or 1x1 spatial size), so a channels_last tensor is
+    one ``[N*H*W, C]`` matrix and a program never crosses an image boundary in NCHW.
+    """
+    n, _, h, w = tensors[0].shape
+    strides = [_pixel_strides(t) for t in tensors]
+    assert all(s is not None for s in strides), "call mergeable() first"
+    p = h * w
+    if n == 1 or all(sn == p * sp for sn, _, sp in strides):
+        return 1, n * p, [(0, sc, sp) for _, sc, sp in strides]
+    return n, p, strides
+
+
+def empty_like(x: torch.Tensor) -> torch.Tensor:
+    """An output in ``x``'s memory format (``x`` is dense after :func:`mergeable`)."""
+    return _poison(torch.empty_like(x, memory_format=torch.preserve_format))
+
+
+def empty(shape, dtype: torch.dtype, device) -> torch.Tensor:
+    return _poison(torch.empty(shape, dtype=dtype, device=device))
+
+
+_POISON = False
+
+
+def _poison(t: torch.Tensor) -> torch.Tensor:
+    return t.fill_(float("nan")) if _POISON and t.is_floating_point() else t
+
+
+@contextlib.contextmanager
+def poison_outputs():
+    """Every output and workspace a launcher allocates starts as NaN (a test hook)."""
+    global _POISON
+    saved, _POISON = _POISON, True
+    try:
+        yield
+    finally:
+        _POISON = saved
+
+
+# --- grids, split reductions, devices ----------------------------------------------------------
+
+cdiv = triton.cdiv
+
+
+def tile_grid(n: int, p: int, c: int):
+    """Grid over ``[BLOCK_P, BLOCK_C]`` tiles: axis 0 = (image, pixel block), axis 1 = channel block."""
+    return lambda meta: (n * cdiv(p, meta["BLOCK_P"]), cdiv(c, meta["BLOCK_C"]))
+
+
+def split_grid(chunks: int, c: int):
+    """Grid of a split reduction: axis 0 = chunk of the pixels, axis 1 = channel block."""
+    return lambda meta: (chunks, cdiv(c, meta["BLOCK_C"]))
+
+
+def num_sms(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    return 4  # the interpreter runs programs one after another; a small grid is a fast one
+
+
+def split_chunks(pixels: int, channels: int, device: torch.device) -> int:
+    """How many programs share each channel block of a reduction over N*H*W.
+
+    Enough for about four programs per SM in all (so C=64 still fills a 132-SM GPU), but never
+    fewer than 1024 pixels a chunk, where the fixed cost of a program would dominate. Under the
+    interpreter: many tiny chunks, so small test shapes exercise the multi-chunk merge, chunks
+    that own no tile at all, and chunks that own several, included.
+    """
+    if INTERPRET:
+        return max(1, min(cdiv(pixels, 16), 3))
+    programs = 4 * num_sms(device)
+    return max(1, min(cdiv(pixels, 1024), cdiv(programs, cdiv(channels, 64))))
+
+
+def device_guard(t: torch.Tensor):
+    """Launch on ``t``'s device (Triton launches on the current device's stream)."""
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
+
+
+# --- autotuning --------------------------------------------------------------------------------
+
+AUTOTUNED: list = []  # every autotuned kernel of the package (for use_config and the compile check)
+_FORCED_CONFIG: int | None = None
+
+# The interpreter's cost is per program and per op, hardly per element: by default it runs one
+# big tile, so a CPU test launches a handful of programs. Every GPU config is still run through
+# the interpreter by the tests that select it with use_config().
+INTERPRETER_TILE = triton.Config({"BLOCK_P": 256, "BLOCK_C": 256}, num_warps=4)
+
+
+def autotune(configs: list, key: list[str], interpreter_config: triton.Config | None = None):
+    """``triton.autotune`` with the package's pruning; only for kernels without side effects
+    (autotuning runs a kernel several times on the same arguments).
+
+    On a GPU every config is benchmarked once per key. The interpreter cannot time anything and
+    runs programs one after another, so it runs one config: ``interpreter_config`` (default: the
+    first), or the ``index``-th of ``configs`` under :func:`use_config`.
+    """
+    def prune(candidates, named_args, **kwargs):
+        if not INTERPRET:
+            return candidates
+        if _FORCED_CONFIG is None:
+            return [interpreter_config or candidates[0]]
+        return [candidates[_FORCED_CONFIG % len(candidates)]]
+
+    def decorator(fn):
+        tuned = triton.autotune(configs=configs, key=key, prune_configs_by={"early_config_prune": prune})(fn)
+        AUTOTUNED.append(tuned)
+        return tuned
+
+    return decorator
+
+
+@contextlib.contextmanager
+def use_config(index: int):
+    """Under the interpreter, run every autotuned kernel with its ``index``-th config (a test hook)."""
+    global _FORCED_CONFIG
+    saved, _FORCED_CONFIG = _FORCED_CONFIG, index
+    for tuned in AUTOTUNED:
+        tuned.cache.clear()
+    try:
+        yield
+    finally:
+        _FORCED_CONFIG = saved
+        for tuned in AUTOTUNED:
+            tuned.cache.clear()
+
+
+# --- correctness measure (tests and the harness's device check) ------------------------------
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """``||out - ref|| / ||ref||`` in float64 on the CPU; NaN (never within a bound) if ``out`` has
+    a NaN or an infinity that ``ref`` has not, or the shapes differ."""
+    out = out.detach().to("cpu", torch.float64)
+    ref = ref.detach().to("cpu", torch.float64)
+    if out.shape != ref.shape:
+        return float("nan")
+    bad = ~torch.isfinite(ref)
+    if not torch.equal(~torch.isfinite(out), bad) or not torch.equal(out[bad].nan_to_num(), ref[bad].nan_to_num()):
+        return float("nan")
+    out, ref = out[~bad], ref[~bad]
+    diff, norm = (out - ref).norm().item(), ref.norm().item()
+    return diff / norm if norm > 0 else (0.0 if diff == 0 else float("inf"))

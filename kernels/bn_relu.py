@@ -1,0 +1,562 @@
+"""Fused BatchNorm (+ residual) (+ ReLU) for 4-D activations, inference and training.
+
+``y = relu(batch_norm(x) [+ residual])`` in fp32 arithmetic on fp32, fp16 or bf16 storage, for
+contiguous NCHW and channels_last inputs (the output keeps the input's memory format).
+
+Every kernel sees an activation as ``(n, c, p)`` with ``p = h * W + w`` and per-tensor strides
+(``_common.pixel_view``): NCHW has ``p`` unit-stride, channels_last has ``c`` unit-stride and folds
+the batch into ``p``, so one ``[BLOCK_P, BLOCK_C]`` tile kernel reads either layout coalesced,
+with no copy. Triton specialises a stride of 1 at compile time, so each layout gets its own
+vectorised binary.
+
+Kernels and passes over memory (``T`` = one activation-sized read or write; the contract's
+table counts 2 / 3 / 7, plus one with a residual):
+
+===================  ===========================================  ==============================
+path                 kernels                                      activation traffic
+===================  ===========================================  ==============================
+inference            fold (C floats) -> apply                     read x, write y: 2T
+                                                                  (+ read residual: 3T)
+training forward     stats (split reduction) -> fold -> apply     read x; read x, write y: 3T (4T)
+training backward    reduce (split) -> fold -> dx                 read x, y, dy; read x, y, dy,
+                                                                  write dx: 7T (+ write d(res): 8T)
+inference backward   [reduce, if dgamma/dbeta are wanted] ->      [read x, y, dy] read y, dy,
+                     fold -> dx                                   write dx: 3T or 6T (+1T)
+===================  ===========================================  ==============================
+
+Without ReLU the backward does not read ``y`` (5T in training). The training backward cannot
+do with fewer: every dx needs the per-channel sums of ``g = dy * (y > 0)`` and ``g * x_hat``
+over the whole batch, so x, y and dy are read once to reduce and once more to write dx (keeping
+``g`` instead would add a write and a read of its own).
+
+Bytes = T * numel * itemsize; the per-channel vectors and the split-reduction workspace
+(``3 * chunks * C`` floats) are noise. Example, ResNet-50's first stage at batch 256 in bf16:
+x is 256*64*56*56 = 51.4M elements = 103 MB, so inference moves 2T = 206 MB (48 us at 4.3 TB/s),
+the training forward 308 MB (72 us) and its backward 719 MB (167 us). FLOPs per element: apply
+3 (sub, fma, max; +1 with a residual), stats 4, backward reduce 5, dx 5.
+
+The training statistics are a split reduction: ``chunks`` programs per channel block (so C=64
+still puts ~4 programs on each of an H200's 132 SMs) each reduce a strided set of pixel tiles to
+``(count, mean, M2)`` in fp32, shifted by their first tile's mean so that a large mean does not
+cancel the variance; the fold kernel merges the chunks (two-level: a tile of chunks at a time,
+then Chan's parallel update), updates the running statistics as ``F.batch_norm`` does (momentum;
+unbiased variance) and folds ``gamma * invstd``. The backward recomputes ``x_hat`` from ``x`` and
+the saved mean/invstd and takes the ReLU mask from ``y``.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from . import _common
+from ._patch import register_swap
+
+# --- kernels ------------------------------------------------------------------------------------
+
+# [BLOCK_P pixels, BLOCK_C channels] tiles of the elementwise kernels (apply, dx): 4096 elements,
+# 16 per thread. The first suits channels_last with C >= 64 and NCHW with H*W >= 64, the second
+# NCHW with large H*W, the third channels_last with C >= 256.
+TILE_CONFIGS = [
+    triton.Config({"BLOCK_P": 64, "BLOCK_C": 64}, num_warps=8),
+    triton.Config({"BLOCK_P": 256, "BLOCK_C": 16}, num_warps=8),
+    triton.Config({"BLOCK_P": 16, "BLOCK_C": 256}, num_warps=8),
+]
+# Tiles of the reductions: 2048 elements, two fp32 accumulators per element.
+REDUCE_CONFIGS = [
+    triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
+    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
+    triton.Config({"BLOCK_P": 8, "BLOCK_C": 256}, num_warps=4),
+]
+# The fold kernels touch C floats and chunks * C partials: one fixed config, no autotuning (the
+# forward fold updates the running statistics in place, so it must run exactly once).
+FOLD_BLOCK_C, FOLD_BLOCK_K, FOLD_WARPS = 64, 32, 4
+# The shape fields that change the best tile: N' (images, 1 once folded into P), C, P (pixels
+# per image) and the channel stride (1 for channels_last). Autotune adds the dtypes.
+TUNE_KEY = ["N", "C", "P", "sxc"]
+
+
+@_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@triton.jit
+def _bn_stats_kernel(X, WS, N, C, P, sxn, sxc, sxp, NUM_CHUNKS,
+                     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Per (chunk, channel): count, mean and M2 of the pixel tiles chunk, chunk + NUM_CHUNKS, ...
+
+    WS is fp32 ``[3, NUM_CHUNKS, C]``; a chunk that owns no tile writes zeros.
+    """
+    chunk = tl.program_id(0)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    rows = tl.arange(0, BLOCK_P)
+    offs = rows[:, None] * sxp + c[None, :] * sxc
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    n_tiles = N * tiles_p
+    # Shift: the mean of the chunk's first tile, so sum((x - shift)^2) does not cancel.
+    shift = tl.zeros([BLOCK_C], dtype=tl.float32)
+    if chunk < n_tiles:
+        p0 = (chunk % tiles_p) * BLOCK_P
+        base = (chunk // tiles_p).to(tl.int64) * sxn + p0.to(tl.int64) * sxp
+        mask = (rows[:, None] < P - p0) & cmask[None, :]
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        shift = tl.sum(x, axis=0) / tl.minimum(P - p0, BLOCK_P).to(tl.float32)
+    s1 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    s2 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    count = tl.zeros([BLOCK_P], dtype=tl.float32)
+    for t in range(chunk, n_tiles, NUM_CHUNKS):
+        p0 = (t % tiles_p) * BLOCK_P
+        base = (t // tiles_p).to(tl.int64) * sxn + p0.to(tl.int64) * sxp
+        rmask = rows < P - p0
+        mask = rmask[:, None] & cmask[None, :]
+        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        d = tl.where(mask, x - shift[None, :], 0.0)
+        s1 += d
+        s2 += d * d
+        count += rmask.to(tl.float32)
+    n = tl.sum(count, axis=0)
+    sum1 = tl.sum(s1, axis=0)
+    safe = tl.maximum(n, 1.0)
+    mean = tl.where(n > 0, shift + sum1 / safe, 0.0)
+    m2 = tl.maximum(tl.sum(s2, axis=0) - sum1 * sum1 / safe, 0.0)
+    ws = WS + chunk * C + c
+    tl.store(ws, tl.zeros([BLOCK_C], dtype=tl.float32) + n, mask=cmask)
+    tl.store(ws + NUM_CHUNKS * C, mean, mask=cmask)
+    tl.store(ws + 2 * NUM_CHUNKS * C, m2, mask=cmask)
+
+
+@triton.jit
+def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, sw, sb, srm, srv, momentum, eps, unbias,
+                    TRAINING: tl.constexpr, UPDATE: tl.constexpr,
+                    BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Per channel: mean and biased variance (merged chunks in training, running stats in
+    inference), the running-statistics update, and COEF = fp32 [mean, invstd, gamma*invstd, beta]."""
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    if TRAINING:
+        total = tl.zeros([BLOCK_C], dtype=tl.float32)
+        mean = tl.zeros([BLOCK_C], dtype=tl.float32)
+        m2 = tl.zeros([BLOCK_C], dtype=tl.float32)
+        for k0 in range(0, NUM_CHUNKS, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            mask = (k < NUM_CHUNKS)[:, None] & cmask[None, :]
+            ptr = WS + k[:, None] * C + c[None, :]
+            cnt = tl.load(ptr, mask=mask, other=0.0)
+            mu = tl.load(ptr + NUM_CHUNKS * C, mask=mask, other=0.0)
+            q = tl.load(ptr + 2 * NUM_CHUNKS * C, mask=mask, other=0.0)
+            # this block of chunks, exactly (two-level): its count, mean and M2 ...
+            nb = tl.sum(cnt, axis=0)
+            mb = tl.sum(cnt * mu, axis=0) / tl.maximum(nb, 1.0)
+            dev = mu - mb[None, :]
+            qb = tl.sum(q + cnt * dev * dev, axis=0)
+            # ... merged into the running result (Chan et al.)
+            merged = total + nb
+            delta = mb - mean
+            frac = nb / tl.maximum(merged, 1.0)
+            mean += delta * frac
+            m2 += qb + delta * delta * total * frac
+            total = merged
+        var = m2 / tl.maximum(total, 1.0)
+        if UPDATE:
+            rm = tl.load(RM + c * srm, mask=cmask, other=0.0).to(tl.float32)
+            rv = tl.load(RV + c * srv, mask=cmask, other=0.0).to(tl.float32)
+            rm = (1.0 - momentum) * rm + momentum * mean
+            rv = (1.0 - momentum) * rv + momentum * (var * unbias)
+            tl.store(RM + c * srm, rm.to(RM.dtype.element_ty), mask=cmask)
+            tl.store(RV + c * srv, rv.to(RV.dtype.element_ty), mask=cmask)
+    else:
+        mean = tl.load(RM + c * srm, mask=cmask, other=0.0).to(tl.float32)
+        var = tl.load(RV + c * srv, mask=cmask, other=1.0).to(tl.float32)
+    invstd = 1.0 / tl.sqrt_rn(var + eps)
+    w = tl.load(W + c * sw, mask=cmask, other=0.0).to(tl.float32)
+    b = tl.load(B + c * sb, mask=cmask, other=0.0).to(tl.float32)
+    tl.store(COEF + c, mean, mask=cmask)
+    tl.store(COEF + C + c, invstd, mask=cmask)
+    tl.store(COEF + 2 * C + c, w * invstd, mask=cmask)
+    tl.store(COEF + 3 * C + c, b, mask=cmask)
+
+
+@_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@triton.jit
+def _bn_apply_kernel(X, R, Y, COEF, N, C, P, sxn, sxc, sxp, srn, src, srp, syn, syc, syp,
+                     HAS_RES: tl.constexpr, RELU: tl.constexpr,
+                     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """y = relu((x - mean) * gamma * invstd + beta [+ r]): the folded per-channel scale applied
+    without cancelling a large mean (one more FADD than x * scale + shift, same traffic)."""
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    pid = tl.program_id(0)
+    n = (pid // tiles_p).to(tl.int64)
+    p0 = (pid % tiles_p) * BLOCK_P
+    rows = tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    p0 = p0.to(tl.int64)
+    mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
+    scale = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
+    beta = tl.load(COEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
+    x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask, other=0.0)
+    y = (x.to(tl.float32) - mean) * scale + beta
+    if HAS_RES:
+        r = tl.load(R + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), mask=mask, other=0.0)
+        y += r.to(tl.float32)
+    if RELU:
+        y = tl.where(y < 0.0, 0.0, y)  # NaN stays NaN, as in torch.relu
+    tl.store(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), y.to(Y.dtype.element_ty),
+             mask=mask)
+
+
+@_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@triton.jit
+def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp, NUM_CHUNKS,
+                          RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Per (chunk, channel): sum(g) and sum(g * x_hat), g = dy * (y > 0); WS is fp32 [2, NUM_CHUNKS, C]."""
+    chunk = tl.program_id(0)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    rows = tl.arange(0, BLOCK_P)
+    mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
+    invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)[None, :]
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    n_tiles = N * tiles_p
+    acc_g = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    acc_gx = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    for t in range(chunk, n_tiles, NUM_CHUNKS):
+        n = (t // tiles_p).to(tl.int64)
+        p0 = (t % tiles_p) * BLOCK_P
+        mask = (rows[:, None] < P - p0) & cmask[None, :]
+        p0 = p0.to(tl.int64)
+        g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+                    other=0.0).to(tl.float32)
+        if RELU:
+            y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+            g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
+        x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask,
+                    other=0.0).to(tl.float32)
+        acc_g += g
+        acc_gx += g * ((x - mean) * invstd)
+    ws = WS + chunk * C + c
+    tl.store(ws, tl.sum(acc_g, axis=0), mask=cmask)
+    tl.store(ws + NUM_CHUNKS * C, tl.sum(acc_gx, axis=0), mask=cmask)
+
+
+@triton.jit
+def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, COEF, BCOEF, DW, DB, C, count,
+                        HAS_PARTIALS: tl.constexpr, TRAINING: tl.constexpr,
+                        BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr):
+    """dgamma = sum(g * x_hat), dbeta = sum(g), and BCOEF = fp32 [mean, A, A * mean(g),
+    A * invstd * mean(g * x_hat)] with A = gamma * invstd, so that
+    dx = A * g - A * mean(g) - (x - mean) * A * invstd * mean(g * x_hat) (training; the two
+    batch-mean terms vanish in inference, where mean and invstd are constants)."""
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    sum_g = tl.zeros([BLOCK_C], dtype=tl.float32)
+    sum_gx = tl.zeros([BLOCK_C], dtype=tl.float32)
+    if HAS_PARTIALS:
+        for k0 in range(0, NUM_CHUNKS, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            mask = (k < NUM_CHUNKS)[:, None] & cmask[None, :]
+            ptr = WS + k[:, None] * C + c[None, :]
+            sum_g += tl.sum(tl.load(ptr, mask=mask, other=0.0), axis=0)
+            sum_gx += tl.sum(tl.load(ptr + NUM_CHUNKS * C, mask=mask, other=0.0), axis=0)
+        tl.store(DW + c, sum_gx.to(DW.dtype.element_ty), mask=cmask)
+        tl.store(DB + c, sum_g.to(DB.dtype.element_ty), mask=cmask)
+    mean = tl.load(COEF + c, mask=cmask, other=0.0)
+    invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)
+    a = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)
+    tl.store(BCOEF + c, mean, mask=cmask)
+    tl.store(BCOEF + C + c, a, mask=cmask)
+    if TRAINING:
+        tl.store(BCOEF + 2 * C + c, a * (sum_g / count), mask=cmask)
+        tl.store(BCOEF + 3 * C + c, a * invstd * (sum_gx / count), mask=cmask)
+    else:
+        tl.store(BCOEF + 2 * C + c, tl.zeros([BLOCK_C], dtype=tl.float32), mask=cmask)
+        tl.store(BCOEF + 3 * C + c, tl.zeros([BLOCK_C], dtype=tl.float32), mask=cmask)
+
+
+@_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@triton.jit
+def _bn_bwd_dx_kernel(X, Y, DY, DX, DR, BCOEF, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp,
+                      sgn, sgc, sgp, srn, src, srp,
+                      RELU: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
+                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """dx = A * g - K2 - (x - mean) * K3 and d(residual) = g, g = dy * (y > 0)."""
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    pid = tl.program_id(0)
+    n = (pid // tiles_p).to(tl.int64)
+    p0 = (pid % tiles_p) * BLOCK_P
+    rows = tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    p0 = p0.to(tl.int64)
+    a = tl.load(BCOEF + C + c, mask=cmask, other=0.0)[None, :]
+    g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+                other=0.0).to(tl.float32)
+    if RELU:
+        y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+        g = tl.where(y <= 0.0, 0.0, g)
+    dx = a * g
+    if TRAINING:
+        mean = tl.load(BCOEF + c, mask=cmask, other=0.0)[None, :]
+        k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
+        k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
+        x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask,
+                    other=0.0).to(tl.float32)
+        dx = dx - k2 - (x - mean) * k3
+    tl.store(DX + (n * sgn + p0 * sgp) + (rows[:, None] * sgp + c[None, :] * sgc), dx.to(DX.dtype.element_ty),
+             mask=mask)
+    if HAS_DRES:
+        tl.store(DR + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), g.to(DR.dtype.element_ty),
+                 mask=mask)
+
+
+# --- launchers ----------------------------------------------------------------------------------
+
+def _fold_grid(c: int):
+    return (_common.cdiv(c, FOLD_BLOCK_C),)
+
+
+def _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
+    """Launch the forward; returns ``(y, coef)``, coef = fp32 [4, C] (mean, invstd, scale, beta)."""
+    n, c, h, w = x.shape
+    device = x.device
+    ones = zeros = None
+    if weight is None:
+        ones = torch.ones(c, dtype=torch.float32, device=device)
+    if bias is None:
+        zeros = torch.zeros(c, dtype=torch.float32, device=device)
+    weight = ones if weight is None else weight
+    bias = zeros if bias is None else bias
+    update = training and running_mean is not None
+    rm = running_mean if running_mean is not None else weight  # unused pointers when not update
+    rv = running_var if running_var is not None else weight
+    tensors = [x] + ([residual] if residual is not None else [])
+    y = _common.empty_like(x)
+    n_, p, strides = _common.pixel_view(*tensors, y)
+    sx, sy = strides[0], strides[-1]
+    sr = strides[1] if residual is not None else sx
+    coef = _common.empty((4, c), torch.float32, device)
+    count = n * h * w
+    with _common.device_guard(x):
+        if training:
+            chunks = _common.split_chunks(n_ * p, c, device)
+            ws = _common.empty((3, chunks, c), torch.float32, device)
+            _bn_stats_kernel[_common.split_grid(chunks, c)](x, ws, n_, c, p, *sx, chunks)
+        else:
+            chunks, ws = 1, coef  # not read
+        _bn_fold_kernel[_fold_grid(c)](
+            ws, chunks, weight, bias, rm, rv, coef, c, weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0),
+            float(momentum), float(eps), count / max(count - 1, 1), TRAINING=training, UPDATE=update,
+            BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+        if x.numel():
+            _bn_apply_kernel[_common.tile_grid(n_, p, c)](
+                x, residual if residual is not None else x, y, coef, n_, c, p, *sx, *sr, *sy,
+                HAS_RES=residual is not None, RELU=relu)
+    return y, coef
+
+
+def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_db, need_dr):
+    n, c, h, w = x.shape
+    device = x.device
+    dy = _common.mergeable(dy)
+    with_partials = need_dw or need_db or (training and (need_dx or need_dr))
+    dx = _common.empty_like(x) if (need_dx or need_dr) else None
+    dr = _common.empty_like(x) if need_dr else None
+    param_dtype = weight.dtype if weight is not None else torch.float32
+    dw = _common.empty((c,), param_dtype, device)
+    db = _common.empty((c,), param_dtype, device)
+    bcoef = _common.empty((4, c), torch.float32, device)
+    ys = y if relu else x  # y is only read for the ReLU mask
+    outs = [t for t in (dx, dr) if t is not None]
+    n_, p, strides = _common.pixel_view(x, ys, dy, *outs)
+    sx, sy, sd = strides[:3]
+    sg = strides[3] if dx is not None else sx
+    sr = strides[4] if dr is not None else sx
+    with _common.device_guard(x):
+        if with_partials:
+            chunks = _common.split_chunks(n_ * p, c, device)
+            ws = _common.empty((2, chunks, c), torch.float32, device)
+            _bn_bwd_reduce_kernel[_common.split_grid(chunks, c)](
+                x, ys, dy, coef, ws, n_, c, p, *sx, *sy, *sd, chunks, RELU=relu)
+        else:
+            chunks, ws = 1, bcoef  # not read
+        _bn_bwd_fold_kernel[_fold_grid(c)](
+            ws, chunks, coef, bcoef, dw, db, c, float(max(n * h * w, 1)), HAS_PARTIALS=with_partials,
+            TRAINING=training, BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+        if dx is not None and x.numel():
+            _bn_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
+                x, ys, dy, dx, dr if dr is not None else dx, bcoef, n_, c, p, *sx, *sy, *sd, *sg, *sr,
+                RELU=relu, HAS_DRES=dr is not None, TRAINING=training)
+    return (dx if need_dx else None, dw if need_dw else None, db if need_db else None, dr)
+
+
+# --- autograd -----------------------------------------------------------------------------------
+
+class BatchNormReLUFunction(torch.autograd.Function):
+    """Saves x, y (only with ReLU: the mask) and the fp32 per-channel [mean, invstd, scale, beta];
+    recomputes x_hat in the backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
+        y, coef = _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu)
+        ctx.save_for_backward(x, y if relu else None, coef, weight)
+        ctx.training, ctx.relu = training, relu
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, y, coef, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        dx, dw, db, dr = _backward(x, y, coef, dy, weight, training=ctx.training, relu=ctx.relu,
+                                   need_dx=need[0], need_dw=need[1], need_db=need[2], need_dr=need[5])
+        return dx, dw, db, None, None, dr, None, None, None, None
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+def _check(x, weight, bias, running_mean, running_var, training, momentum, eps, relu, residual):
+    _common.check_tensor(x, "x", ndim=4, layout="[N, C, H, W]")
+    channels = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None:
+            _common.check_per_channel(t, name, channels, x)
+    if (running_mean is None) != (running_var is None):
+        missing = "running_var" if running_var is None else "running_mean"
+        raise ValueError(f"{missing}: expected a tensor (running_mean and running_var come together), got None")
+    _common.check_bool(training, "training")
+    if not training and running_mean is None:
+        raise ValueError("running_mean: expected the running statistics when training=False, got None")
+    if momentum is None:
+        raise TypeError("momentum: expected a float, got None (a cumulative average needs num_batches_tracked: "
+                        "use the module, TritonBatchNormReLU2d(momentum=None))")
+    _common.check_real(momentum, "momentum")
+    _common.check_real(eps, "eps", minimum=0.0)
+    _common.check_bool(relu, "relu")
+    if residual is not None:
+        _common.check_like(residual, "residual", x)
+    if training:
+        count = x.shape[0] * x.shape[2] * x.shape[3]
+        if count <= 1:
+            raise ValueError(f"x: expected more than 1 value per channel when training, got input size "
+                             f"{list(x.shape)}")
+
+
+def bn_relu(x, weight, bias, running_mean, running_var, *, training, momentum=0.1, eps=1e-5, relu=True,
+            residual=None):
+    """``relu(batch_norm(x) [+ residual])``, fused; ``relu=False`` leaves out the ReLU.
+
+    Exactly ``F.relu(F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum,
+    eps) + residual)``:
+
+    * ``x``: ``[N, C, H, W]``, float32, float16 or bfloat16, contiguous or channels_last (other
+      strides work too; only tensors whose H and W axes do not merge are copied first). The
+      output has ``x``'s dtype and memory format; arithmetic is fp32.
+    * ``weight``, ``bias`` (``None``: 1 and 0), ``running_mean``, ``running_var``: ``[C]``, any of
+      the three float dtypes (usually fp32 under autocast).
+    * ``training=True``: normalise with the batch mean and biased variance over N*H*W; if the
+      running statistics are given, update them in place:
+      ``running = (1 - momentum) * running + momentum * batch`` with the *unbiased* variance.
+      ``training=False``: normalise with the running statistics (required then).
+    * ``residual``: same shape and dtype as ``x``, added after the affine, before the ReLU.
+
+    Differentiable in ``x``, ``weight``, ``bias`` and ``residual`` (first order). Inputs outside
+    this are a ``TypeError``/``ValueError`` naming the argument.
+    """
+    _check(x, weight, bias, running_mean, running_var, training, momentum, eps, relu, residual)
+    return _bn_relu(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu)
+
+
+def _bn_relu(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
+    x = _common.mergeable(x)
+    residual = _common.mergeable(residual) if residual is not None else None
+    return BatchNormReLUFunction.apply(x, weight, bias, running_mean, running_var, residual, training,
+                                       float(momentum), float(eps), relu)
+
+
+# --- module twin --------------------------------------------------------------------------------
+
+class TritonBatchNormReLU2d(nn.BatchNorm2d):
+    """The twin of ``models.blocks.BatchNormReLU2d``: ``relu(bn(x) [+ residual])`` on the Triton
+    kernels. A ``BatchNorm2d`` with a ``relu`` flag: same parameters, buffers (including
+    ``num_batches_tracked``), state_dict keys and ``extra_repr``; ``momentum=None`` is the
+    cumulative average, exactly as in ``nn.BatchNorm2d``."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, relu: bool = True,
+                 **kwargs) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum, **kwargs)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        # nn.BatchNorm2d.forward's bookkeeping, then the fused kernel.
+        bn_training = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        running_mean = self.running_mean if track else None
+        running_var = self.running_var if track else None
+        factor = 0.0 if self.momentum is None else self.momentum
+        _check(x, self.weight, self.bias, running_mean, running_var, bn_training, factor, self.eps, self.relu,
+               residual)
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        return _bn_relu(x, self.weight, self.bias, running_mean, running_var, residual, bn_training, factor,
+                        self.eps, self.relu)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, relu={self.relu}"
+
+
+register_swap("bn_relu", "models.blocks:BatchNormReLU2d", TritonBatchNormReLU2d)
+
+
+# --- compile check ------------------------------------------------------------------------------
+
+def compile_cases():
+    """Every kernel with example arguments per dtype and layout, for ``kernels.compile_check``.
+
+    Example shapes are ResNet-50's stage-1 activation at batch 64 (C=64, 56x56); the values
+    matter only through what Triton specialises on (a stride of 1, divisibility by 16). The
+    constexpr flags are those that make each kernel do the most work.
+    """
+    from .compile_check import Case, ptr
+
+    c, hw, n = 64, 56 * 56, 64
+    layouts = {  # (N', P, (sn, sc, sp)) as pixel_view gives them
+        "nchw": (n, hw, (c * hw, hw, 1)),
+        "nhwc": (1, n * hw, (0, 1, c)),
+    }
+    cases = []
+    for dtype in _common.DTYPES:
+        for layout, (n_, p, s) in layouts.items():
+            chunks = 132
+            cases.append(Case(_bn_stats_kernel, dtype, layout, dict(
+                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
+                NUM_CHUNKS=chunks)))
+            cases.append(Case(_bn_apply_kernel, dtype, layout, dict(
+                X=ptr(dtype), R=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), N=n_, C=c, P=p,
+                sxn=s[0], sxc=s[1], sxp=s[2], srn=s[0], src=s[1], srp=s[2], syn=s[0], syc=s[1], syp=s[2],
+                HAS_RES=True, RELU=True)))
+            cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout, dict(
+                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), COEF=ptr(torch.float32), WS=ptr(torch.float32),
+                N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2],
+                sdn=s[0], sdc=s[1], sdp=s[2], NUM_CHUNKS=chunks, RELU=True)))
+            cases.append(Case(_bn_bwd_dx_kernel, dtype, layout, dict(
+                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DR=ptr(dtype), BCOEF=ptr(torch.float32),
+                N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2],
+                sdn=s[0], sdc=s[1], sdp=s[2], sgn=s[0], sgc=s[1], sgp=s[2], srn=s[0], src=s[1], srp=s[2],
+                RELU=True, HAS_DRES=True, TRAINING=True)))
+        # The fold kernels see the parameters' dtype (fp32 under autocast; the model's dtype after
+        # model.to(dtype)), never the activation's.
+        fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)
+        cases.append(Case(_bn_fold_kernel, dtype, "-", dict(
+            WS=ptr(torch.float32), NUM_CHUNKS=132, W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
+            COEF=ptr(torch.float32), C=c, sw=1, sb=1, srm=1, srv=1, momentum=0.1, eps=1e-5, unbias=1.0001,
+            TRAINING=True, UPDATE=True, **fold), num_warps=FOLD_WARPS))
+        cases.append(Case(_bn_bwd_fold_kernel, dtype, "-", dict(
+            WS=ptr(torch.float32), NUM_CHUNKS=132, COEF=ptr(torch.float32), BCOEF=ptr(torch.float32),
+            DW=ptr(dtype), DB=ptr(dtype), C=c, count=200704.0, HAS_PARTIALS=True, TRAINING=True, **fold),
+            num_warps=FOLD_WARPS))
+    return cases
