@@ -307,14 +307,23 @@ def _group_label(platform, *parts) -> str:
     return " · ".join(str(p) for p in (platform, *parts) if p is not None and p != "")
 
 
+def _sort_key(v):
+    """Numbers by value, then text, then None; tuples element by element."""
+    if isinstance(v, tuple):
+        return tuple(_sort_key(x) for x in v)
+    if v is None:
+        return (2, 0, "")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, v, "")
+    return (1, 0, str(v))
+
+
 def _sorted_unique(values, order=None):
-    seen = []
-    for v in values:
-        if v not in seen:
-            seen.append(v)
+    """The distinct values, sorted; those in ``order`` first, in its order."""
+    seen = list(dict.fromkeys(values))
     if order:
-        return [v for v in order if v in seen] + sorted((v for v in seen if v not in order), key=str)
-    return sorted(seen, key=lambda v: (v is None, str(v) if not isinstance(v, (int, float)) else f"{v:012.3f}"))
+        return [v for v in order if v in seen] + sorted((v for v in seen if v not in order), key=_sort_key)
+    return sorted(seen, key=_sort_key)
 
 
 def _failures(xs, ys, texts: list[list[str]], hovers, position: str):
@@ -367,7 +376,6 @@ def section_summary(page: Page, frame) -> str:
     groups = []
     keys = _sorted_unique((line["platform"], line["dtype"], line["batch_size"], line["memory_format"])
                           for line in lines)
-    plotted = 0
     for key in keys:
         mine = [line for line in lines if (line["platform"], line["dtype"], line["batch_size"],
                                            line["memory_format"]) == key]
@@ -379,7 +387,6 @@ def section_summary(page: Page, frame) -> str:
             for backend in data.FAST_BACKENDS:
                 measured = [line for line in mine if line["mode"] == mode and line[f"{backend}_speedup"]]
                 if measured:
-                    plotted += 1
                     traces.append((go.Scatter(
                         x=[p[f"{backend}_speedup"] for p in measured], y=[esc(p["name"]) for p in measured],
                         mode="markers+text", name=BACKEND_LABEL[backend], legendgroup=backend,
@@ -413,21 +420,24 @@ def section_summary(page: Page, frame) -> str:
                          zeroline=False, gridcolor="#eee")
         fig.add_vline(x=1.0, line=dict(color="#333", width=1, dash="dot"), row=1, col=col)
     fig.update_yaxes(autorange="reversed")
-    plot = (page.figure(fig, note="One point per model: the triton or torch.compile row over the torch row of "
-                                  "its configuration. × at the left edge: no speedup (the row failed, was skipped, "
-                                  "or torch did not measure). Ringed points carry a flag (marks beside them).")
-            if plotted or groups else "")
-    if not any(line[f"{b}_speedup"] for line in lines for b in data.FAST_BACKENDS):
-        plot += page.missing("No triton or torch.compile row measured beside a measured torch row: no speedups "
-                             "to plot (on a CPU, triton is skipped unless TRITON_INTERPRET=1).")
+    if any(line[f"{b}_speedup"] for line in lines for b in data.FAST_BACKENDS):
+        plot = page.figure(fig, note="One point per model: the triton or torch.compile row over the torch row of "
+                                     "its configuration. × at the left edge: no speedup (the row failed, was "
+                                     "skipped, or torch did not measure). Ringed points carry a flag (marks beside "
+                                     "them).")
+    else:
+        plot = page.missing("No triton or torch.compile row measured beside a measured torch row: no speedups "
+                            "to plot (on a CPU, triton is skipped unless TRITON_INTERPRET=1).")
     columns = [("platform", "platform", None), ("model", "name", None), ("mode", "mode", None),
                ("dtype", "dtype", None), ("batch", "batch_size", None), ("format", "memory_format", None),
                ("size", "input_size", None)]
     columns += [(f"{b} img/s", _summary_cell(b), None) for b in BACKENDS]
     columns += [(f"{b} ×", f"{b}_speedup", lambda v: "-" if v is None else f"{v:.2f}×") for b in data.FAST_BACKENDS]
-    columns += [("flags", lambda l: ", ".join(l["flags"]), None), ("messages", lambda l: " | ".join(l["messages"]),
-                                                                 None)]
-    table = page.table(columns, lines, row_class=lambda l: _row_class(l["flags"]))
+    columns += [("flags", lambda line: ", ".join(line["flags"]), None),
+                ("messages", lambda line: " | ".join(line["messages"]), None)]
+    ordered = sorted(lines, key=lambda line: (str(line["platform"]), str(line["name"]), data.mode_rank(line["mode"]),
+                                              str(line["dtype"]), line["batch_size"] or 0))
+    table = page.table(columns, ordered, row_class=lambda line: _row_class(line["flags"]))
     return intro + plot + table
 
 
@@ -867,13 +877,16 @@ def section_across(page: Page, frame) -> str:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("absolute", f"relative to {esc(reference)}"))
     groups = []
-    keys = _sorted_unique((e["kind"], e["backend"], e["mode"], e["dtype"], e["batch_size"] if e["kind"] == "model"
-                           else None, e["memory_format"]) for e in entries)
-    keys.sort(key=lambda k: (k[0] != "model", BACKENDS.index(k[1]) if k[1] in BACKENDS else 9, k[2], k[3], k[4] or 0))
+    def group_of(e) -> tuple:  # kernel shapes carry their batch size
+        return (e["kind"], e["backend"], e["mode"], e["dtype"], e["batch_size"] if e["kind"] == "model" else None,
+                e["memory_format"])
+
+    keys = sorted(set(map(group_of, entries)), key=lambda k: (
+        k[0] != "model", BACKENDS.index(k[1]) if k[1] in BACKENDS else len(BACKENDS), data.mode_rank(k[2]),
+        _sort_key(k[3:])))
     for key in keys:
         kind, backend, mode, dtype, batch, fmt = key
-        mine = [e for e in entries if (e["kind"], e["backend"], e["mode"], e["dtype"],
-                                       e["batch_size"] if e["kind"] == "model" else None, e["memory_format"]) == key]
+        mine = [e for e in entries if group_of(e) == key]
         label = (lambda e: e["name"]) if kind == "model" else (lambda e: f"{e['name']} · {e['shape']}")
         unit = mine[0]["unit"]
         traces = []
@@ -900,14 +913,15 @@ def section_across(page: Page, frame) -> str:
     fig.update_xaxes(tickangle=-30, tickfont=dict(size=10), row=2, col=1)
     table_rows: dict[tuple, dict] = {}
     for e in entries:
-        config = (e["kind"], e["name"], e["shape"], e["backend"], e["mode"], e["dtype"], e["batch_size"])
-        line = table_rows.setdefault(config, dict(zip(("kind", "name", "shape", "backend", "mode", "dtype",
-                                                       "batch_size"), config), unit=e["unit"], flags=[]))
+        fields = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size")
+        config = tuple(e[f] for f in fields)
+        line = table_rows.setdefault(config, dict(zip(fields, config), unit=e["unit"], flags=[]))
         line[f"v:{e['platform']}"] = e["value"]
         line[f"r:{e['platform']}"] = e["relative"]
         line["flags"] = data.combine_flags(line["flags"], e["flags"])
     columns = [("kind", "kind", None), ("name", "name", None), ("shape", "shape", None), ("backend", "backend", None),
-               ("mode", "mode", None), ("dtype", "dtype", None), ("batch", "batch_size", None), ("unit", "unit", None)]
+               ("mode", "mode", None), ("dtype", "dtype", None), ("batch", "batch_size", None),
+               ("format", "memory_format", None), ("size", "input_size", None), ("unit", "unit", None)]
     columns += [(str(p), f"v:{p}", fmt_num) for p in order]
     columns += [(f"{p} / {reference}", f"r:{p}", lambda v: fmt_num(v, 3)) for p in order[1:]]
     columns += [("flags", lambda line: ", ".join(line["flags"]), None)]
@@ -937,13 +951,14 @@ def section_environment(page: Page, frame) -> str:
     clocked = [r for r in frame.to_dict("records") if data._num(r.get("sm_clock_mhz_max")) is not None]
     if clocked:
         fig = go.Figure()
-        for index, run_id in enumerate(_sorted_unique(str(r["run_id"]) for r in clocked)):
-            points = sorted((r for r in clocked if str(r["run_id"]) == run_id), key=lambda r: str(r["started_at"]))
+        for index, run in enumerate(_sorted_unique((str(r["run_id"]), str(r["device"])) for r in clocked)):
+            points = sorted((r for r in clocked if (str(r["run_id"]), str(r["device"])) == run),
+                            key=lambda r: str(r["started_at"]))
             hi = [data._num(r["sm_clock_mhz_max"]) for r in points]
             lo = [data._num(r["sm_clock_mhz_min"]) or h for r, h in zip(points, hi)]
             bad = ["throttled" in r["flags"] or "clocks moved" in r["flags"] for r in points]
             fig.add_trace(go.Scatter(
-                x=list(range(len(points))), y=hi, mode="markers", name=esc(f"{run_id} ({points[0]['platform']})"),
+                x=list(range(len(points))), y=hi, mode="markers", name=esc(f"{run[0]} ({run[1]}, {points[0]['platform']})"),
                 marker=dict(color=[BAD if b else PLATFORM_COLORS[index % len(PLATFORM_COLORS)] for b in bad],
                             size=6, symbol=["x" if b else "circle" for b in bad]),
                 error_y=dict(type="data", symmetric=False, array=[0] * len(hi),

@@ -30,7 +30,7 @@ CONFIG_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_si
 MEASUREMENT_COLUMNS = (
     "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
-    "grad_rel_error", "tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
+    "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
     "started_at", "wall_s",
 )

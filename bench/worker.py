@@ -59,12 +59,9 @@ def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
             measurement.update(resolve_workload(config)(config, device))
         measurement.update(sampler.fields())
         measurement["status"] = "ok"
-        errors = [measurement.get(k) for k in ("rel_error", "grad_rel_error")]
-        tolerance = measurement.get("tolerance")
-        if tolerance is not None and any(e is not None and not (e <= tolerance) for e in errors):
-            measurement["status"] = "incorrect"
-            worst = max((e for e in errors if e is not None), key=lambda e: float("inf") if e != e else e)
-            measurement["message"] = f"relative error {worst:.3g} exceeds the {config['dtype']} tolerance {tolerance:g}"
+        verdict = judge(measurement, config["dtype"])
+        if verdict:
+            measurement.update(status="incorrect", message=verdict)
         bandwidth = environment.get("copy_bandwidth_gbps")
         if measurement.get("achieved_gbps") is not None and bandwidth:
             measurement["percent_of_copy_bandwidth"] = 100 * measurement["achieved_gbps"] / bandwidth
@@ -76,6 +73,20 @@ def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
         healthy = False
     measurement["wall_s"] = round(time.time() - started, 3)
     return measurement, healthy
+
+
+def judge(measurement: dict, dtype: str) -> str | None:
+    """Why the row is incorrect, or None: an error over its tolerance, or not a number."""
+    tolerance = measurement.get("tolerance")
+    if tolerance is None:
+        return None
+    grad_tolerance = measurement.get("grad_tolerance") or tolerance
+    for what, bound in (("rel_error", tolerance), ("grad_rel_error", grad_tolerance)):
+        error = measurement.get(what)
+        if error is not None and not error <= bound:  # NaN fails too
+            name = "gradient relative error" if what == "grad_rel_error" else "relative error"
+            return f"{name} {error:.3g} exceeds the {dtype} tolerance {bound:g}"
+    return None
 
 
 def _sanitize(measurement: dict) -> dict:

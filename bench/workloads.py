@@ -24,6 +24,11 @@ AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 # in training the gradients): errors compound over tens of layers, so looser than the
 # per-kernel bounds of the contract.
 MODEL_TOLERANCE = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1}
+# Gradients of a ReLU network are discontinuous at zero: one activation that rounds to the
+# other side of zero (a legitimate difference in summation order) moves the gradient of a
+# small late layer by ~1e-3 (seen: resnet18 at 72 px, 18 values per channel in layer4), so
+# gradients get a looser bound. A wrong formula is off by far more.
+GRAD_TOLERANCE = {"fp32": 1e-2, "tf32": 3e-2, "fp16": 1e-1, "bf16": 2e-1}
 # Per-op tolerance against float64 (../shared/kernel-contract.md).
 KERNEL_TOLERANCE = {"fp32": 1e-5, "tf32": 5e-4, "fp16": 2e-3, "bf16": 1.6e-2}
 STORAGE_DTYPE = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -150,6 +155,7 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
     }
     if training:
         result["grad_rel_error"] = relative_error(_grads(model), _grads(reference))
+        result["grad_tolerance"] = tolerance(config, GRAD_TOLERANCE)
         model.zero_grad(set_to_none=True)
     for m, p in saved.items():
         m.p = p

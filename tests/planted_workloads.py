@@ -34,3 +34,13 @@ def wrong_answer(config, device):
 
 def nan_answer(config, device):
     return {**succeed(config, device), "rel_error": float("nan"), "tolerance": 1e-3}
+
+
+def gradient_within_its_bound(config, device):
+    return {**succeed(config, device), "rel_error": 1e-6, "tolerance": 1e-3, "grad_rel_error": 5e-3,
+            "grad_tolerance": 1e-2}
+
+
+def gradient_over_its_bound(config, device):
+    return {**succeed(config, device), "rel_error": 1e-6, "tolerance": 1e-3, "grad_rel_error": 5e-2,
+            "grad_tolerance": 1e-2}

@@ -82,3 +82,10 @@ def test_rows_carry_every_column_and_the_environment(tmp_path):
     assert list(rows[0]) == list(results.COLUMNS)
     assert rows[0]["schema_version"] == results.SCHEMA_VERSION
     assert rows[0]["device_name"] == "cpu" and rows[0]["run_id"] == "test"
+
+
+def test_gradients_are_judged_against_their_own_bound(tmp_path):
+    rows, _ = run([config("gradient_within_its_bound", "a"), config("gradient_over_its_bound", "b")],
+                  tmp_path / "r.jsonl")
+    assert [r["status"] for r in rows] == ["ok", "incorrect"]
+    assert rows[1]["message"] == "gradient relative error 0.05 exceeds the fp32 tolerance 0.01"
