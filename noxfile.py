@@ -32,9 +32,18 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The main job: the default suite on a CUDA GPU, the smoke suite on a CPU, into results/runs/."""
+    """The main job: the default suite on a CUDA GPU, the smoke suite on a CPU, into results/runs/,
+    then the HTML report of everything in results/runs/ (results/report.html)."""
     install(session)
     session.run("python", "-m", "bench", "run", *session.posargs)
+    session.run("python", "-m", "bench", "report", "results/runs", "-o", "results/report.html")
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """The HTML report of the results files already in results/runs/ (or those given) -> results/report.html."""
+    session.install("pandas", "plotly")  # the report needs neither torch nor the project installed
+    session.run("python", "-m", "bench", "report", *(session.posargs or ["results/runs"]), "-o", "results/report.html")
 
 
 @nox.session

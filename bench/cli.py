@@ -192,6 +192,12 @@ def cmd_baseline_save(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import main as report_main  # plotly is imported while rendering only, never by `run`
+
+    return report_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -265,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("run", nargs="+", help="results file(s) of one GPU")
     save.add_argument("--name", help="a suffix, for several baselines per GPU")
     save.set_defaults(func=cmd_baseline_save)
+
+    from .report import add_arguments as add_report_arguments
+
+    report = commands.add_parser(
+        "report", help="render results files into one self-contained HTML page of plots and tables",
+        description="Read any number of results files (or directories of them), from any runs, GPUs and "
+                    "machines, and write one self-contained HTML report: plotly inlined, no network, "
+                    "opens from a file:// URL offline.")
+    add_report_arguments(report)
+    report.set_defaults(func=cmd_report)
     return parser
 
 

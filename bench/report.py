@@ -522,9 +522,9 @@ def section_throughput(page: Page, frame) -> str:
                                           for n in names], "top center"), 1, col))
             axis = "xaxis" if col == 1 else f"xaxis{col}"
             ticks[f"{axis}.tickvals"] = [esc(m) for m in models]
-            ticks[f"{axis}.ticktext"] = [esc(m) + "".join(f'<br><span style="color:{BAD}">{esc(r["backend"])} '
-                                                          f'{esc(r["status"])}</span>' for r in failed if r["name"] == m)
-                                         for m in models]
+            ticks[f"{axis}.ticktext"] = [
+                esc(m) + "".join(f'<br><span style="color:{BAD}">{esc(r["backend"])} {esc(r["status"])}</span>'
+                                 for r in failed if r["name"] == m) for m in models]
         labels = [esc(m) for m in models]
         groups.append((_group_label(*key[:2], f"batch {key[2]}", key[3]), traces,
                        {"xaxis.categoryarray": labels, "xaxis.categoryorder": "array",
@@ -638,9 +638,12 @@ def section_roofline(page: Page, frame) -> str:
     if unknown:
         parts.append(page.missing("No datasheet peak for " + esc(", ".join(unknown)) + " (not a GPU listed in "
                                   "bench/report_data.DEVICE_PEAKS): only the measured copy bandwidth is drawn there."))
-    for metric in ("gbps", "tflops"):
-        mine = rows if metric == "gbps" else [r for r in rows if r["name"] == "conv2d"
-                                              and data._num(r.get("achieved_tflops")) is not None]
+    for metric in ("achieved_gbps", "achieved_tflops"):
+        def measure(r, metric=metric):
+            return data._num(r.get(metric))
+
+        bandwidth = metric == "achieved_gbps"
+        mine = rows if bandwidth else [r for r in rows if r["name"] == "conv2d" and measure(r) is not None]
         if not mine:
             parts.append(page.missing("No convolution rows (op conv2d): no TFLOP/s plot."))
             continue
@@ -650,15 +653,15 @@ def section_roofline(page: Page, frame) -> str:
             platform, dtype = key
             these = [r for r in mine if (r["platform"], r["dtype"]) == key]
             failed = [r for r in kernel_rows if (r["platform"], r["dtype"]) == key and r["status"] in
-                      ("error", "oom", "skipped") and (metric == "gbps" or r["name"] == "conv2d")]
+                      ("error", "oom", "skipped") and (bandwidth or r["name"] == "conv2d")]
             labels = [_case_label(r) for r in sorted(these + failed, key=_case_order)]
             labels = list(dict.fromkeys(labels))
             traces = []
             for backend in _sorted_unique((r["backend"] for r in these), BACKENDS):
                 points = [r for r in these if r["backend"] == backend]
-                xs = [data._num(r["achieved_gbps"] if metric == "gbps" else r["achieved_tflops"]) for r in points]
                 traces.append((go.Scatter(
-                    x=xs, y=[esc(_case_label(r)) for r in points], mode="markers", name=BACKEND_LABEL.get(backend, esc(backend)),
+                    x=[measure(r) for r in points], y=[esc(_case_label(r)) for r in points], mode="markers",
+                    name=BACKEND_LABEL.get(backend, esc(backend)),
                     marker=dict(color=BACKEND_COLOR.get(backend, "#888"), symbol=BACKEND_SYMBOL.get(backend, "circle"),
                                 size=10, line=dict(width=[2.5 if _row_class(r["flags"]) else 0.5 for r in points],
                                                    color=[BAD if _row_class(r["flags"]) == "bad" else "#f0b429"
@@ -670,30 +673,29 @@ def section_roofline(page: Page, frame) -> str:
                                          [hover(r) for r in failed], "middle right"), None, None))
             ref = references.get(platform, {})
             lines = []
-            if metric == "gbps":
+            if bandwidth:
                 if ref.get("copy_gbps"):
                     lines.append((ref["copy_gbps"], "dash", f"measured copy {ref['copy_gbps']:,.0f} GB/s"))
                 if ref.get("peak_gbps"):
                     lines.append((ref["peak_gbps"], "solid", f"peak {ref['peak_gbps']:,.0f} GB/s"))
             elif ref.get("peak_tflops", {}).get(dtype):
-                lines.append((ref["peak_tflops"][dtype], "solid", f"{dtype} peak {ref['peak_tflops'][dtype]:g} TFLOP/s"))
+                peak = ref["peak_tflops"][dtype]
+                lines.append((peak, "solid", f"{dtype} peak {peak:g} TFLOP/s"))
             shapes = [dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="paper",
                            line=dict(color="#222", width=1.5, dash=dash)) for x, dash, _ in lines]
             notes = [dict(x=x, xref="x", y=1, yref="paper", text=esc(t), showarrow=False, yanchor="top",
                           xanchor="right", textangle=-90, font=dict(size=11, color="#222"), xshift=-3)
                      for x, _, t in lines]
-            top = max([x for x, _, _ in lines] + [x for r in these for x in
-                                                   [data._num(r["achieved_gbps"] if metric == "gbps"
-                                                              else r["achieved_tflops"])] if x])
+            top = max([x for x, _, _ in lines] + [measure(r) for r in these])
             groups.append((_group_label(platform, dtype), traces,
                            {"height": 200 + 22 * len(labels), "shapes": shapes, "annotations": notes,
                             "yaxis.categoryarray": [esc(lbl) for lbl in labels], "yaxis.categoryorder": "array",
                             "xaxis.range": [0, top * 1.08]}))
         _layout(fig, 400)
         _groups(fig, groups)
-        fig.update_xaxes(title_text="achieved GB/s" if metric == "gbps" else "achieved TFLOP/s", gridcolor="#eee")
+        fig.update_xaxes(title_text="achieved GB/s" if bandwidth else "achieved TFLOP/s", gridcolor="#eee")
         fig.update_yaxes(autorange="reversed", automargin=True, tickfont=dict(size=11))
-        parts.append(("<h3>achieved bandwidth, every op</h3>" if metric == "gbps" else
+        parts.append(("<h3>achieved bandwidth, every op</h3>" if bandwidth else
                       "<h3>achieved TFLOP/s, grouped and depthwise convolutions</h3>") + page.figure(fig))
     parts.append(_kernel_table(page, kernel_rows))
     return "".join(parts)
@@ -709,7 +711,8 @@ def _case_order(row) -> tuple:
 
 def _kernel_extra(row) -> str:
     return (f"<b>{fmt_num(row.get('achieved_gbps'))} GB/s</b> ({fmt_num(row.get('percent_of_copy_bandwidth'), 3)}% "
-            f"of copy) · {fmt_num(row.get('achieved_tflops'))} TFLOP/s<br>{fmt_bytes(row.get('bytes_moved'))} moved · "
+            f"of copy) · {fmt_num(row.get('achieved_tflops'))} TFLOP/s<br>"
+            f"{fmt_bytes(row.get('bytes_moved'))} moved · "
             f"{fmt_num(row.get('flops'))} FLOPs · rel. error {fmt_err(row.get('rel_error'))}")
 
 
@@ -772,7 +775,8 @@ def section_correctness(page: Page, frame) -> str:
     intro = ('<p class="intro">Relative error ‖out − ref‖ / ‖ref‖ of every checked row against the reference: '
              'the fp32 eager (cuDNN) model for models, float64 torch for kernels. Filled markers: outputs; open '
              "markers: parameter or input gradients. Dashed lines: the dtype's tolerance for the fast paths "
-             "(triton, compile); torch's own low-precision rows are the baseline and have none. An error of 0 is "
+             "(triton, compile), dotted where the gradients' differs; torch's own low-precision rows are the "
+             "baseline and have none. An error of 0 is "
              f"drawn at {ERROR_FLOOR:g}.</p>")
     rows = data.correctness(frame)
     if not rows:
@@ -810,14 +814,20 @@ def section_correctness(page: Page, frame) -> str:
                                                          BACKEND_COLOR.get(backend, "#888") for r in points])),
                             hovertext=[hover(r, _error_extra(r, field)) for r in points], hoverinfo="text"),
                             None, None))
-            tolerances = sorted({(r["dtype"], data._num(r.get("tolerance"))) for r in these
-                                 if r["fast"] and data._num(r.get("tolerance"))}, key=lambda t: -t[1])
+            bounds = {}  # (dtype, what) -> tolerance; gradients drawn only where their bound differs
+            for r in (r for r in these if r["fast"]):
+                for field, what in (("rel_error", "tolerance"), ("grad_rel_error", "gradient tolerance")):
+                    tol = data.tolerance_of(r, field)
+                    if tol and data._num(r.get(field)) is not None and (
+                            field == "rel_error" or tol != data.tolerance_of(r)):
+                        bounds[(r["dtype"], what)] = tol
             shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=tol, y1=tol, yref="y",
-                           line=dict(color="#444", width=1.3, dash=DTYPE_DASH.get(dtype, "dash")))
-                      for dtype, tol in tolerances]
-            notes = [dict(xref="paper", x=1, y=math.log10(tol), yref="y", text=esc(f"{dtype} tolerance {tol:g}"),
+                           line=dict(color="#444", width=1.3,
+                                     dash=DTYPE_DASH.get(dtype, "dash") if what == "tolerance" else "dot"))
+                      for (dtype, what), tol in bounds.items()]
+            notes = [dict(xref="paper", x=1, y=math.log10(tol), yref="y", text=esc(f"{dtype} {what} {tol:g}"),
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=11, color="#444"))
-                     for dtype, tol in tolerances]
+                     for (dtype, what), tol in bounds.items()]
             groups.append((platform, traces, {"shapes": shapes, "annotations": notes,
                                               "xaxis.categoryarray": [esc(lbl) for lbl in labels],
                                               "xaxis.categoryorder": "array"}))
@@ -832,22 +842,18 @@ def section_correctness(page: Page, frame) -> str:
                ("dtype", "dtype", None), ("batch", "batch_size", None), ("status", "status", None),
                ("rel. error", "rel_error", fmt_err), ("grad rel. error", "grad_rel_error", fmt_err),
                ("max abs. error", "max_abs_error", fmt_err), ("top-1 agreement", "top1_agreement", fmt_num),
-               ("tolerance", "tolerance", fmt_err),
-               ("worst / tolerance", _error_ratio, lambda v: fmt_num(v, 3)), ("message", "message", None)]
-    ordered = sorted(rows, key=lambda r: -(_error_ratio(r) or -1))
+               ("tolerance", "tolerance", fmt_err), ("grad tolerance", lambda r: data.tolerance_of(r, "grad_rel_error")
+                                                     if data._num(r.get("grad_rel_error")) is not None else None,
+                                                     fmt_err),
+               ("worst / tolerance", data.error_ratio, lambda v: fmt_num(v, 3)), ("message", "message", None)]
+    ordered = sorted(rows, key=lambda r: -(data.error_ratio(r) or -1))
     parts.append(page.table(columns, ordered, row_class=lambda r: "bad" if r["status"] == "incorrect" else "",
                             caption="Every checked row, worst error relative to its tolerance first."))
     return "".join(parts)
 
 
-def _error_ratio(row):
-    tol = data._num(row.get("tolerance"))
-    errors = [e for e in (data._num(row.get("rel_error")), data._num(row.get("grad_rel_error"))) if e is not None]
-    return max(errors) / tol if tol and errors else None
-
-
 def _error_extra(row, field) -> str:
-    tol = data._num(row.get("tolerance"))
+    tol = data.tolerance_of(row, field)
     text = f"<b>{'gradient ' if field == 'grad_rel_error' else ''}relative error {fmt_err(row.get(field))}</b>"
     text += f" · tolerance {tol:g}" if tol else " · no tolerance (baseline)"
     if data._num(row.get("top1_agreement")) is not None:
@@ -958,7 +964,8 @@ def section_environment(page: Page, frame) -> str:
             lo = [data._num(r["sm_clock_mhz_min"]) or h for r, h in zip(points, hi)]
             bad = ["throttled" in r["flags"] or "clocks moved" in r["flags"] for r in points]
             fig.add_trace(go.Scatter(
-                x=list(range(len(points))), y=hi, mode="markers", name=esc(f"{run[0]} ({run[1]}, {points[0]['platform']})"),
+                x=list(range(len(points))), y=hi, mode="markers",
+                name=esc(f"{run[0]} ({run[1]}, {points[0]['platform']})"),
                 marker=dict(color=[BAD if b else PLATFORM_COLORS[index % len(PLATFORM_COLORS)] for b in bad],
                             size=6, symbol=["x" if b else "circle" for b in bad]),
                 error_y=dict(type="data", symmetric=False, array=[0] * len(hi),

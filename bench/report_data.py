@@ -338,6 +338,20 @@ def correctness(frame) -> list[dict]:
     return out
 
 
+def tolerance_of(row, field: str = "rel_error") -> float | None:
+    """The bound an error is held to: ``tolerance`` for outputs; for gradients ``grad_tolerance``,
+    else ``tolerance`` (as the worker decides ``incorrect``). None: a baseline, no bound."""
+    tolerance = _num(row.get("tolerance"))
+    return (_num(row.get("grad_tolerance")) or tolerance) if field == "grad_rel_error" else tolerance
+
+
+def error_ratio(row) -> float | None:
+    """The worst of a row's errors over its bound (above 1: incorrect)."""
+    ratios = [_num(row.get(field)) / tolerance_of(row, field) for field in ("rel_error", "grad_rel_error")
+              if _num(row.get(field)) is not None and tolerance_of(row, field)]
+    return max(ratios) if ratios else None
+
+
 # --- Environment -------------------------------------------------------------------------------
 
 def environment(frame) -> list[dict]:

@@ -130,23 +130,30 @@ def compile_fresh(fn):
     return torch.compile(fn, dynamic=False)
 
 
+def _forward_backward(model, x, labels, dtype: str, device, training: bool):
+    """Logits and, in training, the flat gradient vector of one pass under ``dtype``."""
+    model.train(training)
+    with precision(dtype):
+        with autocast(device, dtype):
+            out = model(x)
+        if training:
+            _loss(out, labels).backward()
+    grads = _grads(model) if training else None
+    model.zero_grad(set_to_none=True)
+    return _logits(out).float(), grads
+
+
 def check_model(config: dict, model, reference, x, labels, device) -> dict:
-    """Logits (and in training, gradients) of ``model`` under ``config`` vs the fp32 eager model."""
+    """Logits (and in training, gradients) of ``model`` under ``config`` vs the fp32 eager model.
+
+    In fp16/bf16 the bound is the table's or twice the error eager PyTorch itself makes in
+    that dtype, whichever is larger: a fast path is held to cuDNN's own standard, not to one
+    that cuDNN could not meet (bf16 gradients of a small batch drift by tens of percent).
+    """
     training = config["mode"] == "train"
     saved = _disable_dropout(model) | _disable_dropout(reference)  # same function, no random masks
-    model.train(training)
-    reference.train(training)
-    with precision("fp32"):
-        torch.manual_seed(0)
-        ref_out = reference(x.float())
-        if training:
-            _loss(ref_out, labels).backward()
-    with precision(config["dtype"]), autocast(device, config["dtype"]):
-        out = model(x)
-    if training:
-        with precision(config["dtype"]):
-            _loss(out, labels).backward()
-    ref_logits, logits = _logits(ref_out).float(), _logits(out).float()
+    ref_logits, ref_grads = _forward_backward(reference, x, labels, "fp32", device, training)
+    logits, grads = _forward_backward(model, x, labels, config["dtype"], device, training)
     result = {
         "rel_error": relative_error(logits, ref_logits),
         "max_abs_error": (logits - ref_logits).abs().max().item(),
@@ -154,9 +161,13 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
         "tolerance": tolerance(config, MODEL_TOLERANCE),
     }
     if training:
-        result["grad_rel_error"] = relative_error(_grads(model), _grads(reference))
+        result["grad_rel_error"] = relative_error(grads, ref_grads)
         result["grad_tolerance"] = tolerance(config, GRAD_TOLERANCE)
-        model.zero_grad(set_to_none=True)
+    if result["tolerance"] is not None and config["dtype"] in AUTOCAST:
+        eager_logits, eager_grads = _forward_backward(reference, x, labels, config["dtype"], device, training)
+        result["tolerance"] = max(result["tolerance"], 2 * relative_error(eager_logits, ref_logits))
+        if training:
+            result["grad_tolerance"] = max(result["grad_tolerance"], 2 * relative_error(eager_grads, ref_grads))
     for m, p in saved.items():
         m.p = p
     return result
@@ -251,8 +262,10 @@ def kernel_function(op_name: str, backend: str, device: torch.device):
     if backend == "compile":
         # The benchmark replays one backward graph many times (retain_graph=True), which
         # donated buffers forbid; donation saves memory, not time.
-        if hasattr(torch._functorch.config, "donated_buffer"):
-            torch._functorch.config.donated_buffer = False
+        import torch._functorch.config as functorch_config
+
+        if hasattr(functorch_config, "donated_buffer"):
+            functorch_config.donated_buffer = False
         return compile_fresh(reference)
     triton_available(device)
     import kernels

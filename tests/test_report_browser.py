@@ -3,8 +3,9 @@
 Reports are rendered from the committed samples (``results/samples/``: a small CPU run, CPU
 kernel rows and a SYNTHETIC two-GPU set) and opened from a ``file://`` URL. The tests assert that
 the page loads with no console error and no network request (DevTools ``Network`` events: the
-only request is the page itself, beside the ``data:`` URLs plotly makes for bar patterns), that every section's plot drew an SVG with content, and they
-write screenshots under the test's temporary directory.
+only request is the page itself, beside the ``data:`` URLs plotly makes for bar patterns), that
+every section's plot drew an SVG with content, and they write screenshots under the test's
+temporary directory.
 
 Chromium is Debian's ``chromium`` (``apt-get install -y chromium``; ``.ci/run`` installs it). When
 it is absent the fixture tries to install it (as root, with apt-get); the tests skip, saying why,
@@ -186,8 +187,11 @@ class Browser:
 def chromium() -> str:
     binary = find_chromium()
     if binary is None:
-        why = install_chromium()
-        binary = find_chromium()
+        if os.environ.get("CHROMIUM"):
+            why = f"CHROMIUM={os.environ['CHROMIUM']} is not an executable"
+        else:
+            why = install_chromium() or f"none of {', '.join(CHROMIUM_NAMES)} is on PATH after installing"
+            binary = find_chromium()
         if binary is None:
             pytest.skip(f"headless Chromium is not available and cannot be installed here: {why}")
     return binary
@@ -250,7 +254,7 @@ def test_samples_report_draws_every_section_offline(browser, tmp_path):
     browser.evaluate("document.querySelector('#summary th:nth-child(8)').click()")
     browser.evaluate("document.querySelector('#summary th:nth-child(8)').click()")
     values = browser.evaluate("""Array.from(document.querySelectorAll('#summary tbody tr td:nth-child(8)'))
-                                 .map(function (td) { return td.dataset.v === undefined ? null : Number(td.dataset.v); })""")
+        .map(function (td) { return td.dataset.v === undefined ? null : Number(td.dataset.v); })""")
     numbers = [v for v in values if v is not None]
     assert numbers == sorted(numbers, reverse=True) and before is not None
     assert browser.console_errors() == []

@@ -222,6 +222,15 @@ def test_correctness_rows_are_those_checked_against_the_reference():
                                                                         ("torch", "train", False)]
 
 
+def test_errors_are_held_to_their_own_tolerance():
+    shared = row(backend="triton", mode="train", rel_error=0.01, grad_rel_error=0.05, tolerance=0.1)
+    assert data.tolerance_of(shared, "grad_rel_error") == 0.1  # no gradient bound: the output's, as the worker
+    assert data.error_ratio(shared) == pytest.approx(0.5)
+    own = {**shared, "grad_tolerance": 0.02}
+    assert data.tolerance_of(own, "grad_rel_error") == 0.02 and data.error_ratio(own) == pytest.approx(2.5)
+    assert data.tolerance_of(row(rel_error=0.01)) is None and data.error_ratio(row(rel_error=0.01)) is None
+
+
 def test_environment_warns_where_the_gpu_throttled_or_clocks_moved():
     hot = {"run_id": "hot"}
     f = prepared(row(sm_clock_mhz_min=1970, sm_clock_mhz_max=1980, throttle_reasons=[]),
