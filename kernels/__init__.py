@@ -10,10 +10,12 @@ for any input outside that. Implemented so far:
   (``kernels/bn_relu.py``; twin :class:`TritonBatchNormReLU2d`);
 * :func:`lrn` - cross-channel local response normalization (``kernels/lrn.py``; twin
   :class:`TritonLocalResponseNorm`);
+* :func:`squeeze_excite` - squeeze-and-excitation (+ residual) (+ ReLU), forward and backward
+  (``kernels/squeeze_excite.py``; twin :class:`TritonSqueezeExcite`);
 * :func:`patch` / :func:`unpatch` - swap a model's blocks for the twins in place, sharing
   parameters (``kernels/_patch.py``; a family adds itself with one :func:`register_swap` line).
 
-Grouped/depthwise convolution and squeeze-and-excitation are still to come. On a machine without
+Grouped/depthwise convolution is still to come. On a machine without
 a GPU the kernels run through the Triton interpreter on CPU tensors: set ``TRITON_INTERPRET=1``
 before triton is first imported. ``python -m kernels.compile_check`` compiles every kernel ahead
 of time for sm_80 and sm_90a and records registers, spills and shared memory in
@@ -26,6 +28,7 @@ are ``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise.
 from ._patch import patch, register_swap, unpatch
 from .bn_relu import TritonBatchNormReLU2d, bn_relu
 from .lrn import TritonLocalResponseNorm, lrn
+from .squeeze_excite import TritonSqueezeExcite, squeeze_excite
 
 __all__ = ["bn_relu", "lrn", "patch", "unpatch", "register_swap", "TritonBatchNormReLU2d",
-           "TritonLocalResponseNorm"]
+           "TritonLocalResponseNorm", "squeeze_excite", "TritonSqueezeExcite"]

@@ -102,7 +102,7 @@ def test_ops_subset_and_unknown_op():
     assert type(model[0]) is TritonBatchNormReLU2d and type(model[3]) is nn.BatchNorm2d  # plain BN: not a block
     kernels.unpatch(model)
     assert [type(m) for m in model] == [BatchNormReLU2d, LocalResponseNorm, nn.LocalResponseNorm, nn.BatchNorm2d]
-    with pytest.raises(ValueError, match=r"^ops: unknown op name\(s\) \['conv3d'\]; valid: \['bn_relu', 'lrn'\]"):
+    with pytest.raises(ValueError, match=r"^ops: unknown op name\(s\) \['conv3d'\]; valid: \['bn_relu', 'lrn', 'squeeze_excite'\]"):
         kernels.patch(model, ops={"bn_relu", "conv3d"})
     with pytest.raises(TypeError, match="^model: expected an nn.Module"):
         kernels.patch("resnet18")

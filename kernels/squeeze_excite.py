@@ -1,0 +1,609 @@
+"""Squeeze-and-excitation, fused with a residual block's tail, forward and backward.
+
+``y = x * sigmoid(w2 @ relu(w1 @ mean_hw(x) + b1) + b2)``, then ``+ residual`` and ``relu`` if
+asked (``models.blocks.SqueezeExcite``), in fp32 arithmetic on fp32, fp16 or bf16 storage, for
+contiguous NCHW and channels_last inputs (the output keeps the input's memory format).
+
+The activation kernels see a tensor as ``(n, c, p)`` per image (``_common.pixel_view``, with the
+batch kept as its own axis: the squeeze is a mean *per image*), so one ``[BLOCK_P, BLOCK_C]``
+tile kernel reads either layout coalesced, with no copy.
+
+Kernels and passes over memory (``T`` = one activation-sized read or write; the contract counts
+4 for the forward with residual and ReLU, 3 without the residual):
+
+==================  ==============================================  ============================
+path                kernels                                         activation traffic
+==================  ==============================================  ============================
+forward             squeeze (split: fp32 partial sums per image,    read x (squeeze); read x,
+                    chunk, channel) -> excite (one small kernel:    write y: 3T
+                    mean, w1, ReLU, w2, sigmoid) -> scale           (+ read residual: 4T)
+backward            reduce (split: partial sum_hw(g * x), g = dy    read x, dy [, y]; read dy
+                    masked by y > 0) -> excitation backward       [, y], write dx [, d(res)]:
+                    (hidden -> params, [N, C]-sized) -> dx          4T; +1T with residual,
+                                                                    +2T with ReLU (7T with both)
+==================  ==============================================  ============================
+
+Backward arithmetic (per image n, channel c; ``m = mean_hw(x)``, ``z1 = w1 m + b1``,
+``h = relu(z1)``, ``s = sigmoid(w2 h + b2)``, ``g = dy * (y > 0)`` or ``dy`` without ReLU):
+
+    d(s)_c   = sum_hw g * x                      (the reduce kernel: the only pass over x)
+    dz2      = d(s) * s * (1 - s);  dw2 = dz2^T h;  db2 = sum_n dz2
+    dz1      = (w2^T dz2) * (z1 > 0);  dw1 = dz1^T m;  db1 = sum_n dz1
+    dx       = g * s + (w1^T dz1) / (H*W)        (the dx kernel: the mean's gradient broadcast)
+    d(res)   = g
+
+The excitation's backward (``[N, C]``- and ``[R, C]``-sized: the lines with dz2 and dz1 above)
+is two small kernels between the reduce and the dx kernel: "hidden" (per block of images and
+hidden units: z1, h and dz1, both products in one loop over the channels) and "params" (per block
+of channels: the mean's gradient ``w1^T dz1 / (H*W)``, and dw1, dw2, db1, db2 as sums over the
+batch); they move no activation-sized tensor.
+
+Saved for the backward: x, y (only with ReLU, for the mask: reading y costs the same as
+recomputing ``x * s + residual`` from x and the residual, and the residual need not be kept),
+the squeeze's fp32 partial sums ``[N, chunks, C]`` and the fp32 scale ``s [N, C]``; ``m``,
+``z1`` and ``h`` are recomputed (``[N, C]``-sized, noise next to T).
+
+Bytes = T * numel * itemsize; the weights (``2 * R * C``) and the partials are noise. Example,
+SE-ResNet-50's first stage at batch 256 in bf16: x is 256*256*56*56 = 205.5M elements = 411 MB,
+so the forward with residual and ReLU moves 4T = 1.64 GB (382 us at 4.3 TB/s) and the backward 7T
+= 2.88 GB (669 us). FLOPs per element: squeeze 1, scale 1 (+1 residual, +1 ReLU), reduce 2, dx 2;
+the excitation adds ``4 * N * C * R`` (0.27 GFLOP at batch 256, C=2048, R=128), its backward twice that.
+
+The excitation is one small kernel over ``[BLOCK_N images, BLOCK_C channels]`` output tiles: each
+program recomputes the hidden layer ``h`` block by block (so no workspace and no barrier), as
+matrix-vector products (broadcast and sum) below batch ``MM_MIN_BATCH`` and ``tl.dot`` with
+IEEE fp32 (no tf32) at and above it. It reads w1 ``C / BLOCK_C`` times, from L2.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch.autograd.function import once_differentiable
+
+from models.blocks import SqueezeExcite
+
+from . import _common
+from ._patch import register_swap
+from .bn_relu import REDUCE_CONFIGS, TILE_CONFIGS
+
+# --- kernels ------------------------------------------------------------------------------------
+
+# The elementwise (scale, dx) and reduction (squeeze, backward reduce) kernels use the tile
+# shapes of kernels.bn_relu (the same reasoning: 4096-element tiles for the elementwise kernels,
+# 2048 for the reductions with their fp32 accumulator; one per layout/shape regime).
+TUNE_KEY = ["N", "C", "P", "sxc"]
+# Under the interpreter: the per-image pixel axis of an SE is short (7x7 ... 56x56, far fewer in
+# tests), so a tile of 32 pixels wastes less masked work than _common.INTERPRETER_TILE's 256.
+INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
+# The excitation: fixed configs (it touches N*C and R*C elements; not worth autotuning).
+# Matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K, BLOCK_R]
+# broadcast products), tl.dot tiles of 16 images from it.
+MM_MIN_BATCH = 16
+EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, DOT=False)
+EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=32, BLOCK_R=16, BLOCK_K=32, DOT=True)
+EXCITE_WARPS = 4
+# the backward's "params" kernel keeps two [BLOCK_C, BLOCK_R] gradient tiles live beside its
+# operands: 8 warps in the tl.dot form (4 spill a few bytes on sm_80)
+PARAMS_WARPS = {False: 4, True: 8}
+# Under the interpreter (cost per program and per op, hardly per element) all channels, hidden
+# units and (matrix-vector form) images in one tile; use_config() selects the GPU configs.
+
+
+@_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
+@triton.jit
+def _se_squeeze_kernel(X, WS, N, C, P, sxn, sxc, sxp, NUM_CHUNKS, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """WS[n, chunk, c] = fp32 sum of x[n, c, p] over the pixel tiles chunk, chunk + NUM_CHUNKS, ...
+    of image n (grid: N * NUM_CHUNKS, channel blocks); a chunk owning no tile writes zeros."""
+    pid = tl.program_id(0)
+    n = pid // NUM_CHUNKS
+    chunk = pid % NUM_CHUNKS
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    rows = tl.arange(0, BLOCK_P)
+    offs = rows[:, None] * sxp + c[None, :] * sxc
+    base = X + n.to(tl.int64) * sxn  # offsets within one image in int32 (an image < 2**31 elements)
+    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    for p0 in range(chunk * BLOCK_P, P, NUM_CHUNKS * BLOCK_P):
+        mask = (rows[:, None] < P - p0) & cmask[None, :]
+        acc += tl.load(base + (p0 * sxp + offs), mask=mask, other=0.0).to(tl.float32)
+    tl.store(WS + (n * NUM_CHUNKS + chunk) * C + c, tl.sum(acc, axis=0), mask=cmask)
+
+
+@triton.jit
+def _matmul(a, b, DOT: tl.constexpr):
+    """[M, K] @ [K, N] in fp32: tl.dot (IEEE fp32, no tf32) or a broadcast product and sum."""
+    if DOT:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
+@triton.jit
+def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw, sw1r, sw1c, sw2c, sw2r,
+                      BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
+                      DOT: tl.constexpr):
+    """S[n, c] = sigmoid(b2 + sum_r w2[c, r] relu(b1[r] + sum_k w1[r, k] m[n, k])), fp32, with
+    m = inv_hw * sum over the chunks of WS[n, :, k]; one [BLOCK_N, BLOCK_C] tile per program."""
+    n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    acc = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
+    for r0 in range(0, R, BLOCK_R):
+        r = r0 + tl.arange(0, BLOCK_R)
+        rmask = r < R
+        z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+        for k0 in range(0, C, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            kmask = k < C
+            mmask = nmask[:, None] & kmask[None, :]
+            m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+            for j in range(0, NUM_CHUNKS):
+                m += tl.load(WS + (n[:, None] * NUM_CHUNKS + j) * C + k[None, :], mask=mmask, other=0.0)
+            w1 = tl.load(W1 + r[None, :] * sw1r + k[:, None] * sw1c, mask=kmask[:, None] & rmask[None, :],
+                         other=0.0).to(tl.float32)  # [BLOCK_K, BLOCK_R] = w1^T
+            z += _matmul(m * inv_hw, w1, DOT)
+        b1 = tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)
+        h = z + b1[None, :]
+        h = tl.where(h > 0.0, h, 0.0)  # padded r: 0
+        w2 = tl.load(W2 + c[None, :] * sw2c + r[:, None] * sw2r, mask=rmask[:, None] & cmask[None, :],
+                     other=0.0).to(tl.float32)  # [BLOCK_R, BLOCK_C] = w2^T
+        acc += _matmul(h, w2, DOT)
+    b2 = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
+    s = 1.0 / (1.0 + tl.exp(-(acc + b2[None, :])))
+    tl.store(S + n[:, None] * C + c[None, :], s, mask=nmask[:, None] & cmask[None, :])
+
+
+@triton.jit
+def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CHUNKS, inv_hw, sw1r, sw1c, sw2c, sw2r,
+                                 BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
+                                 DOT: tl.constexpr):
+    """Per [BLOCK_N images, BLOCK_R hidden units]: z1 = w1 m + b1 (recomputed), H = relu(z1) and
+    DZ1 = (w2^T dz2) * (z1 > 0) with dz2 = d(s) * s * (1 - s), d(s) = the sum over the chunks of
+    DWS; fp32 [N, R] each. Both products run over the channels in the same loop."""
+    n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    rmask = r < R
+    z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+    dh = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+    for k0 in range(0, C, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        kmask = k < C
+        mmask = nmask[:, None] & kmask[None, :]
+        m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+        ds = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+        for j in range(0, NUM_CHUNKS):
+            off = (n[:, None] * NUM_CHUNKS + j) * C + k[None, :]
+            m += tl.load(WS + off, mask=mmask, other=0.0)
+            ds += tl.load(DWS + off, mask=mmask, other=0.0)
+        s = tl.load(S + n[:, None] * C + k[None, :], mask=mmask, other=0.0)
+        wmask = kmask[:, None] & rmask[None, :]
+        w1 = tl.load(W1 + r[None, :] * sw1r + k[:, None] * sw1c, mask=wmask, other=0.0).to(tl.float32)  # w1^T
+        w2 = tl.load(W2 + k[:, None] * sw2c + r[None, :] * sw2r, mask=wmask, other=0.0).to(tl.float32)
+        z += _matmul(m * inv_hw, w1, DOT)
+        dh += _matmul(ds * s * (1.0 - s), w2, DOT)
+    z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
+    omask = nmask[:, None] & rmask[None, :]
+    tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=omask)
+    tl.store(DZ1 + n[:, None] * R + r[None, :], tl.where(z > 0.0, dh, 0.0), mask=omask)
+
+
+@triton.jit
+def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2, N, C, R, NUM_CHUNKS, inv_hw,
+                                 sw1r, sw1c, sg1r, sg1c, sg2c, sg2r,
+                                 BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
+                                 DOT: tl.constexpr):
+    """Per BLOCK_C channels: DM = (dz1 w1) / (H*W) (fp32 [N, C], the mean's gradient),
+    dw2[c, :] = dz2^T h, dw1[:, c] = dz1^T m, db2[c] = sum_n dz2 and (program 0) db1 = sum_n dz1."""
+    pid = tl.program_id(0)
+    c = pid * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    # the mean's gradient
+    for n0 in range(0, N, BLOCK_N):
+        n = n0 + tl.arange(0, BLOCK_N)
+        nmask = n < N
+        acc = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
+        for r0 in range(0, R, BLOCK_R):
+            r = r0 + tl.arange(0, BLOCK_R)
+            rmask = r < R
+            dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
+            w1 = tl.load(W1 + r[:, None] * sw1r + c[None, :] * sw1c, mask=rmask[:, None] & cmask[None, :],
+                         other=0.0).to(tl.float32)
+            acc += _matmul(dz1, w1, DOT)
+        tl.store(DM + n[:, None] * C + c[None, :], acc * inv_hw, mask=nmask[:, None] & cmask[None, :])
+    # the weights' and biases' gradients: sums over the batch
+    db2 = tl.zeros([BLOCK_C], dtype=tl.float32)
+    for r0 in range(0, R, BLOCK_R):
+        r = r0 + tl.arange(0, BLOCK_R)
+        rmask = r < R
+        g2 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)
+        g1 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)  # dw1^T
+        db1 = tl.zeros([BLOCK_R], dtype=tl.float32)
+        for n0 in range(0, N, BLOCK_N):
+            n = n0 + tl.arange(0, BLOCK_N)
+            nmask = n < N
+            mmask = nmask[:, None] & cmask[None, :]
+            m = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
+            ds = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
+            for j in range(0, NUM_CHUNKS):
+                off = (n[:, None] * NUM_CHUNKS + j) * C + c[None, :]
+                m += tl.load(WS + off, mask=mmask, other=0.0)
+                ds += tl.load(DWS + off, mask=mmask, other=0.0)
+            s = tl.load(S + n[:, None] * C + c[None, :], mask=mmask, other=0.0)
+            dz2 = ds * s * (1.0 - s)
+            hmask = nmask[:, None] & rmask[None, :]
+            h = tl.load(H + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
+            dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
+            g2 += _matmul(tl.trans(dz2), h, DOT)
+            g1 += _matmul(tl.trans(m * inv_hw), dz1, DOT)
+            db1 += tl.sum(dz1, axis=0)
+            if r0 == 0:
+                db2 += tl.sum(dz2, axis=0)
+        wmask = cmask[:, None] & rmask[None, :]
+        tl.store(DW2 + c[:, None] * sg2c + r[None, :] * sg2r, g2.to(DW2.dtype.element_ty), mask=wmask)
+        tl.store(DW1 + r[None, :] * sg1r + c[:, None] * sg1c, g1.to(DW1.dtype.element_ty), mask=wmask)
+        tl.store(DB1 + r, db1.to(DB1.dtype.element_ty), mask=rmask & (pid == 0))
+    tl.store(DB2 + c, db2.to(DB2.dtype.element_ty), mask=cmask)
+
+
+@_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
+@triton.jit
+def _se_scale_kernel(X, R, Y, S, N, C, P, sxn, sxc, sxp, srn, src, srp, syn, syc, syp,
+                     HAS_RES: tl.constexpr, RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """y = relu(x * s[n, c] [+ r]): one read of x (and r), one write of y."""
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    pid = tl.program_id(0)
+    n = pid // tiles_p
+    p0 = (pid % tiles_p) * BLOCK_P
+    rows = tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
+    n = n.to(tl.int64)
+    p0 = p0.to(tl.int64)
+    x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask, other=0.0)
+    y = x.to(tl.float32) * s
+    if HAS_RES:
+        r = tl.load(R + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), mask=mask, other=0.0)
+        y += r.to(tl.float32)
+    if RELU:
+        y = tl.where(y < 0.0, 0.0, y)  # NaN stays NaN, as in torch.relu
+    tl.store(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), y.to(Y.dtype.element_ty),
+             mask=mask)
+
+
+@_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
+@triton.jit
+def _se_bwd_reduce_kernel(X, Y, DY, WS, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp, NUM_CHUNKS,
+                          RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """WS[n, chunk, c] = fp32 sum of g * x over the chunk's pixel tiles of image n, g = dy * (y > 0)."""
+    pid = tl.program_id(0)
+    n = pid // NUM_CHUNKS
+    chunk = pid % NUM_CHUNKS
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    rows = tl.arange(0, BLOCK_P)
+    n64 = n.to(tl.int64)  # offsets within one image in int32 (an image < 2**31 elements)
+    xb, yb, db = X + n64 * sxn, Y + n64 * syn, DY + n64 * sdn
+    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    for p0 in range(chunk * BLOCK_P, P, NUM_CHUNKS * BLOCK_P):
+        mask = (rows[:, None] < P - p0) & cmask[None, :]
+        g = tl.load(db + (p0 * sdp + (rows[:, None] * sdp + c[None, :] * sdc)), mask=mask, other=0.0).to(tl.float32)
+        if RELU:
+            y = tl.load(yb + (p0 * syp + (rows[:, None] * syp + c[None, :] * syc)), mask=mask, other=0.0)
+            g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
+        x = tl.load(xb + (p0 * sxp + (rows[:, None] * sxp + c[None, :] * sxc)), mask=mask, other=0.0).to(tl.float32)
+        acc += g * x
+    tl.store(WS + (n * NUM_CHUNKS + chunk) * C + c, tl.sum(acc, axis=0), mask=cmask)
+
+
+@_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
+@triton.jit
+def _se_bwd_dx_kernel(Y, DY, DX, DR, S, DM, N, C, P, syn, syc, syp, sdn, sdc, sdp, sgn, sgc, sgp, srn, src, srp,
+                      RELU: tl.constexpr, HAS_DX: tl.constexpr, HAS_DRES: tl.constexpr,
+                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """dx = g * s[n, c] + dm[n, c] (dm: the mean's gradient, already / (H*W)); d(res) = g."""
+    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
+    pid = tl.program_id(0)
+    n = pid // tiles_p
+    p0 = (pid % tiles_p) * BLOCK_P
+    rows = tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
+    dm = tl.load(DM + n * C + c, mask=cmask, other=0.0)[None, :]
+    n = n.to(tl.int64)
+    p0 = p0.to(tl.int64)
+    g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+                other=0.0).to(tl.float32)
+    if RELU:
+        y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+        g = tl.where(y <= 0.0, 0.0, g)
+    if HAS_DX:
+        tl.store(DX + (n * sgn + p0 * sgp) + (rows[:, None] * sgp + c[None, :] * sgc),
+                 (g * s + dm).to(DX.dtype.element_ty), mask=mask)
+    if HAS_DRES:
+        tl.store(DR + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), g.to(DR.dtype.element_ty),
+                 mask=mask)
+
+
+# --- launchers ----------------------------------------------------------------------------------
+
+def _image_view(*tensors):
+    """``(N, P, strides)``: ``_common.pixel_view`` with the batch kept as an axis (the squeeze
+    is per image). Where pixel_view folded the batch into the pixels (channels_last, batch 1,
+    1x1), image n starts ``P`` pixels after image n - 1."""
+    n, _, h, w = tensors[0].shape
+    n_, p, strides = _common.pixel_view(*tensors)
+    if n_ == 1 and n > 1:
+        p = h * w
+        strides = [(p * sp, sc, sp) for _, sc, sp in strides]
+    return n, p, strides
+
+
+def _chunks(n: int, p: int, c: int, device) -> int:
+    """Programs per (image, channel block) of a split reduction over one image's pixels: the
+    shared rule, with the N*C (image, channel) pairs as the channels to fill the GPU with."""
+    return _common.split_chunks(p, n * c, device)
+
+
+def _excite_config(n: int, c: int, r: int) -> dict:
+    cfg = EXCITE_MM if n >= MM_MIN_BATCH else EXCITE_MV
+    if _common.INTERPRET and _common._FORCED_CONFIG is None:
+        whole = lambda v: max(triton.next_power_of_2(v), 16)  # noqa: E731
+        cfg = {**cfg, "BLOCK_C": whole(c), "BLOCK_K": whole(c), "BLOCK_R": whole(r)}
+        if not cfg["DOT"]:
+            cfg["BLOCK_N"] = triton.next_power_of_2(n)
+    return cfg
+
+
+def _forward(x, w1, b1, w2, b2, residual, relu):
+    """Returns ``(y, ws, s)``: ws = fp32 [N, chunks, C] partial sums of x, s = fp32 [N, C] scale."""
+    n, c, h, w = x.shape
+    r_ = w1.shape[0]
+    device = x.device
+    y = _common.empty_like(x)
+    tensors = [x] + ([residual] if residual is not None else []) + [y]
+    n_, p, strides = _image_view(*tensors)
+    sx, sy = strides[0], strides[-1]
+    sr = strides[1] if residual is not None else sx
+    chunks = _chunks(n_, p, c, device)
+    ws = _common.empty((n, chunks, c), torch.float32, device)
+    s = _common.empty((n, c), torch.float32, device)
+    if x.numel() == 0:
+        return y, ws.zero_(), s.zero_()
+    cfg = _excite_config(n, c, r_)
+    with _common.device_guard(x):
+        _se_squeeze_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
+            x, ws, n_, c, p, *sx, chunks)
+        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
+            ws, w1, b1, w2, b2, s, n, c, r_, chunks, 1.0 / (h * w), w1.stride(0), w1.stride(1), w2.stride(0),
+            w2.stride(1), **cfg, num_warps=EXCITE_WARPS)
+        _se_scale_kernel[_common.tile_grid(n_, p, c)](
+            x, residual if residual is not None else x, y, s, n_, c, p, *sx, *sr, *sy,
+            HAS_RES=residual is not None, RELU=relu)
+    return y, ws, s
+
+
+def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
+    """The excitation's backward on the [N, C]-sized fp32 partials and scale (two small kernels,
+    recomputing m, z1 and h): returns (dm / (H*W), dw1, db1, dw2, db2) in the parameters'
+    dtypes and shapes."""
+    n, chunks, c = ws.shape
+    r_ = w1.shape[0]
+    device = ws.device
+    assert dws.shape == ws.shape
+    cfg = _excite_config(n, c, r_)
+    cfg_h = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}
+    cfg_p = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R", "DOT")}
+    h = _common.empty((n, r_), torch.float32, device)
+    dz1 = _common.empty((n, r_), torch.float32, device)
+    dm = _common.empty((n, c), torch.float32, device)
+    dw1 = _common.empty(w1.shape, w1.dtype, device)
+    dw2 = _common.empty(w2.shape, w2.dtype, device)
+    db1 = _common.empty((r_,), b1.dtype, device)
+    db2 = _common.empty((c,), b2.dtype, device)
+    if n == 0:
+        return dm, dw1.zero_(), db1.zero_(), dw2.zero_(), db2.zero_()
+    _se_excite_bwd_hidden_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
+        ws, dws, s, w1, b1, w2, h, dz1, n, c, r_, chunks, 1.0 / hw, w1.stride(0), w1.stride(1), w2.stride(0),
+        w2.stride(1), **cfg_h, num_warps=EXCITE_WARPS)
+    _se_excite_bwd_params_kernel[(_common.cdiv(c, cfg["BLOCK_C"]),)](
+        ws, dws, s, w1, h, dz1, dm, dw1, db1, dw2, db2, n, c, r_, chunks, 1.0 / hw, w1.stride(0), w1.stride(1),
+        dw1.stride(0), dw1.stride(1), dw2.stride(0), dw2.stride(1), **cfg_p, num_warps=PARAMS_WARPS[cfg["DOT"]])
+    return dm, dw1, db1, dw2, db2
+
+
+def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
+    """need = (x, w1, b1, w2, b2, residual) as in ctx.needs_input_grad."""
+    n, c, h, w = x.shape
+    device = x.device
+    dy = _common.mergeable(dy)
+    need_dx, need_dr = need[0], need[5]
+    dx = _common.empty_like(x) if need_dx else None
+    dr = _common.empty_like(x) if need_dr else None
+    ys = y if relu else x  # y is only read for the ReLU mask
+    outs = [t for t in (dx, dr) if t is not None]
+    n_, p, strides = _image_view(x, ys, dy, *outs)
+    sx, sy, sd = strides[:3]
+    sg = strides[3] if dx is not None else sx
+    sr = strides[-1] if dr is not None else sx
+    needs_excite = need_dx or any(need[1:5])
+    dm = dw1 = db1 = dw2 = db2 = None
+    with _common.device_guard(x):
+        if needs_excite:
+            chunks = _chunks(n_, p, c, device)
+            dws = _common.empty((n, chunks, c), torch.float32, device)
+            if x.numel():
+                _se_bwd_reduce_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
+                    x, ys, dy, dws, n_, c, p, *sx, *sy, *sd, chunks, RELU=relu)
+            else:
+                dws.zero_()
+            dm, dw1, db1, dw2, db2 = _excite_backward(ws, s, dws, w1, b1, w2, b2, max(h * w, 1))
+        if (dx is not None or dr is not None) and x.numel():
+            _se_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
+                ys, dy, dx if dx is not None else dr, dr if dr is not None else dx, s, dm if dm is not None else s,
+                n_, c, p, *sy, *sd, *sg, *sr, RELU=relu, HAS_DX=dx is not None, HAS_DRES=dr is not None)
+    grads = (dw1, db1, dw2, db2)
+    return (dx, *(g if wanted else None for g, wanted in zip(grads, need[1:5], strict=True)), dr)
+
+
+# --- autograd -----------------------------------------------------------------------------------
+
+class SqueezeExciteFunction(torch.autograd.Function):
+    """Saves x, y (only with ReLU: the mask), the squeeze's fp32 partials and the fp32 scale;
+    recomputes the mean and the hidden layer in the backward."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, residual, relu):
+        y, ws, s = _forward(x, w1, b1, w2, b2, residual, relu)
+        ctx.save_for_backward(x, y if relu else None, ws, s, w1, b1, w2, b2)
+        ctx.relu = relu
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, y, ws, s, w1, b1, w2, b2 = ctx.saved_tensors
+        dx, dw1, db1, dw2, db2, dr = _backward(x, y, ws, s, dy, w1, b1, w2, b2, ctx.relu, ctx.needs_input_grad)
+        return dx, dw1, db1, dw2, db2, dr, None
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+def _check_weight(t, name: str, out: int | None, inp: int | None, x, out_name: str, in_name: str):
+    """[out, in] (Linear) or [out, in, 1, 1] (1x1 conv); returns (out, in)."""
+    _common.check_tensor(t, name, like=x)
+    if not (t.dim() == 2 or (t.dim() == 4 and t.shape[2] == 1 and t.shape[3] == 1)):
+        raise ValueError(f"{name}: expected a Linear weight [{out_name}, {in_name}] or a 1x1-conv weight "
+                         f"[{out_name}, {in_name}, 1, 1], got shape {list(t.shape)}")
+    if (out is not None and t.shape[0] != out) or (inp is not None and t.shape[1] != inp):
+        want = f"[{out if out is not None else out_name}, {inp if inp is not None else in_name}]"
+        raise ValueError(f"{name}: expected shape {want} (or {want[:-1]}, 1, 1]) to match x's {x.shape[1]} "
+                         f"channels, got {list(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one hidden unit, got shape {list(t.shape)}")
+    return t.shape[0], t.shape[1]
+
+
+def _check_bias(t, name: str, size: int, x, what: str):
+    _common.check_tensor(t, name, like=x)
+    if t.dim() != 1 or t.shape[0] != size:
+        raise ValueError(f"{name}: expected shape [{size}] ({what}), got {list(t.shape)}")
+
+
+def _check(x, w1, b1, w2, b2, residual, relu):
+    _common.check_tensor(x, "x", ndim=4, layout="[N, C, H, W]")
+    c = x.shape[1]
+    r_, _ = _check_weight(w1, "w1", None, c, x, "R", "C")
+    _check_weight(w2, "w2", c, r_, x, "C", "R")
+    if b1 is not None:
+        _check_bias(b1, "b1", r_, x, "one value per row of w1")
+    if b2 is not None:
+        _check_bias(b2, "b2", c, x, "one value per channel of x")
+    if residual is not None:
+        _common.check_like(residual, "residual", x)
+    _common.check_bool(relu, "relu")
+
+
+def squeeze_excite(x, w1, b1, w2, b2, *, residual=None, relu=False):
+    """Squeeze-and-excitation, fused with the residual tail:
+    ``y = x * sigmoid(w2 @ relu(w1 @ mean_hw(x) + b1) + b2)``, then ``+ residual`` and ``relu``.
+
+    Exactly ``models.blocks.SqueezeExcite.forward(x, residual, relu)``:
+
+    * ``x``: ``[N, C, H, W]``, float32, float16 or bfloat16, contiguous or channels_last (other
+      strides work too; only tensors whose H and W axes do not merge are copied first). The
+      output has ``x``'s dtype and memory format; arithmetic is fp32.
+    * ``w1``: ``[R, C]`` (Linear) or ``[R, C, 1, 1]`` (1x1 conv); ``b1``: ``[R]`` or ``None``
+      (zero); ``w2``: ``[C, R]`` or ``[C, R, 1, 1]``; ``b2``: ``[C]`` or ``None``. Any of the
+      three float dtypes (usually fp32 under autocast), independently of ``x``.
+    * ``residual``: same shape and dtype as ``x``, added after the scale, before the ReLU.
+
+    Differentiable in ``x``, ``w1``, ``b1``, ``w2``, ``b2`` and ``residual`` (first order); the
+    gradients have their inputs' dtypes and shapes. Inputs outside this are a
+    ``TypeError``/``ValueError`` naming the argument.
+    """
+    _check(x, w1, b1, w2, b2, residual, relu)
+    return _squeeze_excite(x, w1, b1, w2, b2, residual, relu)
+
+
+def _squeeze_excite(x, w1, b1, w2, b2, residual, relu):
+    x = _common.mergeable(x)
+    residual = _common.mergeable(residual) if residual is not None else None
+    if b1 is None or b2 is None:
+        # the zero biases are not leaves the caller holds: their gradients are dropped
+        if b1 is None:
+            b1 = torch.zeros(w1.shape[0], dtype=torch.float32, device=x.device)
+        if b2 is None:
+            b2 = torch.zeros(w2.shape[0], dtype=torch.float32, device=x.device)
+    return SqueezeExciteFunction.apply(x, w1, b1, w2, b2, residual, relu)
+
+
+# --- module twin --------------------------------------------------------------------------------
+
+class TritonSqueezeExcite(SqueezeExcite):
+    """The twin of ``models.blocks.SqueezeExcite`` on the Triton kernels: the same ``fc1``/``fc2``
+    1x1 convolutions (parameters, state_dict keys, ``extra_repr``); the residual tail
+    (``residual=``, ``relu=``) is fused into the scale pass."""
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
+        return squeeze_excite(x, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias,
+                              residual=residual, relu=relu)
+
+
+register_swap("squeeze_excite", "models.blocks:SqueezeExcite", TritonSqueezeExcite)
+
+
+# --- compile check ------------------------------------------------------------------------------
+
+def compile_cases():
+    """Every kernel per dtype and layout, at SE-ResNet-50's first-stage SE (C=256, 56x56, reduction
+    16, batch 64); the excitation and its two backward kernels in both forms at its last stage
+    (C=2048, R=128): tl.dot tiles (layout "-", the form the benchmarks' batches use, so the quick
+    check compiles it) and matrix-vector (layout "mv", batches below MM_MIN_BATCH)."""
+    from .compile_check import Case, ptr
+
+    c, hw, n = 256, 56 * 56, 64
+    layouts = {"nchw": (n, hw, (c * hw, hw, 1)), "nhwc": (n, hw, (hw * c, 1, c))}
+    chunks = 3
+    cases = []
+    for dtype in _common.DTYPES:
+        for layout, (n_, p, s) in layouts.items():
+            cases.append(Case(_se_squeeze_kernel, dtype, layout, dict(
+                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
+                NUM_CHUNKS=chunks)))
+            cases.append(Case(_se_scale_kernel, dtype, layout, dict(
+                X=ptr(dtype), R=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), N=n_, C=c, P=p,
+                sxn=s[0], sxc=s[1], sxp=s[2], srn=s[0], src=s[1], srp=s[2], syn=s[0], syc=s[1], syp=s[2],
+                HAS_RES=True, RELU=True)))
+            cases.append(Case(_se_bwd_reduce_kernel, dtype, layout, dict(
+                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p,
+                sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2], sdn=s[0], sdc=s[1], sdp=s[2],
+                NUM_CHUNKS=chunks, RELU=True)))
+            cases.append(Case(_se_bwd_dx_kernel, dtype, layout, dict(
+                Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DR=ptr(dtype), S=ptr(torch.float32),
+                DM=ptr(torch.float32), N=n_, C=c, P=p, syn=s[0], syc=s[1], syp=s[2], sdn=s[0], sdc=s[1], sdp=s[2],
+                sgn=s[0], sgc=s[1], sgp=s[2], srn=s[0], src=s[1], srp=s[2], RELU=True, HAS_DX=True,
+                HAS_DRES=True)))
+        # the excitation sees the parameters' dtype (fp32 under autocast; the model's after .to())
+        f32 = ptr(torch.float32)
+        for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
+            small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
+            cases.append(Case(_se_excite_kernel, dtype, layout, dict(
+                WS=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), B2=ptr(dtype), S=f32, **small,
+                sw1r=2048, sw1c=1, sw2c=128, sw2r=1, **cfg), num_warps=EXCITE_WARPS))
+            cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
+                WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), H=f32, DZ1=f32, **small,
+                sw1r=2048, sw1c=1, sw2c=128, sw2r=1, **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}),
+                num_warps=EXCITE_WARPS))
+            cases.append(Case(_se_excite_bwd_params_kernel, dtype, layout, dict(
+                WS=f32, DWS=f32, S=f32, W1=ptr(dtype), H=f32, DZ1=f32, DM=f32, DW1=ptr(dtype), DB1=ptr(dtype),
+                DW2=ptr(dtype), DB2=ptr(dtype), **small, sw1r=2048, sw1c=1, sg1r=2048, sg1c=1, sg2c=128, sg2r=1,
+                **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R", "DOT")}), num_warps=PARAMS_WARPS[cfg["DOT"]]))
+    return cases
