@@ -20,20 +20,9 @@ from torch import nn
 import kernels
 from kernels import TritonLocalResponseNorm, _common
 from models.blocks import LocalResponseNorm
+from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
 
-DEVICE = "cpu" if _common.INTERPRET else ("cuda" if torch.cuda.is_available() else None)
-pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1 set before triton is imported "
-                                                       "(nox -s tests sets it) or a CUDA GPU")
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-LAYOUTS = ["nchw", "channels_last"]
-F64 = torch.float64
-# The interpreter is slow: a few random shapes per run (KERNELS_HYPOTHESIS_EXAMPLES=500 for a soak).
-EXAMPLES = int(os.environ.get("KERNELS_HYPOTHESIS_EXAMPLES", "20"))
-
-
-def check(name, out, ref, tol):
-    err = _common.relative_error(out, ref)
-    assert err <= tol, f"{name}: relative error {err:.3g} exceeds {tol:g}"
+EXAMPLES = hypothesis_examples(20)
 
 
 def run_case(shape, dtype, layout="nchw", size=5, alpha=1e-4, beta=0.75, k=2.0, seed=0, transform=None):

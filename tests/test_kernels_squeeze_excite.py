@@ -23,31 +23,12 @@ import kernels
 import models
 from kernels import TritonSqueezeExcite, _common
 from models.blocks import SqueezeExcite
+from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
 
 se_module = sys.modules["kernels.squeeze_excite"]
 
-DEVICE = "cpu" if _common.INTERPRET else ("cuda" if torch.cuda.is_available() else None)
-pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1 set before triton is imported "
-                                                       "(nox -s tests sets it) or a CUDA GPU")
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-LAYOUTS = ["nchw", "channels_last"]
-F64 = torch.float64
-# The interpreter is slow: a few random shapes per run (KERNELS_HYPOTHESIS_EXAMPLES=500 for a soak).
-EXAMPLES = int(os.environ.get("KERNELS_HYPOTHESIS_EXAMPLES", "15"))
+EXAMPLES = hypothesis_examples(15)
 NAMES = ["dx", "dw1", "db1", "dw2", "db2", "dresidual"]
-
-
-def _layout(t: torch.Tensor, layout: str) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else t.contiguous()
-
-
-def _tensor(shape, dtype, gen, scale=1.0, shift=0.0):
-    return (torch.randn(shape, generator=gen, dtype=F64) * scale + shift).to(dtype)
-
-
-def check(name: str, out, ref, tol: float) -> None:
-    err = _common.relative_error(out, ref)
-    assert err <= tol, f"{name}: relative error {err:.3g} exceeds {tol:g}"  # NaN fails too
 
 
 def reference(x, w1, b1, w2, b2, residual, relu):
