@@ -4,6 +4,8 @@ and the relative-error check against float64 (../shared/kernel-contract.md)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -34,3 +36,10 @@ def _tensor(shape, dtype, gen, scale=1.0, shift=0.0):
 def check(name: str, out, ref, tol: float) -> None:
     err = _common.relative_error(out, ref)
     assert err <= tol, f"{name}: relative error {err:.3g} exceeds {tol:g}"  # NaN fails too
+
+
+def run_without_interpreter(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python from the repository root, TRITON_INTERPRET unset."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

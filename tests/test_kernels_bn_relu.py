@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -24,7 +21,7 @@ from torch import nn
 import kernels
 from kernels import TritonBatchNormReLU2d, _common
 from models.blocks import BatchNormReLU2d
-from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
+from kernel_testing import run_without_interpreter, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
 
 EXAMPLES = hypothesis_examples(20)
 
@@ -349,9 +346,7 @@ def test_cpu_tensor_without_interpreter_is_refused():
             "        call()\n"
             "    except ValueError as e:\n"
             "        print(e)\n")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = run_without_interpreter(code)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("x: expected a CUDA tensor, got a CPU tensor") and

@@ -6,9 +6,6 @@ or on a CUDA GPU; outputs are poisoned with NaN before each call and NaN never p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,7 +17,7 @@ from torch import nn
 import kernels
 from kernels import TritonLocalResponseNorm, _common
 from models.blocks import LocalResponseNorm
-from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
+from kernel_testing import run_without_interpreter, DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
 
 EXAMPLES = hypothesis_examples(20)
 
@@ -152,8 +149,6 @@ def test_cpu_tensor_without_interpreter_is_refused():
             "    kernels.lrn(torch.randn(2, 4, 3, 3))\n"
             "except ValueError as e:\n"
             "    print(e)\n")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = run_without_interpreter(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("x: expected a CUDA tensor, got a CPU tensor") and "TRITON_INTERPRET=1" in out.stdout
