@@ -179,8 +179,8 @@ def empty_like(x: torch.Tensor) -> torch.Tensor:
     return _poison(torch.empty_like(x, memory_format=torch.preserve_format))
 
 
-def empty(shape, dtype: torch.dtype, device) -> torch.Tensor:
-    return _poison(torch.empty(shape, dtype=dtype, device=device))
+def empty(shape, dtype: torch.dtype, device, memory_format=torch.contiguous_format) -> torch.Tensor:
+    return _poison(torch.empty(shape, dtype=dtype, device=device, memory_format=memory_format))
 
 
 _POISON = False
