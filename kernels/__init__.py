@@ -12,23 +12,28 @@ for any input outside that. Implemented so far:
   :class:`TritonLocalResponseNorm`);
 * :func:`squeeze_excite` - squeeze-and-excitation (+ residual) (+ ReLU), forward and backward
   (``kernels/squeeze_excite.py``; twin :class:`TritonSqueezeExcite`);
+* :func:`conv2d` - grouped and depthwise convolution, forward and both backwards, each direction
+  on the path a measured dispatcher picks among Triton and cuDNN (``kernels/conv2d.py``; twin
+  :class:`TritonConv2d`, swapped in wherever ``groups > 1``; :func:`conv2d_decisions` lists what
+  ran where, :func:`conv2d_dispatch` forces a policy);
 * :func:`patch` / :func:`unpatch` - swap a model's blocks for the twins in place, sharing
   parameters (``kernels/_patch.py``; a family adds itself with one :func:`register_swap` line).
 
-Grouped/depthwise convolution is still to come. On a machine without
-a GPU the kernels run through the Triton interpreter on CPU tensors: set ``TRITON_INTERPRET=1``
+On a machine without a GPU the kernels run through the Triton interpreter on CPU tensors: set ``TRITON_INTERPRET=1``
 before triton is first imported. ``python -m kernels.compile_check`` compiles every kernel ahead
 of time for sm_80 and sm_90a and records registers, spills and shared memory in
 ``kernels/compile_report.json``.
 
-Note: ``kernels.bn_relu`` and ``kernels.lrn`` are the functions; the modules that define them
+Note: ``kernels.bn_relu``, ``kernels.lrn`` and ``kernels.conv2d`` are the functions; the modules that define them
 are ``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise.
 """
 
 from ._patch import patch, register_swap, unpatch
 from .bn_relu import TritonBatchNormReLU2d, bn_relu
+from .conv2d import TritonConv2d, conv2d, conv2d_decisions, conv2d_dispatch
 from .lrn import TritonLocalResponseNorm, lrn
 from .squeeze_excite import TritonSqueezeExcite, squeeze_excite
 
 __all__ = ["bn_relu", "lrn", "patch", "unpatch", "register_swap", "TritonBatchNormReLU2d",
-           "TritonLocalResponseNorm", "squeeze_excite", "TritonSqueezeExcite"]
+           "TritonLocalResponseNorm", "squeeze_excite", "TritonSqueezeExcite", "conv2d", "TritonConv2d",
+           "conv2d_decisions", "conv2d_dispatch"]

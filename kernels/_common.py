@@ -37,6 +37,39 @@ def _probe(X):
 INTERPRET: bool = type(_probe).__name__ == "InterpretedFunction"
 
 
+def _fix_interpreter_bf16_dot() -> None:
+    """Make the interpreter's ``tl.dot`` multiply bfloat16 values, not their bit patterns.
+
+    The interpreter stores bfloat16 as uint16 and its ``create_dot`` converts only 8-bit float
+    operands before ``np.matmul`` (triton-lang/triton#11584, unfixed in triton 3.8), so a bf16
+    dot returns values around 1e10. The GPU path is untouched: this corrects the simulator the
+    tests run on, converting bf16 operands to fp32 exactly the way its own cast does (every bf16
+    is an fp32, so the products are those of the tensor cores' fp32 accumulation).
+    """
+    from triton.runtime import interpreter
+
+    builder = interpreter.InterpreterBuilder
+    if getattr(builder.create_dot, "bf16_fixed", False):
+        return
+    original = builder.create_dot
+
+    def create_dot(self, a, b, d, *args, **kwargs):
+        def fp32(t):
+            if t.dtype.scalar != tl.bfloat16:
+                return t
+            data = interpreter._convert_float(t.data, tl.bfloat16, tl.float32, None).view("float32")
+            return interpreter.TensorHandle(data.reshape(t.data.shape), tl.float32)
+
+        return original(self, fp32(a), fp32(b), d, *args, **kwargs)
+
+    create_dot.bf16_fixed = True
+    builder.create_dot = create_dot
+
+
+if INTERPRET:
+    _fix_interpreter_bf16_dot()
+
+
 # --- dtypes and tolerances ---------------------------------------------------------------------
 
 DTYPES: dict[torch.dtype, str] = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}

@@ -36,9 +36,9 @@ import torch
 
 REPORT = Path(__file__).with_name("compile_report.json")
 ARCHS = {"sm_80": 80, "sm_90a": 90}
-SOURCES = ("_common.py", "bn_relu.py", "lrn.py", "squeeze_excite.py", "compile_check.py")  # what the report depends on
+SOURCES = ("_common.py", "bn_relu.py", "lrn.py", "squeeze_excite.py", "conv2d.py", "compile_check.py")  # what the report depends on
 MODULES = tuple(os.environ.get("KERNELS_COMPILE_MODULES",
-                               "kernels.bn_relu,kernels.lrn,kernels.squeeze_excite").split(","))
+                               "kernels.bn_relu,kernels.lrn,kernels.squeeze_excite,kernels.conv2d").split(","))
 
 
 @dataclasses.dataclass(frozen=True)

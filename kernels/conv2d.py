@@ -26,7 +26,8 @@ dilation. Three ways to compute each direction (forward, input gradient, weight 
     convolution (``dy`` as the source, the weight read transposed per group); the weight
     gradient is ``dy^T [C_out/g, pixels] @ im2col(X_g) [pixels, K]`` per tap, packed the same way,
     split over pixel chunks with fp32 partials. fp32 inputs use tf32 dot products when
-    ``torch.backends.cudnn.allow_tf32`` is on and IEEE fp32 when it is off, like cuDNN.
+    ``torch.backends.cudnn.allow_tf32`` is on, like cuDNN, and fp32-accurate products when it is
+    off (3xTF32: see ``_dot``).
 
 ``torch`` (``F.conv2d`` and ``aten.convolution_backward``: cuDNN on a GPU)
     The baseline, and the path that dense convolution (groups=1) takes by rule.
@@ -69,6 +70,16 @@ from ._patch import register_swap
 
 # --- depthwise kernels: stencils --------------------------------------------------------------
 
+@triton.jit
+def _image_of(p, pixels_per_image, BIG: tl.constexpr):
+    """The image a flat pixel index lies in. Offsets are int32 (one register per element of a
+    tile, not a 64-bit pointer) unless a tensor has 2**31 elements or more (BIG)."""
+    n = p // pixels_per_image
+    if BIG:
+        n = n.to(tl.int64)
+    return n
+
+
 # [BLOCK_P pixels, BLOCK_C channels]: wide channel blocks for channels_last (one 128-byte row per
 # pixel and tap at C >= 64), tall pixel blocks for NCHW and small C.
 DEPTHWISE_CONFIGS = [
@@ -78,14 +89,16 @@ DEPTHWISE_CONFIGS = [
     triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
 ]
 DEPTHWISE_KEY = ["NPIX", "C", "KH", "KW", "stride_h", "stride_w", "sxc"]
-DEPTHWISE_INTERPRETER = triton.Config({"BLOCK_P": 64, "BLOCK_C": 64}, num_warps=4)
+# Under the interpreter the cost is per program and per op: one big tile (the GPU tiles are all
+# run through it by the tests that force each config).
+DEPTHWISE_INTERPRETER = triton.Config({"BLOCK_P": 128, "BLOCK_C": 64}, num_warps=4)
 
 
 @_common.autotune(DEPTHWISE_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
 @triton.jit
 def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h, pad_w,
                           dil_h, dil_w, MULT, sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
-                          HAS_BIAS: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+                          HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """y[n, c, oh, ow] = sum_{kh, kw} x[n, c // MULT, oh*s - pad + kh*d, ...] * w[c, 0, kh, kw] (+ b[c]).
 
     NPIX = N * H_OUT * W_OUT output pixels, C output channels."""
@@ -95,23 +108,23 @@ def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stri
     cmask = c < C
     ow = p % W_OUT
     oh = (p // W_OUT) % H_OUT
-    n = (p // (W_OUT * H_OUT)).to(tl.int64)
-    x_pix = X + n * sxn  # [BLOCK_P] pointers; offsets within an image stay int32
+    n = _image_of(p, W_OUT * H_OUT, BIG)
+    x_img = n * sxn
     x_chan = (c // MULT) * sxc
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for kh in range(0, KH):
+    for tap in range(0, KH * KW):  # one flat loop: a nest of runtime loops costs registers
+        kh = tap // KW
+        kw = tap % KW
         ih = oh * stride_h - pad_h + kh * dil_h
-        hmask = pmask & (ih >= 0) & (ih < H)
-        for kw in range(0, KW):
-            iw = ow * stride_w - pad_w + kw * dil_w
-            m = hmask & (iw >= 0) & (iw < WD)
-            xv = tl.load((x_pix + (ih * sxh + iw * sxw))[:, None] + x_chan[None, :],
-                         mask=m[:, None] & cmask[None, :], other=0.0)
-            wv = tl.load(W + c * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-            acc += xv.to(tl.float32) * wv.to(tl.float32)[None, :]
+        iw = ow * stride_w - pad_w + kw * dil_w
+        m = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+        xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan[None, :]),
+                     mask=m[:, None] & cmask[None, :], other=0.0)
+        wv = tl.load(W + c * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
+        acc += xv.to(tl.float32) * wv.to(tl.float32)[None, :]
     if HAS_BIAS:
         acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    y_ptr = (Y + n * syn + (oh * syh + ow * syw))[:, None] + (c * syc)[None, :]
+    y_ptr = Y + ((n * syn + oh * syh + ow * syw)[:, None] + (c * syc)[None, :])
     tl.store(y_ptr, acc.to(Y.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
 
@@ -119,7 +132,7 @@ def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stri
 @triton.jit
 def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h, pad_w,
                             dil_h, dil_w, MULT, sdn, sdc, sdh, sdw, swc, swh, sww, sxn, sxc, sxh, sxw,
-                            BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+                            BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx[n, c, ih, iw] = sum_{m, kh, kw} dy[n, c*MULT + m, oh, ow] * w[c*MULT + m, 0, kh, kw] over the
     taps with ih + pad - kh*d = oh * stride (and likewise in w). NPIX = N * H * WD input pixels,
     C input channels. (Operands of // and % are kept >= 0: the interpreter floors, the GPU
@@ -130,27 +143,27 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
     cmask = c < C
     iw = p % WD
     ih = (p // WD) % H
-    n = (p // (WD * H)).to(tl.int64)
-    dy_pix = DY + n * sdn
+    n = _image_of(p, WD * H, BIG)
+    dy_img = n * sdn
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for kh in range(0, KH):
+    for step in range(0, KH * KW * MULT):
+        tap = step // MULT
+        oc = c * MULT + (step % MULT)
+        kh = tap // KW
+        kw = tap % KW
         th = ih + pad_h - kh * dil_h
+        tw = iw + pad_w - kw * dil_w
         th_pos = tl.where(th >= 0, th, 0)
+        tw_pos = tl.where(tw >= 0, tw, 0)
         oh = th_pos // stride_h
-        hmask = pmask & (th >= 0) & (th_pos % stride_h == 0) & (oh < H_OUT)
-        for kw in range(0, KW):
-            tw = iw + pad_w - kw * dil_w
-            tw_pos = tl.where(tw >= 0, tw, 0)
-            ow = tw_pos // stride_w
-            m = hmask & (tw >= 0) & (tw_pos % stride_w == 0) & (ow < W_OUT)
-            mask = m[:, None] & cmask[None, :]
-            row = (dy_pix + (oh * sdh + ow * sdw))[:, None]
-            for j in range(0, MULT):
-                oc = c * MULT + j
-                dyv = tl.load(row + (oc * sdc)[None, :], mask=mask, other=0.0)
-                wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-                acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
-    dx_ptr = (DX + n * sxn + (ih * sxh + iw * sxw))[:, None] + (c * sxc)[None, :]
+        ow = tw_pos // stride_w
+        m = pmask & (th >= 0) & (tw >= 0) & (th_pos % stride_h == 0) & (tw_pos % stride_w == 0) \
+            & (oh < H_OUT) & (ow < W_OUT)
+        dyv = tl.load(DY + ((dy_img + oh * sdh + ow * sdw)[:, None] + (oc * sdc)[None, :]),
+                      mask=m[:, None] & cmask[None, :], other=0.0)
+        wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
+        acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
+    dx_ptr = DX + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (c * sxc)[None, :])
     tl.store(dx_ptr, acc.to(DX.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
 
@@ -159,7 +172,7 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
 DEPTHWISE_WGRAD_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4),
     triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
-    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
+    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=8),
 ]
 
 
@@ -167,7 +180,7 @@ DEPTHWISE_WGRAD_CONFIGS = [
 @triton.jit
 def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h,
                             pad_w, dil_h, dil_w, MULT, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
-                            HAS_BIAS: tl.constexpr, TAPS: tl.constexpr,
+                            HAS_BIAS: tl.constexpr, TAPS: tl.constexpr, BIG: tl.constexpr,
                             BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Partial sums of one chunk of output pixels (tiles chunk, chunk + NUM_CHUNKS, ...):
     WS[chunk, c, tap] = sum_p x_tap[p, c // MULT] * dy[p, c] (fp32 [NUM_CHUNKS, C, KH*KW]) and, with
@@ -185,21 +198,21 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW
         pmask = p < NPIX
         ow = p % W_OUT
         oh = (p // W_OUT) % H_OUT
-        n = (p // (W_OUT * H_OUT)).to(tl.int64)
-        dy = tl.load((DY + n * sdn + (oh * sdh + ow * sdw))[:, None] + (c * sdc)[None, :],
+        n = _image_of(p, W_OUT * H_OUT, BIG)
+        dy = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (c * sdc)[None, :]),
                      mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
         dsum += dy
-        x_pix = X + n * sxn
-        for kh in range(0, KH):
+        x_img = n * sxn
+        for tap in range(0, KH * KW):
+            kh = tap // KW
+            kw = tap % KW
             ih = oh * stride_h - pad_h + kh * dil_h
-            hmask = pmask & (ih >= 0) & (ih < H)
-            for kw in range(0, KW):
-                iw = ow * stride_w - pad_w + kw * dil_w
-                m = hmask & (iw >= 0) & (iw < WD)
-                xv = tl.load((x_pix + (ih * sxh + iw * sxw))[:, None] + x_chan,
-                             mask=m[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-                part = tl.sum(xv * dy, axis=0)  # [BLOCK_C]: this tap, this pixel tile
-                acc += tl.where(taps[:, None] == kh * KW + kw, part[None, :], 0.0)
+            iw = ow * stride_w - pad_w + kw * dil_w
+            m = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+            xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan),
+                         mask=m[:, None] & cmask[None, :], other=0.0).to(tl.float32)
+            part = tl.sum(xv * dy, axis=0)  # [BLOCK_C]: this tap, this pixel tile
+            acc += tl.where(taps[:, None] == tap, part[None, :], 0.0)
     n_taps = KH * KW
     ws = WS + chunk * C * n_taps + (c * n_taps)[None, :] + taps[:, None]
     tl.store(ws, acc, mask=(taps < n_taps)[:, None] & cmask[None, :])
@@ -211,23 +224,27 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW
 
 # [BLOCK_M pixels, BLOCK_N output channels], reduction chunk BLOCK_K channels. N = 16 packs 4
 # groups of 4 (ResNeXt 32x4d's first stage) with 4x the useful FLOPs; the wide tiles serve
-# 32-64 channels per group (stage 4, 32x8d) and AlexNet's two groups of 128-192.
+# 32-64 channels per group (stage 4, 32x8d) and AlexNet's two groups of 128-192. The wide tiles
+# use K = 16 and 8 warps: with fp32 operands (three products each, below) K = 32 spills.
 GROUPED_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 16, "BLOCK_K": 16}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
 GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h", "ssc"]
-GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4)
+GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4)
 
 
 @triton.jit
 def _dot(a, b, acc, IEEE: tl.constexpr):
-    """acc + a @ b with fp32 accumulation; fp32 operands in IEEE fp32 or tf32."""
+    """acc + a @ b with fp32 accumulation. fp32 operands: tf32 products, or with IEEE the
+    3xTF32 split (a = a_hi + a_lo in tf32, three tensor-core products, ~1e-7 relative error,
+    fp32's accuracy): a plain fp32 FMA tile ("ieee") needs 255 registers and spills at every
+    tile size worth having (ptxas, sm_80 and sm_90a)."""
     if IEEE:
-        return tl.dot(a, b, acc, input_precision="ieee")
+        return tl.dot(a, b, acc, input_precision="tf32x3")
     else:
         return tl.dot(a, b, acc)
 
@@ -237,7 +254,7 @@ def _dot(a, b, acc, IEEE: tl.constexpr):
 def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, KH, KW, stride_h, stride_w,
                          pad_h, pad_w, dil_h, dil_w, CPG_SRC, CPG_DST, ssn, ssc, ssh, ssw, swo, swi, swh, sww,
                          sdn, sdc, sdh, sdw, DGRAD: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
-                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                         BIG: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """One [BLOCK_M, BLOCK_N] tile of DST = conv(SRC) as an implicit GEMM over taps x channels.
 
     Forward (DGRAD=False): SRC = x, DST = y; DST pixel (oh, ow) reads SRC at oh*s - pad + kh*d.
@@ -254,59 +271,58 @@ def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, K
     cmask = cols < N_DST
     ow = rows % W_DST
     oh = (rows // W_DST) % H_DST
-    n = (rows // (W_DST * H_DST)).to(tl.int64)
+    n = _image_of(rows, W_DST * H_DST, BIG)
     # The SRC channels this tile needs: those of the groups its output channels belong to.
     g_col = cols // CPG_DST
     g_lo = (pid_n * BLOCK_N) // CPG_DST
     g_hi = (tl.minimum(pid_n * BLOCK_N + BLOCK_N, N_DST) - 1) // CPG_DST
     k_lo = g_lo * CPG_SRC
     k_hi = (g_hi + 1) * CPG_SRC
-    src_img = SRC + n * ssn
+    src_img = n * ssn
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-    for kh in range(0, KH):
+    # One flat loop over (tap, channel chunk): few values live across iterations, and one loop
+    # for the pipeliner to overlap loads with the tensor-core work.
+    k_steps = (k_hi - k_lo + BLOCK_K - 1) // BLOCK_K
+    for step in range(0, KH * KW * k_steps):
+        tap = step // k_steps
+        kh = tap // KW
+        kw = tap % KW
         if DGRAD:
             th = oh + pad_h - kh * dil_h
+            tw = ow + pad_w - kw * dil_w
             th_pos = tl.where(th >= 0, th, 0)
+            tw_pos = tl.where(tw >= 0, tw, 0)
             sh = th_pos // stride_h
-            hmask = rmask & (th >= 0) & (th_pos % stride_h == 0) & (sh < H_SRC)
+            sw = tw_pos // stride_w
+            valid = rmask & (th >= 0) & (tw >= 0) & (th_pos % stride_h == 0) & (tw_pos % stride_w == 0) \
+                & (sh < H_SRC) & (sw < W_SRC)
         else:
             sh = oh * stride_h - pad_h + kh * dil_h
-            hmask = rmask & (sh >= 0) & (sh < H_SRC)
-        for kw in range(0, KW):
-            if DGRAD:
-                tw = ow + pad_w - kw * dil_w
-                tw_pos = tl.where(tw >= 0, tw, 0)
-                sw = tw_pos // stride_w
-                valid = hmask & (tw >= 0) & (tw_pos % stride_w == 0) & (sw < W_SRC)
-            else:
-                sw = ow * stride_w - pad_w + kw * dil_w
-                valid = hmask & (sw >= 0) & (sw < W_SRC)
-            src_row = (src_img + (sh * ssh + sw * ssw))[:, None]
-            w_tap = W + (kh * swh + kw * sww)
-            for k0 in range(k_lo, k_hi, BLOCK_K):
-                ks = k0 + tl.arange(0, BLOCK_K)
-                kmask = ks < k_hi
-                a = tl.load(src_row + (ks * ssc)[None, :], mask=valid[:, None] & kmask[None, :], other=0.0)
-                g_k = ks // CPG_SRC
-                same = (g_k[:, None] == g_col[None, :]) & kmask[:, None] & cmask[None, :]
-                if DGRAD:
-                    w_ptr = w_tap + ks[:, None] * swo + (cols[None, :] - g_k[:, None] * CPG_DST) * swi
-                else:
-                    w_ptr = w_tap + cols[None, :] * swo + (ks[:, None] - g_k[:, None] * CPG_SRC) * swi
-                b = tl.load(w_ptr, mask=same, other=0.0)
-                acc = _dot(a, b, acc, IEEE)
+            sw = ow * stride_w - pad_w + kw * dil_w
+            valid = rmask & (sh >= 0) & (sh < H_SRC) & (sw >= 0) & (sw < W_SRC)
+        ks = k_lo + (step % k_steps) * BLOCK_K + tl.arange(0, BLOCK_K)
+        kmask = ks < k_hi
+        a = tl.load(SRC + ((src_img + sh * ssh + sw * ssw)[:, None] + (ks * ssc)[None, :]),
+                    mask=valid[:, None] & kmask[None, :], other=0.0)
+        g_k = ks // CPG_SRC
+        same = (g_k[:, None] == g_col[None, :]) & kmask[:, None] & cmask[None, :]
+        if DGRAD:
+            w_off = ks[:, None] * swo + (cols[None, :] - g_k[:, None] * CPG_DST) * swi
+        else:
+            w_off = cols[None, :] * swo + (ks[:, None] - g_k[:, None] * CPG_SRC) * swi
+        b = tl.load(W + (w_off + (kh * swh + kw * sww)), mask=same, other=0.0)
+        acc = _dot(a, b, acc, IEEE)
     if HAS_BIAS:
         acc += tl.load(B + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    dst = (DST + n * sdn + (oh * sdh + ow * sdw))[:, None] + (cols * sdc)[None, :]
+    dst = DST + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (cols * sdc)[None, :])
     tl.store(dst, acc.to(DST.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
 # [BLOCK_N output channels, BLOCK_K input channels] of one tap, reduced over BLOCK_M pixels a step.
 GROUPED_WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 16, "BLOCK_K": 16}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 16, "BLOCK_K": 16}, num_warps=4, num_stages=2),
+    triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
 GROUPED_WGRAD_KEY = ["M", "C_OUT", "CIG", "COG", "KH", "KW", "stride_h", "sxc"]
 
@@ -315,7 +331,7 @@ GROUPED_WGRAD_KEY = ["M", "C_OUT", "CIG", "COG", "KH", "KW", "stride_h", "sxc"]
 @triton.jit
 def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h,
                           pad_w, dil_h, dil_w, CIG, COG, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
-                          HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+                          HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, BIG: tl.constexpr,
                           BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """Partial weight gradient of one (pixel chunk, output-channel tile, tap):
     WS[chunk, o, i, tap] = sum_p dy[p, o] * x_tap[p, g(o)*CIG + i] (fp32 [NUM_CHUNKS, C_OUT, CIG, KH*KW]);
@@ -334,7 +350,18 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
     k_hi = (g_hi + 1) * CIG
     n_taps = KH * KW
     pix = tl.arange(0, BLOCK_M)
-    dsum = tl.zeros([BLOCK_N], dtype=tl.float32)
+    if HAS_BIAS:
+        if tap == 0:  # the bias gradient: one more read of dy, by the tap-0 programs only
+            dsum = tl.zeros([BLOCK_N], dtype=tl.float32)
+            for p0 in range(chunk * BLOCK_M, M, NUM_CHUNKS * BLOCK_M):
+                p = p0 + pix
+                pmask = p < M
+                n = _image_of(p, W_OUT * H_OUT, BIG)
+                dy_off = n * sdn + ((p // W_OUT) % H_OUT) * sdh + (p % W_OUT) * sdw
+                dy_t = tl.load(DY + (dy_off[None, :] + (cols * sdc)[:, None]), mask=cmask[:, None] & pmask[None, :],
+                               other=0.0)
+                dsum += tl.sum(dy_t.to(tl.float32), axis=1)
+            tl.store(DBS + chunk * C_OUT + cols, dsum, mask=cmask)
     for k0 in range(k_lo, k_hi, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)  # input channels
         kmask = ks < k_hi
@@ -344,17 +371,13 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
             pmask = p < M
             ow = p % W_OUT
             oh = (p // W_OUT) % H_OUT
-            n = (p // (W_OUT * H_OUT)).to(tl.int64)
-            dy_t = tl.load((DY + n * sdn + (oh * sdh + ow * sdw))[None, :] + (cols * sdc)[:, None],
+            n = _image_of(p, W_OUT * H_OUT, BIG)
+            dy_t = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[None, :] + (cols * sdc)[:, None]),
                            mask=cmask[:, None] & pmask[None, :], other=0.0)
-            if HAS_BIAS:
-                if tap == 0:
-                    if k0 == k_lo:
-                        dsum += tl.sum(dy_t.to(tl.float32), axis=1)
             ih = oh * stride_h - pad_h + kh * dil_h
             iw = ow * stride_w - pad_w + kw * dil_w
             valid = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
-            xv = tl.load((X + n * sxn + (ih * sxh + iw * sxw))[:, None] + (ks * sxc)[None, :],
+            xv = tl.load(X + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (ks * sxc)[None, :]),
                          mask=valid[:, None] & kmask[None, :], other=0.0)
             acc = _dot(dy_t, xv, acc, IEEE)
         g_k = ks // CIG
@@ -362,9 +385,6 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
         ws = WS + chunk * C_OUT * CIG * n_taps + cols[:, None] * (CIG * n_taps) \
             + (ks[None, :] - g_col[:, None] * CIG) * n_taps + tap
         tl.store(ws, acc, mask=same)
-    if HAS_BIAS:
-        if tap == 0:
-            tl.store(DBS + chunk * C_OUT + cols, dsum, mask=cmask)
 
 
 # --- geometry and launchers --------------------------------------------------------------------
@@ -411,10 +431,19 @@ def _strides(t: torch.Tensor) -> tuple[int, int, int, int]:
 
 
 def _memory_format(t: torch.Tensor):
-    """channels_last when ``t`` is (and not also plain contiguous), else contiguous."""
-    if t.is_contiguous() or not t.is_contiguous(memory_format=torch.channels_last):
-        return torch.contiguous_format
-    return torch.channels_last
+    """channels_last when ``t`` is laid out so, else contiguous; a tensor that is both (1x1
+    spatial, or one channel) counts as channels_last when its channel stride is the smallest,
+    as torch's own suggestion does."""
+    if t.is_contiguous(memory_format=torch.channels_last) and (not t.is_contiguous() or t.stride(1) < t.stride(3)):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _big(*tensors: torch.Tensor) -> bool:
+    """Whether an offset into one of ``tensors`` may need 64 bits (any strides: the largest
+    offset, not the element count)."""
+    return any(sum((size - 1) * abs(stride) for size, stride in zip(t.shape, t.stride())) >= 2**31 - 1
+               for t in tensors)
 
 
 def _ieee(dtype: torch.dtype) -> bool:
@@ -438,7 +467,7 @@ def _depthwise_forward(x, weight, bias, geo: Geometry):
             _depthwise_fwd_kernel[grid](x, weight, bias if bias is not None else weight, y, npix, geo.c_out, geo.h,
                                         geo.w, geo.h_out, geo.w_out, MULT=geo.cout_per_group, **geo.scalars(),
                                         **_named("sx", x), **_depthwise_weight(weight), **_named("sy", y),
-                                        HAS_BIAS=bias is not None)
+                                        HAS_BIAS=bias is not None, BIG=_big(x, y))
     return y
 
 
@@ -450,7 +479,7 @@ def _depthwise_input_grad(dy, x, weight, geo: Geometry):
         with _common.device_guard(x):
             _depthwise_dgrad_kernel[grid](dy, weight, dx, npix, geo.c_in, geo.h, geo.w, geo.h_out, geo.w_out,
                                           MULT=geo.cout_per_group, **geo.scalars(), **_named("sd", dy),
-                                          **_depthwise_weight(weight), **_named("sx", dx))
+                                          **_depthwise_weight(weight), **_named("sx", dx), BIG=_big(dy, dx))
     return dx
 
 
@@ -465,7 +494,7 @@ def _depthwise_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
         _depthwise_wgrad_kernel[grid](x, dy, ws, dbs, npix, geo.c_out, geo.h, geo.w, geo.h_out, geo.w_out,
                                       MULT=geo.cout_per_group, NUM_CHUNKS=chunks, **geo.scalars(),
                                       **_named("sx", x), **_named("sd", dy), HAS_BIAS=need_bias,
-                                      TAPS=triton.next_power_of_2(taps))
+                                      TAPS=triton.next_power_of_2(taps), BIG=_big(x, dy))
     return _merge_chunks(ws, weight), (_merge_chunks(dbs, None, weight.dtype) if need_bias else None)
 
 
@@ -493,7 +522,7 @@ def _launch_grouped(src, weight, bias, dst, geo, m, n_dst, src_hw, dst_hw, cpg_s
         _grouped_conv_kernel[grid](src, weight, bias if bias is not None else weight, dst, m, n_dst, *src_hw,
                                    *dst_hw, CPG_SRC=cpg_src, CPG_DST=cpg_dst, **geo.scalars(), **_named("ss", src),
                                    **_named("sw", weight, "oihw"), **_named("sd", dst), DGRAD=dgrad,
-                                   HAS_BIAS=bias is not None, IEEE=_ieee(src.dtype))
+                                   HAS_BIAS=bias is not None, IEEE=_ieee(src.dtype), BIG=_big(src, dst))
 
 
 def _grouped_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
@@ -507,7 +536,7 @@ def _grouped_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
         _grouped_wgrad_kernel[grid](x, dy, ws, dbs, m, geo.c_out, geo.h, geo.w, geo.h_out, geo.w_out,
                                     CIG=geo.cin_per_group, COG=geo.cout_per_group, NUM_CHUNKS=chunks,
                                     **geo.scalars(), **_named("sx", x), **_named("sd", dy), HAS_BIAS=need_bias,
-                                    IEEE=_ieee(x.dtype))
+                                    IEEE=_ieee(x.dtype), BIG=_big(x, dy))
     return _merge_chunks(ws, weight), (_merge_chunks(dbs, None, weight.dtype) if need_bias else None)
 
 
@@ -664,34 +693,46 @@ def _choose(direction: str, geo: Geometry, x: torch.Tensor, weight: torch.Tensor
     key = _key_text(**fields) + f" policy={_POLICY}"
     decision = _DECISIONS.get(key)
     if decision is None:
-        decision = Decision(**fields, **_decide(key, geo, x, candidates))
+        decision = Decision(**fields, **_decide(key, direction, geo, x, candidates))
         _DECISIONS[key] = decision
     decision.calls += 1
     return decision.path
 
 
-def _decide(key: str, geo: Geometry, x: torch.Tensor, candidates: dict) -> dict:
+def _decide(key: str, direction: str, geo: Geometry, x: torch.Tensor, candidates: dict) -> dict:
     if _POLICY == "triton":
         return {"path": _triton_path(geo), "source": "policy"}
     if _POLICY == "torch":
         return {"path": "torch", "source": "policy"}
     if geo.groups == 1:
         return {"path": "torch", "source": "rule"}  # dense convolution: cuDNN's home ground
-    if x.device.type != "cuda" or torch.cuda.is_current_stream_capturing():
-        # Nothing to time (the interpreter), or timing would break a CUDA graph capture.
+    if not _can_time(x):
         return {"path": _triton_path(geo), "source": "rule"}
     gpu = _gpu_signature(x.device)
     cached = _disk_cache().get(gpu, {}).get(key)
     if cached:
         return {"path": cached["path"], "source": "cache", "times_ms": cached["times_ms"]}
-    times = {}
-    for path, fn in candidates.items():
-        fn()  # the Triton candidates autotune on their first call
-        times[path] = triton.testing.do_bench(fn, warmup=5, rep=25, return_mode="median")
+    times = _measure(direction, candidates)
     path = min(times, key=times.get)
     _disk_cache().setdefault(gpu, {})[key] = {"path": path, "times_ms": times}
     _save_disk_cache()
     return {"path": path, "source": "measured", "times_ms": times}
+
+
+def _can_time(x: torch.Tensor) -> bool:
+    """Not under the interpreter (no clock worth the name), nor while a CUDA graph is being
+    captured (timing would break the capture): then the rule decides."""
+    return x.device.type == "cuda" and not torch.cuda.is_current_stream_capturing()
+
+
+def _measure(direction: str, candidates: dict) -> dict:
+    """Median milliseconds of each candidate on the call's tensors (L2 flushed between runs);
+    the first call of a Triton candidate runs its autotuning."""
+    times = {}
+    for path, fn in candidates.items():
+        fn()
+        times[path] = triton.testing.do_bench(fn, warmup=5, rep=25, return_mode="median")
+    return times
 
 
 def _forward(x, weight, bias, geo: Geometry):
@@ -853,22 +894,25 @@ def compile_cases():
             dw_w = dict(swc=9, swh=3, sww=1)
             cases.append(Case(_depthwise_fwd_kernel, dtype, layout, dict(
                 X=ptr(dtype), W=ptr(dtype), B=ptr(dtype), Y=ptr(dtype), NPIX=npix, C=c, H=hw, WD=hw, H_OUT=hw,
-                W_OUT=hw, MULT=1, **geo, **act("sx"), **dw_w, **act("sy"), HAS_BIAS=True)))
+                W_OUT=hw, MULT=1, **geo, **act("sx"), **dw_w, **act("sy"), HAS_BIAS=True, BIG=False)))
             cases.append(Case(_depthwise_dgrad_kernel, dtype, layout, dict(
                 DY=ptr(dtype), W=ptr(dtype), DX=ptr(dtype), NPIX=npix, C=c, H=hw, WD=hw, H_OUT=hw, W_OUT=hw,
-                MULT=1, **geo, **act("sd"), **dw_w, **act("sx"))))
+                MULT=1, **geo, **act("sd"), **dw_w, **act("sx"), BIG=False)))
             cases.append(Case(_depthwise_wgrad_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), NPIX=npix, C=c, H=hw,
                 WD=hw, H_OUT=hw, W_OUT=hw, MULT=1, NUM_CHUNKS=132, **geo, **act("sx"), **act("sd"),
-                HAS_BIAS=True, TAPS=16)))
+                HAS_BIAS=True, TAPS=16, BIG=False)))
             gw = dict(swo=4 * 9, swi=9, swh=3, sww=1)
-            for dgrad in (False, True):
-                cases.append(Case(_grouped_conv_kernel, dtype, layout + ("-dgrad" if dgrad else ""), dict(
-                    SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=npix, N_DST=c, H_SRC=hw,
-                    W_SRC=hw, H_DST=hw, W_DST=hw, CPG_SRC=4, CPG_DST=4, **geo, **act("ss"), **gw, **act("sd"),
-                    DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=dtype == torch.float32)))
-            cases.append(Case(_grouped_wgrad_kernel, dtype, layout, dict(
-                X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), M=npix, C_OUT=c,
-                H=hw, WD=hw, H_OUT=hw, W_OUT=hw, CIG=4, COG=4, NUM_CHUNKS=132, **geo, **act("sx"), **act("sd"),
-                HAS_BIAS=True, IEEE=dtype == torch.float32)))
+            # fp32 twice: IEEE-accurate (3xTF32, the heavier) and tf32, as allow_tf32 selects
+            for ieee in ((True, False) if dtype == torch.float32 else (False,)):
+                tag = layout + ("-tf32" if dtype == torch.float32 and not ieee else "")
+                for dgrad in (False, True):
+                    cases.append(Case(_grouped_conv_kernel, dtype, tag + ("-dgrad" if dgrad else ""), dict(
+                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=npix, N_DST=c, H_SRC=hw,
+                        W_SRC=hw, H_DST=hw, W_DST=hw, CPG_SRC=4, CPG_DST=4, **geo, **act("ss"), **gw, **act("sd"),
+                        DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
+                cases.append(Case(_grouped_wgrad_kernel, dtype, tag, dict(
+                    X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), M=npix, C_OUT=c,
+                    H=hw, WD=hw, H_OUT=hw, W_OUT=hw, CIG=4, COG=4, NUM_CHUNKS=132, **geo, **act("sx"), **act("sd"),
+                    HAS_BIAS=True, IEEE=ieee, BIG=False)))
     return cases

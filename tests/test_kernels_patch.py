@@ -15,7 +15,7 @@ from torch import nn
 
 import kernels
 import models
-from kernels import TritonBatchNormReLU2d, TritonLocalResponseNorm, _common, _patch
+from kernels import TritonBatchNormReLU2d, TritonConv2d, TritonLocalResponseNorm, _common, _patch
 from models.blocks import BatchNormReLU2d, LocalResponseNorm
 
 DEVICE = "cpu" if _common.INTERPRET else ("cuda" if torch.cuda.is_available() else None)
@@ -88,9 +88,10 @@ def test_resnet18():
 
 
 def test_alexnet_paper():
-    # conv/ReLU/LRN/pool at the smallest input AlexNet accepts; only the two LRNs are swapped
+    # conv/ReLU/LRN/pool at the smallest input AlexNet accepts: the two LRNs and the three
+    # two-group convolutions (conv2, conv4, conv5) are swapped, the dense ones stay with cuDNN
     _compare("alexnet_paper", size=models.create("alexnet_paper").min_input_size, batch=2,
-             expect=[TritonLocalResponseNorm])
+             expect=[TritonLocalResponseNorm, TritonConv2d])
 
 
 def test_ops_subset_and_unknown_op():
@@ -102,7 +103,7 @@ def test_ops_subset_and_unknown_op():
     assert type(model[0]) is TritonBatchNormReLU2d and type(model[3]) is nn.BatchNorm2d  # plain BN: not a block
     kernels.unpatch(model)
     assert [type(m) for m in model] == [BatchNormReLU2d, LocalResponseNorm, nn.LocalResponseNorm, nn.BatchNorm2d]
-    with pytest.raises(ValueError, match=r"^ops: unknown op name\(s\) \['conv3d'\]; valid: \['bn_relu', 'lrn', 'squeeze_excite'\]"):
+    with pytest.raises(ValueError, match=r"^ops: unknown op name\(s\) \['conv3d'\]; valid: \['bn_relu', 'conv2d', 'lrn', 'squeeze_excite'\]"):
         kernels.patch(model, ops={"bn_relu", "conv3d"})
     with pytest.raises(TypeError, match="^model: expected an nn.Module"):
         kernels.patch("resnet18")
