@@ -71,13 +71,37 @@ from ._patch import register_swap
 # --- depthwise kernels: stencils --------------------------------------------------------------
 
 @triton.jit
-def _image_of(p, pixels_per_image, BIG: tl.constexpr):
-    """The image a flat pixel index lies in. Offsets are int32 (one register per element of a
-    tile, not a 64-bit pointer) unless a tensor has 2**31 elements or more (BIG)."""
-    n = p // pixels_per_image
+def _pixel(p, H, W, BIG: tl.constexpr):
+    """(image, row, column) of flat pixel indices p = (n * H + h) * W + w. Offsets are int32 (one
+    register per element of a tile, not a 64-bit pointer) unless a tensor may need 64 (BIG)."""
+    n = p // (H * W)
     if BIG:
         n = n.to(tl.int64)
-    return n
+    return n, (p // W) % H, p % W
+
+
+@triton.jit
+def _tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_SRC, W_SRC,
+                TRANSPOSED: tl.constexpr):
+    """Where tap (kh, kw) of output pixel (oh, ow) reads, and whether that pixel exists.
+
+    Convolution: (oh * s - pad + kh * d). Transposed (the input gradient, reading dy): the
+    (ih + pad - kh * d) / s that divide exactly; operands of // and % are kept >= 0, since the
+    interpreter floors and the GPU truncates."""
+    if TRANSPOSED:
+        th = oh + pad_h - kh * dil_h
+        tw = ow + pad_w - kw * dil_w
+        th_pos = tl.where(th >= 0, th, 0)
+        tw_pos = tl.where(tw >= 0, tw, 0)
+        sh = th_pos // stride_h
+        sw = tw_pos // stride_w
+        valid = (th >= 0) & (tw >= 0) & (th_pos % stride_h == 0) & (tw_pos % stride_w == 0) \
+            & (sh < H_SRC) & (sw < W_SRC)
+    else:
+        sh = oh * stride_h - pad_h + kh * dil_h
+        sw = ow * stride_w - pad_w + kw * dil_w
+        valid = (sh >= 0) & (sh < H_SRC) & (sw >= 0) & (sw < W_SRC)
+    return sh, sw, valid
 
 
 # [BLOCK_P pixels, BLOCK_C channels]: wide channel blocks for channels_last (one 128-byte row per
@@ -106,18 +130,15 @@ def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stri
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     pmask = p < NPIX
     cmask = c < C
-    ow = p % W_OUT
-    oh = (p // W_OUT) % H_OUT
-    n = _image_of(p, W_OUT * H_OUT, BIG)
+    n, oh, ow = _pixel(p, H_OUT, W_OUT, BIG)
     x_img = n * sxn
     x_chan = (c // MULT) * sxc
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for tap in range(0, KH * KW):  # one flat loop: a nest of runtime loops costs registers
         kh = tap // KW
         kw = tap % KW
-        ih = oh * stride_h - pad_h + kh * dil_h
-        iw = ow * stride_w - pad_w + kw * dil_w
-        m = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+        ih, iw, valid = _tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H, WD, False)
+        m = pmask & valid
         xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan[None, :]),
                      mask=m[:, None] & cmask[None, :], other=0.0)
         wv = tl.load(W + c * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
@@ -135,15 +156,12 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
                             BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx[n, c, ih, iw] = sum_{m, kh, kw} dy[n, c*MULT + m, oh, ow] * w[c*MULT + m, 0, kh, kw] over the
     taps with ih + pad - kh*d = oh * stride (and likewise in w). NPIX = N * H * WD input pixels,
-    C input channels. (Operands of // and % are kept >= 0: the interpreter floors, the GPU
-    truncates.)"""
+    C input channels."""
     p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     pmask = p < NPIX
     cmask = c < C
-    iw = p % WD
-    ih = (p // WD) % H
-    n = _image_of(p, WD * H, BIG)
+    n, ih, iw = _pixel(p, H, WD, BIG)
     dy_img = n * sdn
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for step in range(0, KH * KW * MULT):
@@ -151,14 +169,9 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
         oc = c * MULT + (step % MULT)
         kh = tap // KW
         kw = tap % KW
-        th = ih + pad_h - kh * dil_h
-        tw = iw + pad_w - kw * dil_w
-        th_pos = tl.where(th >= 0, th, 0)
-        tw_pos = tl.where(tw >= 0, tw, 0)
-        oh = th_pos // stride_h
-        ow = tw_pos // stride_w
-        m = pmask & (th >= 0) & (tw >= 0) & (th_pos % stride_h == 0) & (tw_pos % stride_w == 0) \
-            & (oh < H_OUT) & (ow < W_OUT)
+        oh, ow, valid = _tap_source(ih, iw, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_OUT, W_OUT,
+                                    True)
+        m = pmask & valid
         dyv = tl.load(DY + ((dy_img + oh * sdh + ow * sdw)[:, None] + (oc * sdc)[None, :]),
                       mask=m[:, None] & cmask[None, :], other=0.0)
         wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
@@ -168,9 +181,9 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
 
 
 # The weight gradient keeps one [TAPS, BLOCK_C] fp32 accumulator (TAPS = kh*kw rounded up to a
-# power of two): narrower channel blocks for it, so 11x11 (128 taps) stays in registers.
+# power of two) beside its tiles: one channels_last and one NCHW tile (ptxas spills a few bytes
+# of [64, 32] in NCHW at 4 and at 8 warps).
 DEPTHWISE_WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4),
     triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
     triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=8),
 ]
@@ -196,19 +209,15 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW
     for p0 in range(chunk * BLOCK_P, NPIX, NUM_CHUNKS * BLOCK_P):
         p = p0 + rows
         pmask = p < NPIX
-        ow = p % W_OUT
-        oh = (p // W_OUT) % H_OUT
-        n = _image_of(p, W_OUT * H_OUT, BIG)
+        n, oh, ow = _pixel(p, H_OUT, W_OUT, BIG)
         dy = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (c * sdc)[None, :]),
                      mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
         dsum += dy
         x_img = n * sxn
         for tap in range(0, KH * KW):
-            kh = tap // KW
-            kw = tap % KW
-            ih = oh * stride_h - pad_h + kh * dil_h
-            iw = ow * stride_w - pad_w + kw * dil_w
-            m = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+            ih, iw, valid = _tap_source(oh, ow, tap // KW, tap % KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                                        H, WD, False)
+            m = pmask & valid
             xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan),
                          mask=m[:, None] & cmask[None, :], other=0.0).to(tl.float32)
             part = tl.sum(xv * dy, axis=0)  # [BLOCK_C]: this tap, this pixel tile
@@ -269,9 +278,7 @@ def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, K
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rmask = rows < M
     cmask = cols < N_DST
-    ow = rows % W_DST
-    oh = (rows // W_DST) % H_DST
-    n = _image_of(rows, W_DST * H_DST, BIG)
+    n, oh, ow = _pixel(rows, H_DST, W_DST, BIG)
     # The SRC channels this tile needs: those of the groups its output channels belong to.
     g_col = cols // CPG_DST
     g_lo = (pid_n * BLOCK_N) // CPG_DST
@@ -287,19 +294,9 @@ def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, K
         tap = step // k_steps
         kh = tap // KW
         kw = tap % KW
-        if DGRAD:
-            th = oh + pad_h - kh * dil_h
-            tw = ow + pad_w - kw * dil_w
-            th_pos = tl.where(th >= 0, th, 0)
-            tw_pos = tl.where(tw >= 0, tw, 0)
-            sh = th_pos // stride_h
-            sw = tw_pos // stride_w
-            valid = rmask & (th >= 0) & (tw >= 0) & (th_pos % stride_h == 0) & (tw_pos % stride_w == 0) \
-                & (sh < H_SRC) & (sw < W_SRC)
-        else:
-            sh = oh * stride_h - pad_h + kh * dil_h
-            sw = ow * stride_w - pad_w + kw * dil_w
-            valid = rmask & (sh >= 0) & (sh < H_SRC) & (sw >= 0) & (sw < W_SRC)
+        sh, sw, valid = _tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_SRC, W_SRC,
+                                    DGRAD)
+        valid = valid & rmask
         ks = k_lo + (step % k_steps) * BLOCK_K + tl.arange(0, BLOCK_K)
         kmask = ks < k_hi
         a = tl.load(SRC + ((src_img + sh * ssh + sw * ssw)[:, None] + (ks * ssc)[None, :]),
@@ -356,8 +353,8 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
             for p0 in range(chunk * BLOCK_M, M, NUM_CHUNKS * BLOCK_M):
                 p = p0 + pix
                 pmask = p < M
-                n = _image_of(p, W_OUT * H_OUT, BIG)
-                dy_off = n * sdn + ((p // W_OUT) % H_OUT) * sdh + (p % W_OUT) * sdw
+                n, oh, ow = _pixel(p, H_OUT, W_OUT, BIG)
+                dy_off = n * sdn + oh * sdh + ow * sdw
                 dy_t = tl.load(DY + (dy_off[None, :] + (cols * sdc)[:, None]), mask=cmask[:, None] & pmask[None, :],
                                other=0.0)
                 dsum += tl.sum(dy_t.to(tl.float32), axis=1)
@@ -369,14 +366,11 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
         for p0 in range(chunk * BLOCK_M, M, NUM_CHUNKS * BLOCK_M):
             p = p0 + pix
             pmask = p < M
-            ow = p % W_OUT
-            oh = (p // W_OUT) % H_OUT
-            n = _image_of(p, W_OUT * H_OUT, BIG)
+            n, oh, ow = _pixel(p, H_OUT, W_OUT, BIG)
             dy_t = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[None, :] + (cols * sdc)[:, None]),
                            mask=cmask[:, None] & pmask[None, :], other=0.0)
-            ih = oh * stride_h - pad_h + kh * dil_h
-            iw = ow * stride_w - pad_w + kw * dil_w
-            valid = pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+            ih, iw, valid = _tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H, WD, False)
+            valid = valid & pmask
             xv = tl.load(X + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (ks * sxc)[None, :]),
                          mask=valid[:, None] & kmask[None, :], other=0.0)
             acc = _dot(dy_t, xv, acc, IEEE)
