@@ -243,7 +243,7 @@ GROUPED_CONFIGS = [
     triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
 GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h", "ssc"]
-GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4)
+GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
 @triton.jit
@@ -846,11 +846,24 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``'valid'`` or ``'same'`` (stride 1; an odd total padding puts the extra row/column at the
     bottom/right, as torch does). ``groups`` divides C_in and C_out. The output has x's dtype and
     memory format; arithmetic is fp32 (fp32 inputs: tf32 products if
-    ``torch.backends.cudnn.allow_tf32``). Differentiable in x, weight and bias (first order).
+    ``torch.backends.cudnn.allow_tf32``). Inside ``torch.autocast`` all three are cast to the
+    autocast dtype first, as F.conv2d's are. Differentiable in x, weight and bias (first order).
     Each direction runs on the path :func:`conv2d_decisions` records (see the module docstring).
     """
+    x, weight, bias = _autocast(x, weight, bias)
     geo = _check(x, weight, bias, stride, padding, dilation, groups)
     return Conv2dFunction.apply(x, weight, bias, geo)
+
+
+def _autocast(x, weight, bias):
+    """Inside ``torch.autocast`` F.conv2d computes in the autocast dtype (its inputs cast, the
+    casts differentiable); a custom op is not on autocast's list, so it casts for itself."""
+    if not isinstance(x, torch.Tensor) or x.device.type not in ("cuda", "cpu") \
+            or not torch.is_autocast_enabled(x.device.type):
+        return x, weight, bias
+    dtype = torch.get_autocast_dtype(x.device.type)
+    cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+    return cast(x), cast(weight), cast(bias)
 
 
 # --- module twin -----------------------------------------------------------------------------------

@@ -268,6 +268,23 @@ def test_hypothesis(case, bias, dtype, layout, seed):
     run_case(**case, bias=bias, dtype=dtype, layout=layout, seed=seed)
 
 
+def test_autocast_casts_like_f_conv2d():
+    """A bf16 activation and an fp32 weight under autocast: computed in the autocast dtype, with
+    gradients flowing back to the fp32 parameters, as nn.Conv2d does."""
+    device_type = torch.device(DEVICE).type
+    x = torch.randn(2, 8, 5, 5, device=DEVICE)
+    w = torch.randn(8, 2, 3, 3, device=DEVICE, requires_grad=True)
+    b = torch.randn(8, device=DEVICE, requires_grad=True)
+    with torch.autocast(device_type, dtype=torch.bfloat16):
+        y = kernels.conv2d(x.to(torch.bfloat16), w, b, padding=1, groups=4)
+        ref = F.conv2d(x.to(torch.bfloat16), w, b, padding=1, groups=4)
+    assert y.dtype == ref.dtype == torch.bfloat16
+    check("y", y, F.conv2d(x.bfloat16().double(), w.bfloat16().double(), b.bfloat16().double(), padding=1,
+                           groups=4), _common.tolerance(torch.bfloat16))
+    dw, db = torch.autograd.grad(y.float().sum(), [w, b])
+    assert dw.dtype == db.dtype == torch.float32
+
+
 # --- the dispatcher ------------------------------------------------------------------------------
 
 def test_policies_and_what_they_record():
