@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
                                  dtypes=args.dtypes, batch_sizes=args.batch_sizes,
-                                 memory_formats=args.memory_format, input_size=args.input_size)
+                                 memory_formats=args.memory_format, input_size=args.input_size, shapes=args.shapes)
     configs = suites.expand(suites.load_suite(name), overrides, device=devices[0])
     for config in configs:
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", help="suite name: " + ", ".join(list_suites()))
     run.add_argument("--models", type=_csv(), help="comma-separated model names (see 'models')")
     run.add_argument("--ops", type=_csv(), help="comma-separated kernel ops: bn_relu, lrn, conv2d, squeeze_excite")
+    run.add_argument("--shapes", type=_csv(),
+                     help="only the kernel cases whose shape matches one of these comma-separated glob patterns, "
+                          "e.g. '*x512x7x7 k=3x3*' (the shape column; implies kernels only, like --ops)")
     run.add_argument("--backends", type=_csv(), help="torch, triton, compile")
     run.add_argument("--modes", type=_csv(), help="infer, train")
     run.add_argument("--dtypes", type=_csv(), help="fp32, tf32, fp16, bf16")

@@ -2,7 +2,8 @@
 
 Benchmark cases are never invented: :func:`capture_cases` builds the named models on the meta
 device, runs one forward with hooks on the blocks the Triton kernels replace, and records
-every distinct call (input shape and the block's arguments). Each op knows how to make its
+every distinct call (input shape and the block's arguments); :func:`depthwise_cases` derives
+depthwise convolutions from the models' 3x3 layers the same way (groups = channels). Each op knows how to make its
 inputs, its torch reference, and the bytes and FLOPs of a case, counted as
 ``../shared/kernel-contract.md`` prescribes: whole-tensor passes over memory of the best
 algorithm, so that a percentage of the copy bandwidth means the same for every kernel.
@@ -201,35 +202,82 @@ def describe(case: dict) -> str:
     return text
 
 
-def capture_cases(ops: list[str], model_names: list[str], batch_size: int) -> list[dict]:
-    """Distinct calls of each op in the named models at ``batch_size``, in order of appearance."""
+def _matches(module, module_type) -> bool:
+    """nn.Conv2d exactly (a subclass may compute something else); the blocks and their subclasses."""
+    return type(module) is module_type or (module_type is not torch.nn.Conv2d and isinstance(module, module_type))
+
+
+def _trace(model_name: str, batch_size: int, wanted: Callable, record: Callable) -> None:
+    """One forward of ``model_name`` on the meta device at its native input size, calling
+    ``record(module, args, kwargs)`` for every call of a module for which ``wanted(module)``."""
     import models
 
-    cases: dict[str, dict] = {}
-    for model_name in model_names:
-        with torch.device("meta"):
-            model = models.create(model_name).eval()
-        size = models.get_entry(model_name).input_size
-        handles = []
-        for op_name in ops:
-            op = OPS[op_name]
-            module_type = op.module_type()
-
-            def hook(module, args, kwargs, output, op=op):
-                case = op.capture(module, args, kwargs)
-                if case is not None:
-                    case["op"] = op.name
-                    case["shape"] = describe(case)
-                    case.setdefault("models", [])
-                    cases.setdefault((op.name, case["shape"]), case)["models"].append(model_name)
-
-            for module in model.modules():
-                if type(module) is module_type or (module_type is not torch.nn.Conv2d and isinstance(module, module_type)):
-                    handles.append(module.register_forward_hook(hook, with_kwargs=True))
+    with torch.device("meta"):
+        model = models.create(model_name).eval()
+    size = models.get_entry(model_name).input_size
+    handles = [module.register_forward_hook(lambda m, args, kwargs, output: record(m, args, kwargs), with_kwargs=True)
+               for module in model.modules() if wanted(module)]
+    try:
         with torch.no_grad():
             model(torch.empty(batch_size, 3, size, size, device="meta"))
+    finally:
         for handle in handles:
             handle.remove()
+
+
+def _add(cases: dict, case: dict, source: str) -> None:
+    """Record ``case`` once per (op, shape string), noting every model it comes from."""
+    case["shape"] = describe(case)
+    cases.setdefault((case["op"], case["shape"]), {**case, "models": []})["models"].append(source)
+
+
+def _sorted_sources(cases: dict) -> list[dict]:
     for case in cases.values():
         case["models"] = sorted(set(case["models"]))
     return list(cases.values())
+
+
+def capture_cases(ops: list[str], model_names: list[str], batch_size: int) -> list[dict]:
+    """Distinct calls of each op in the named models at ``batch_size``, in order of appearance."""
+    cases: dict[tuple, dict] = {}
+    for model_name in model_names:
+        types = [(OPS[op_name], OPS[op_name].module_type()) for op_name in ops]
+
+        def record(module, args, kwargs, model_name=model_name, types=types):
+            for op, module_type in types:
+                case = op.capture(module, args, kwargs) if _matches(module, module_type) else None
+                if case is not None:
+                    _add(cases, {**case, "op": op.name}, model_name)
+
+        _trace(model_name, batch_size, lambda m, types=types: any(_matches(m, t) for _, t in types), record)
+    return _sorted_sources(cases)
+
+
+DEPTHWISE_KERNEL_SIZES = (3, 5)
+
+
+def depthwise_cases(model_names: list[str], batch_size: int,
+                    kernel_sizes: tuple[int, ...] = DEPTHWISE_KERNEL_SIZES) -> list[dict]:
+    """Depthwise convolutions derived from the named models' 3x3 convolutions at ``batch_size``.
+
+    For every distinct call of a 3x3 ``nn.Conv2d`` (input ``[N, C, H, W]``, its stride) and each
+    ``k`` in ``kernel_sizes``: groups = C_in = C_out = C, weight ``[C, 1, k, k]``, padding
+    ``k // 2``, the layer's stride, dilation 1, no bias; in order of appearance, ``k`` innermost.
+    Each case's ``models`` says where it comes from: ``"resnet50 (3x3 -> depthwise)"``.
+    """
+    cases: dict[tuple, dict] = {}
+    for model_name in model_names:
+        layers: list[tuple] = []
+        _trace(model_name, batch_size, lambda m: type(m) is torch.nn.Conv2d and tuple(m.kernel_size) == (3, 3),
+               lambda m, args, kwargs: layers.append((list(args[0].shape), list(m.stride))))
+        if not layers:
+            raise ValueError(f"depthwise_from: {model_name} has no 3x3 convolution to derive depthwise cases from")
+        for x, stride in layers:
+            c = x[1]
+            for k in kernel_sizes:
+                y = F.conv2d(torch.empty(x, device="meta"), torch.empty(c, 1, k, k, device="meta"), None, stride,
+                             k // 2, 1, c)
+                _add(cases, {"op": "conv2d", "x": x, "weight": [c, 1, k, k], "y": list(y.shape), "stride": stride,
+                             "padding": [k // 2, k // 2], "dilation": [1, 1], "groups": c, "bias": False},
+                     f"{model_name} (3x3 -> depthwise)")
+    return _sorted_sources(cases)

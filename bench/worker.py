@@ -60,8 +60,9 @@ def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
         measurement.update(sampler.fields())
         measurement["status"] = "ok"
         verdict = judge(measurement, config["dtype"])
-        if verdict:
-            measurement.update(status="incorrect", message=verdict)
+        if verdict:  # first, before what the workload said (e.g. which conv2d paths ran)
+            message = " | ".join(m for m in (verdict, measurement.get("message")) if m)
+            measurement.update(status="incorrect", message=message)
         bandwidth = environment.get("copy_bandwidth_gbps")
         if measurement.get("achieved_gbps") is not None and bandwidth:
             measurement["percent_of_copy_bandwidth"] = 100 * measurement["achieved_gbps"] / bandwidth

@@ -181,6 +181,7 @@ def run_model(config: dict, device: torch.device) -> dict:
     eager = models.create(config["name"]).to(device=device, memory_format=fmt)
     reference = copy.deepcopy(eager) if config["backend"] != "torch" or config["dtype"] != "fp32" else None
     model = build_backend(eager, config["backend"], device)
+    taken_conv2d_decisions()  # forget earlier rows' decisions: the summary below is this row's
     size, batch = config["input_size"], config["batch_size"]
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (batch,), device=device)
@@ -210,6 +211,8 @@ def run_model(config: dict, device: torch.device) -> dict:
         timing = measure(step, device, config)
     result.update(timing)
     result["throughput"] = batch / (result["median_ms"] * 1e-3)
+    if config["backend"] == "triton":
+        result["message"] = conv2d_message(taken_conv2d_decisions(), "counts")
     return result
 
 
@@ -249,6 +252,77 @@ def peak_rss_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+# --- which conv2d path ran ---------------------------------------------------------------------
+# kernels.conv2d picks a path per direction (triton-depthwise, triton-grouped or torch): measured
+# against cuDNN on a GPU unless a policy is forced. Rows say which paths ran, in one line.
+
+CONV2D_DIRECTIONS = ("forward", "input_grad", "weight_grad")
+
+
+def dispatch_policy(op_name: str, backend: str):
+    """A triton conv2d row measures the Triton kernels themselves, never cuDNN under their name:
+    the check and the timing run under ``kernels.conv2d_dispatch("triton")``."""
+    if op_name == "conv2d" and backend == "triton":
+        import kernels
+
+        return kernels.conv2d_dispatch("triton")
+    return contextlib.nullcontext()
+
+
+def taken_conv2d_decisions() -> list[dict]:
+    """The conv2d dispatcher's decisions since the last call (then forgotten); [] if none could be taken."""
+    import sys
+
+    kernels = sys.modules.get("kernels")
+    return kernels.conv2d_decisions(clear=True) if hasattr(kernels, "conv2d_decisions") else []
+
+
+def _times(decision: dict) -> str:
+    """'triton 0.123 ms, torch 0.101 ms' (Triton first), 'cached: ...', or why nothing was timed."""
+    times = sorted((decision.get("times_ms") or {}).items(), key=lambda item: item[0] == "torch")
+    if not times:
+        return decision["source"]
+    text = ", ".join(f"{path.split('-')[0]} {ms:.3f} ms" for path, ms in times)
+    return f"cached: {text}" if decision["source"] == "cache" else text
+
+
+def conv2d_message(decisions: list[dict], how: str) -> str | None:
+    """The decisions in one line, directions in order (None if there are none).
+
+    ``how``: "paths" (a kernel row's own: ``paths: forward=triton-grouped; ...``), "auto" (the
+    dispatcher's own choice with the times it measured: ``auto: forward=torch (triton 0.123 ms,
+    torch 0.101 ms); ...``), "counts" (a model row: shapes per path, ``conv2d shapes: forward
+    triton-grouped 16, torch 2; ...``)."""
+    parts = []
+    for direction in CONV2D_DIRECTIONS:
+        mine = [d for d in decisions if d["direction"] == direction]
+        if not mine:
+            continue
+        if how == "paths":
+            parts.append(f"{direction}=" + "/".join(sorted({d['path'] for d in mine})))
+        elif how == "auto":
+            parts.append(f"{direction}=" + ", ".join(f"{d['path']} ({_times(d)})" for d in mine))
+        else:
+            paths = [d["path"] for d in mine]
+            parts.append(f"{direction} " + ", ".join(f"{p} {paths.count(p)}" for p in sorted(set(paths))))
+    label = {"paths": "paths", "auto": "auto", "counts": "conv2d shapes"}[how]
+    return f"{label}: " + "; ".join(parts) if parts else None
+
+
+def auto_conv2d_choice(op, tensors: dict, kwargs: dict, grad_names: list, dtype: str) -> str | None:
+    """Run conv2d once more under the default "auto" policy (forward, and backward when the row
+    measures it) and say what the dispatcher chose, with the times it measured."""
+    import kernels
+
+    taken_conv2d_decisions()
+    run = {k: v.detach().requires_grad_(k in grad_names) for k, v in tensors.items()}
+    with precision(dtype):
+        out = _call(op.name, kernels.conv2d, run, kwargs, False)
+        if grad_names:
+            torch.autograd.grad(out, [run[k] for k in grad_names], torch.randn_like(out))
+    return conv2d_message(taken_conv2d_decisions(), "auto")
 
 
 # --- kernels --------------------------------------------------------------------------------
@@ -298,15 +372,15 @@ def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator
     ref_tensors = {k: v.detach().double().cpu().requires_grad_(k in grad_names) for k, v in tensors.items()}
     ref_out = _call(op.name, op.reference, ref_tensors, kwargs, training)
     check_tensors = {k: v.detach().clone().requires_grad_(k in grad_names) for k, v in tensors.items()}
-    with precision(dtype):
+    with precision(dtype):  # the backward too: fp32 rows run no tf32 in either direction
         out = _call(op.name, fn, check_tensors, kwargs, training)
-    result = {"rel_error": relative_error(out, ref_out),
-              "max_abs_error": (out.detach().double().cpu() - ref_out.detach()).abs().max().item()}
-    if grad_names:
-        dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
-        grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
-        ref_grads = torch.autograd.grad(ref_out, [ref_tensors[k] for k in grad_names], dy.double().cpu())
-        result["grad_rel_error"] = max(relative_error(g, r) for g, r in zip(grads, ref_grads))
+        result = {"rel_error": relative_error(out, ref_out),
+                  "max_abs_error": (out.detach().double().cpu() - ref_out.detach()).abs().max().item()}
+        if grad_names:
+            dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
+            grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
+            ref_grads = torch.autograd.grad(ref_out, [ref_tensors[k] for k in grad_names], dy.double().cpu())
+            result["grad_rel_error"] = max(relative_error(g, r) for g, r in zip(grads, ref_grads))
     return result
 
 
@@ -325,22 +399,34 @@ def run_kernel(config: dict, device: torch.device) -> dict:
         tensors[name].requires_grad_(True)
 
     result = {}
-    if config["backend"] != "torch":  # the eager op is the baseline, not under test
-        result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device))
-        result["tolerance"] = tolerance(config, KERNEL_TOLERANCE)
+    taken_conv2d_decisions()  # forget earlier rows' decisions: the message below is this row's
+    with dispatch_policy(op.name, config["backend"]):
+        if config["backend"] != "torch":  # the eager op is the baseline, not under test
+            result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device))
+            result["tolerance"] = tolerance(config, KERNEL_TOLERANCE)
 
-    with precision(dtype):
-        if mode == "train-backward":
-            out = _call(op.name, fn, tensors, kwargs, training)
-            dy = torch.randn_like(out)
-            inputs = [tensors[k] for k in grad_names]
+        with precision(dtype):
+            if mode == "train-backward":
+                out = _call(op.name, fn, tensors, kwargs, training)
+                dy = torch.randn_like(out)
+                inputs = [tensors[k] for k in grad_names]
 
-            def step():
-                return torch.autograd.grad(out, inputs, dy, retain_graph=True)
-        else:
-            def step():
-                return _call(op.name, fn, tensors, kwargs, training)
-        result.update(measure(step, device, config))
+                def step():
+                    return torch.autograd.grad(out, inputs, dy, retain_graph=True)
+            else:
+                def step():
+                    return _call(op.name, fn, tensors, kwargs, training)
+            result.update(measure(step, device, config))
+    if op.name == "conv2d" and config["backend"] == "triton":
+        messages = [conv2d_message(taken_conv2d_decisions(), "paths")]
+        if device.type == "cuda":
+            try:
+                messages.append(auto_conv2d_choice(op, tensors, kwargs, grad_names, dtype))
+            except Exception as error:  # noqa: BLE001 - the row measured the Triton path; say what failed
+                from .worker import one_line
+
+                messages.append(f"auto: failed ({one_line(error)})")
+        result["message"] = " | ".join(m for m in messages if m) or None
 
     element_size = torch.empty((), dtype=STORAGE_DTYPE[dtype]).element_size()
     result["bytes_moved"] = op.bytes_moved(case, mode, element_size)

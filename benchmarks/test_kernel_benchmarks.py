@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.kernel_cases import OPS, capture_cases
-from bench.suite import load_suite
-from bench.workloads import STORAGE_DTYPE, Skip, _call, kernel_function, memory_format_of
+from bench.kernel_cases import OPS, capture_cases, depthwise_cases
+from bench.suite import kernel_cases, load_suite
+from bench.workloads import STORAGE_DTYPE, Skip, _call, dispatch_policy, kernel_function, memory_format_of
 from conftest import device_or_skip
 
 
@@ -15,14 +15,16 @@ def _gpu_cases():
     """The shapes of the ``kernels`` suite at batch 64 (one benchmark per op and shape)."""
     cases = []
     for matrix in load_suite("kernels")["matrix"]:
-        cases += capture_cases(matrix["ops"], matrix["shapes_from"], 64)
+        cases += kernel_cases(matrix, 64)
     return cases
 
 
-# On a CPU: the first shape of each op at batch 1, enough to show the fixtures work.
-CPU_CASES = [capture_cases([op], [model], 1)[0] for op, model in
-             (("bn_relu", "resnet18"), ("lrn", "alexnet_paper"), ("conv2d", "alexnet_paper"),
-              ("squeeze_excite", "se_resnet50"))]
+# On a CPU: one shape of each op at batch 1, enough to show the fixtures work: the first, but for
+# conv2d the last depthwise case of resnet50 (512 channels at 7x7), which the Triton interpreter
+# runs in a second where a grouped convolution takes a minute.
+CPU_CASES = [capture_cases(["bn_relu"], ["resnet18"], 1)[0], capture_cases(["lrn"], ["alexnet_paper"], 1)[0],
+             depthwise_cases(["resnet50"], 1, kernel_sizes=(3,))[-1],
+             capture_cases(["squeeze_excite"], ["se_resnet50"], 1)[0]]
 GPU_CASES = _gpu_cases()
 PARAMS = ([pytest.param("cpu", c, id=f"cpu-{c['op']}-{c['shape']}") for c in CPU_CASES]
           + [pytest.param("cuda", c, id=f"cuda-{c['op']}-{c['shape']}") for c in GPU_CASES])
@@ -42,4 +44,5 @@ def test_kernel(run_benchmark, device_kind, case, backend):
                                      torch.Generator().manual_seed(0))
     config = {"kind": "kernel", "name": op.name, "shape": case["shape"], "backend": backend, "mode": "infer",
               "dtype": dtype, "batch_size": case["x"][0], "memory_format": "channels_last"}
-    run_benchmark(lambda: _call(op.name, fn, tensors, kwargs, training=False), device, config)
+    with dispatch_policy(op.name, backend):  # triton: the Triton kernels themselves, never cuDNN
+        run_benchmark(lambda: _call(op.name, fn, tensors, kwargs, training=False), device, config)

@@ -32,6 +32,10 @@ def wrong_answer(config, device):
     return {**succeed(config, device), "rel_error": 0.5, "tolerance": 1e-3}
 
 
+def wrong_answer_with_a_message(config, device):
+    return {**wrong_answer(config, device), "message": "paths: forward=triton-grouped"}
+
+
 def nan_answer(config, device):
     return {**succeed(config, device), "rel_error": float("nan"), "tolerance": 1e-3}
 

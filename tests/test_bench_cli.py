@@ -14,7 +14,7 @@ import torch
 from bench import results
 from bench_cli import REPO, run_bench
 from bench.kernel_cases import OPS, capture_cases
-from bench.workloads import _differentiable, check_kernel, run_kernel
+from bench.workloads import _differentiable, check_kernel, conv2d_message, run_kernel
 
 SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
 
@@ -131,3 +131,37 @@ def test_compiled_kernel_is_checked_against_float64():
     result = run_kernel(kernel_config("lrn", "compile", "train-backward", "fp32", case), torch.device("cpu"))
     assert result["tolerance"] == 1e-5
     assert result["rel_error"] < 1e-5 and result["grad_rel_error"] < 1e-5
+
+
+def test_triton_conv2d_rows_run_the_triton_kernels_and_say_so(tmp_path):
+    """One depthwise case (resnet50's last 3x3 layer as a depthwise 3x3, batch 1: a second a call in
+    the Triton interpreter) in each kernel mode, through the command line."""
+    out = tmp_path / "run.jsonl"
+    result = bench("run", "--suite", "device-check", "--ops", "conv2d", "--shapes", "1x512x7x7 k=3x3 *",
+                   "--backends", "triton", "--modes", "infer,train", "--dtypes", "fp32", "--batch-sizes", "1",
+                   "--repeats", "2", "--warmup", "1", "--no-progress", "--out", str(out), interpret=True)
+    assert result.returncode == 0, result.stderr
+    rows = {r["mode"]: r for r in results.read_rows(out)}
+    assert set(rows) == {"infer", "train-forward", "train-backward"}
+    assert {r["shape"] for r in rows.values()} == {"1x512x7x7 k=3x3 s=1 p=1 d=1 g=512 -> 512"}
+    assert all(r["status"] == "ok" and r["rel_error"] < 1e-5 for r in rows.values()), rows
+    assert rows["infer"]["message"] == rows["train-forward"]["message"] == "paths: forward=triton-depthwise"
+    assert rows["train-backward"]["message"] == ("paths: forward=triton-depthwise; input_grad=triton-depthwise; "
+                                                 "weight_grad=triton-depthwise")
+
+
+def decision(direction, path, source="rule", times=None):
+    return {"direction": direction, "path": path, "source": source, "times_ms": times or {}}
+
+
+def test_conv2d_messages_are_one_line_per_row():
+    measured = [decision("weight_grad", "triton-grouped", "cache", {"torch": 0.2, "triton-grouped": 0.15}),
+                decision("forward", "torch", "measured", {"triton-grouped": 0.1234, "torch": 0.101})]
+    assert conv2d_message(measured, "paths") == "paths: forward=torch; weight_grad=triton-grouped"
+    assert conv2d_message(measured, "auto") == ("auto: forward=torch (triton 0.123 ms, torch 0.101 ms); "
+                                                "weight_grad=triton-grouped (cached: triton 0.150 ms, torch 0.200 ms)")
+    model = [decision("forward", "triton-grouped")] * 3 + [decision("forward", "torch"),
+                                                           decision("input_grad", "triton-depthwise")]
+    assert conv2d_message(model, "counts") == ("conv2d shapes: forward torch 1, triton-grouped 3; "
+                                               "input_grad triton-depthwise 1")
+    assert conv2d_message([], "paths") is None

@@ -77,6 +77,13 @@ def test_an_error_over_tolerance_marks_the_row_incorrect(tmp_path, workload):
         assert rows[0]["rel_error"] is None  # JSON has no NaN; the status carries the verdict
 
 
+def test_an_incorrect_row_keeps_what_the_workload_said_after_the_verdict(tmp_path):
+    rows, _ = run([config("wrong_answer_with_a_message")], tmp_path / "r.jsonl")
+    assert rows[0]["status"] == "incorrect"
+    assert rows[0]["message"] == ("relative error 0.5 exceeds the fp32 tolerance 0.001 | "
+                                  "paths: forward=triton-grouped")
+
+
 def test_rows_carry_every_column_and_the_environment(tmp_path):
     rows, _ = run([config("succeed")], tmp_path / "r.jsonl")
     assert list(rows[0]) == list(results.COLUMNS)

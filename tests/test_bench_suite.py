@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import suite as suites
-from bench.kernel_cases import OPS, capture_cases
+from bench.kernel_cases import OPS, capture_cases, depthwise_cases
 
 
 def test_every_suite_loads_and_expands():
@@ -95,10 +95,93 @@ def test_conv_flops_equal_torchs_flop_counter():
 
     cases = capture_cases(["conv2d"], ["alexnet_paper"], 4)
     assert len(cases) == 3  # conv2, conv4, conv5
-    for case in cases:
+    for case in cases + depthwise_cases(["resnet50"], 4):
         counter = FlopCounterMode(display=False)
         x = torch.empty(case["x"], device="meta")
         w = torch.empty(case["weight"], device="meta")
         with counter:
             torch.nn.functional.conv2d(x, w, None, case["stride"], case["padding"], case["dilation"], case["groups"])
         assert OPS["conv2d"].flops(case, "infer") == counter.get_total_flops()
+
+
+# resnet50's 3x3 layers (input channels, input size, stride), in order: one per stage, and the
+# stride-2 first block of stages 2-4 (torchvision's layout: the stride is on the 3x3).
+RESNET50_3X3 = [(64, 56, 1), (128, 56, 2), (128, 28, 1), (256, 28, 2), (256, 14, 1), (512, 14, 2), (512, 7, 1)]
+
+
+def test_depthwise_cases_come_from_resnet50s_3x3_layers():
+    cases = depthwise_cases(["resnet50"], 2)
+    expected = [(c, size, stride, k) for c, size, stride in RESNET50_3X3 for k in (3, 5)]
+    assert [(c["x"][1], c["x"][2], c["stride"][0], c["weight"][2]) for c in cases] == expected
+    for case in cases:
+        n, c, h, w = case["x"]
+        k, stride = case["weight"][2], case["stride"][0]
+        assert n == 2 and h == w and case["weight"] == [c, 1, k, k] and case["groups"] == c
+        assert case["y"] == [2, c, (h - 1) // stride + 1, (w - 1) // stride + 1]
+        assert case["padding"] == [k // 2] * 2 and case["stride"] == [stride] * 2 and case["dilation"] == [1, 1]
+        assert case["bias"] is False and case["op"] == "conv2d"
+        assert case["models"] == ["resnet50 (3x3 -> depthwise)"]
+    assert len({c["shape"] for c in cases}) == len(cases) == 14
+    assert cases[3]["shape"] == "2x128x56x56 k=5x5 s=2 p=2 d=1 g=128 -> 128"
+
+
+def test_depthwise_bytes_follow_the_conv_formula():
+    case = depthwise_cases(["resnet50"], 64)[0]  # 64x64x56x56, 3x3, stride 1
+    x = y = 64 * 64 * 56 * 56
+    assert OPS["conv2d"].bytes_moved(case, "infer", 2) == (x + 64 * 9 + y) * 2
+    assert OPS["conv2d"].bytes_moved(case, "train-backward", 2) == 2 * (x + 64 * 9 + y) * 2
+    assert OPS["conv2d"].flops(case, "infer") == 2 * y * 9
+
+
+def test_the_kernels_suites_conv2d_matrix_adds_the_depthwise_cases_at_both_batch_sizes():
+    (matrix,) = [m for m in suites.load_suite("kernels")["matrix"] if m["ops"] == ["conv2d"]]
+    assert matrix["batch_sizes"] == [64, 256]
+    for batch in (64, 256):
+        cases = suites.kernel_cases(matrix, batch)
+        depthwise = [c for c in cases if c["groups"] == c["x"][1]]
+        assert [c["shape"] for c in depthwise] == [c["shape"] for c in depthwise_cases(["resnet50"], batch)]
+        assert len(cases) - len(depthwise) == 17  # every grouped convolution of the four models
+        assert len({c["shape"] for c in cases}) == len(cases)
+
+
+def test_the_device_check_has_a_small_depthwise_slice():
+    configs = suites.expand(suites.load_suite("device-check"), suites.Overrides(ops=["conv2d"]))
+    depthwise = {c["shape"] for c in configs if c["case"]["groups"] == c["case"]["x"][1]}
+    assert depthwise == {f"64x{c}x56x56 k={k}x{k} s={s} p={k // 2} d=1 g={c} -> {c}"
+                         for c, s in ((64, 1), (128, 2)) for k in (3, 5)}
+
+
+def kernel_suite(**matrix):
+    return {"name": "mine", "matrix": [{"kind": "kernel", "backends": ["torch"], "modes": ["infer"],
+                                        "dtypes": ["fp32"], "batch_sizes": [1], **matrix}]}
+
+
+def test_depthwise_from_alone_and_a_shape_filter():
+    configs = suites.expand(kernel_suite(ops=["conv2d"], depthwise_from=["resnet50"], shapes=["*x512x7x7 *"]))
+    assert [c["shape"] for c in configs] == ["1x512x7x7 k=3x3 s=1 p=1 d=1 g=512 -> 512",
+                                             "1x512x7x7 k=5x5 s=1 p=2 d=1 g=512 -> 512"]
+    both = suites.expand(kernel_suite(ops=["conv2d"], shapes_from=["alexnet_paper"], depthwise_from=["resnet50"]))
+    assert len(both) == 3 + 14
+    other_op = suites.expand(kernel_suite(ops=["conv2d"], shapes_from=["alexnet_paper"], depthwise_from=["resnet50"]),
+                             suites.Overrides(ops=["lrn"]))
+    assert {c["name"] for c in other_op} == {"lrn"}  # depthwise cases are conv2d's only
+
+
+@pytest.mark.parametrize("matrix, message", [
+    (dict(ops=["conv2d"], depthwise_from=["resnet5"]),
+     r"^suite mine: depthwise_from: unknown model 'resnet5'; did you mean resnet50"),
+    (dict(ops=["conv2d"], depthwise_from="resnet50"),
+     r"^suite mine: depthwise_from: expected a list of model names or \"all\", got 'resnet50'$"),
+    (dict(ops=["lrn"], shapes_from=["alexnet_paper"], depthwise_from=["resnet50"]),
+     r"^suite mine: depthwise_from: only op conv2d has depthwise cases; the matrix's ops are \['lrn'\]$"),
+    (dict(ops=["conv2d"], depthwise_form=["resnet50"]),
+     r"^suite mine: unknown key 'depthwise_form' in a kernel matrix; choose from kind, ops, shapes_from, "
+     r"depthwise_from, shapes, "),
+    (dict(ops=["conv2d"]), r"^suite mine: a kernel matrix needs shapes_from or depthwise_from"),
+    (dict(ops=["conv2d"], depthwise_from=["resnet50"], shapes=["*x9x9 *"]),
+     r"^suite mine: shapes \['\*x9x9 \*'\] match none of the conv2d cases of its matrix at batch 1$"),
+])
+def test_bad_kernel_matrices_say_what_is_accepted_in_one_line(matrix, message):
+    with pytest.raises(suites.SuiteError, match=message) as error:
+        suites.expand(kernel_suite(**matrix))
+    assert "\n" not in str(error.value)
