@@ -7,8 +7,8 @@ dilation. Three ways to compute each direction (forward, input gradient, weight 
 ``triton-depthwise`` (one input channel per group: depthwise, with any channel multiplier)
     A stencil, not a GEMM: there is nothing to contract. A program owns ``[BLOCK_P output pixels,
     BLOCK_C channels]`` (channels contiguous in channels_last, so each tap's load is one coalesced
-    row per pixel); it walks the taps, loading the tap's ``BLOCK_C`` weights once into registers
-    and doing fp32 FMAs. The input gradient is the same stencil gathered from ``dy`` (a tap
+    row per pixel); the taps are unrolled at compile time (every tap's load in flight at once),
+    each loading its ``BLOCK_C`` weights once into registers, with fp32 FMAs. The input gradient is the same stencil gathered from ``dy`` (a tap
     contributes where ``ih + pad - kh * d`` is a multiple of the stride). The weight gradient is a
     split reduction over N*H*W: ``chunks`` programs per channel block each sum ``x_tap * dy`` over
     their pixel tiles for every tap at once (``[taps, BLOCK_C]`` accumulator) and write fp32
@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import numbers
 import os
@@ -120,9 +121,10 @@ DEPTHWISE_INTERPRETER = triton.Config({"BLOCK_P": 128, "BLOCK_C": 64}, num_warps
 
 @_common.autotune(DEPTHWISE_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
 @triton.jit
-def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h, pad_w,
-                          dil_h, dil_w, MULT, sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh, syw,
-                          HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr, stride_h,
+                          stride_w, pad_h, pad_w, dil_h, dil_w, MULT, sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh,
+                          syw, HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BLOCK_P: tl.constexpr,
+                          BLOCK_C: tl.constexpr):
     """y[n, c, oh, ow] = sum_{kh, kw} x[n, c // MULT, oh*s - pad + kh*d, ...] * w[c, 0, kh, kw] (+ b[c]).
 
     NPIX = N * H_OUT * W_OUT output pixels, C output channels."""
@@ -134,7 +136,9 @@ def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stri
     x_img = n * sxn
     x_chan = (c // MULT) * sxc
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for tap in range(0, KH * KW):  # one flat loop: a nest of runtime loops costs registers
+    # The taps are unrolled (kh, kw are compile-time): all kh*kw loads of a tile are in flight
+    # at once instead of one latency per tap.
+    for tap in tl.static_range(KH * KW):
         kh = tap // KW
         kw = tap % KW
         ih, iw, valid = _tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H, WD, False)
@@ -151,9 +155,9 @@ def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stri
 
 @_common.autotune(DEPTHWISE_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
 @triton.jit
-def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h, pad_w,
-                            dil_h, dil_w, MULT, sdn, sdc, sdh, sdw, swc, swh, sww, sxn, sxc, sxh, sxw,
-                            BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr, stride_h,
+                            stride_w, pad_h, pad_w, dil_h, dil_w, MULT, sdn, sdc, sdh, sdw, swc, swh, sww, sxn, sxc,
+                            sxh, sxw, BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx[n, c, ih, iw] = sum_{m, kh, kw} dy[n, c*MULT + m, oh, ow] * w[c*MULT + m, 0, kh, kw] over the
     taps with ih + pad - kh*d = oh * stride (and likewise in w). NPIX = N * H * WD input pixels,
     C input channels."""
@@ -164,18 +168,18 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, str
     n, ih, iw = _pixel(p, H, WD, BIG)
     dy_img = n * sdn
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for step in range(0, KH * KW * MULT):
-        tap = step // MULT
-        oc = c * MULT + (step % MULT)
+    for tap in tl.static_range(KH * KW):  # unrolled, as in the forward
         kh = tap // KW
         kw = tap % KW
         oh, ow, valid = _tap_source(ih, iw, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_OUT, W_OUT,
                                     True)
         m = pmask & valid
-        dyv = tl.load(DY + ((dy_img + oh * sdh + ow * sdw)[:, None] + (oc * sdc)[None, :]),
-                      mask=m[:, None] & cmask[None, :], other=0.0)
-        wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-        acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
+        dy_row = (dy_img + oh * sdh + ow * sdw)[:, None]
+        for j in range(0, MULT):  # the channel multiplier: 1 (specialised away) in every model here
+            oc = c * MULT + j
+            dyv = tl.load(DY + (dy_row + (oc * sdc)[None, :]), mask=m[:, None] & cmask[None, :], other=0.0)
+            wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
+            acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
     dx_ptr = DX + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (c * sxc)[None, :])
     tl.store(dx_ptr, acc.to(DX.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
@@ -191,8 +195,8 @@ DEPTHWISE_WGRAD_CONFIGS = [
 
 @_common.autotune(DEPTHWISE_WGRAD_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
 @triton.jit
-def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h,
-                            pad_w, dil_h, dil_w, MULT, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
+def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr,
+                            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, MULT, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
                             HAS_BIAS: tl.constexpr, TAPS: tl.constexpr, BIG: tl.constexpr,
                             BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Partial sums of one chunk of output pixels (tiles chunk, chunk + NUM_CHUNKS, ...):
@@ -214,7 +218,7 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH, KW
                      mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
         dsum += dy
         x_img = n * sxn
-        for tap in range(0, KH * KW):
+        for tap in tl.static_range(KH * KW):  # unrolled: every tap's load of the tile in flight at once
             ih, iw, valid = _tap_source(oh, ow, tap // KW, tap % KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                                         H, WD, False)
             m = pmask & valid
@@ -613,7 +617,7 @@ def _key_text(direction, x, weight, stride, padding, dilation, groups, dtype, la
             f"g={groups} {dtype} {layout}" + (" tf32" if tf32 else ""))
 
 
-_DECISIONS: dict[str, Decision] = {}
+_DECISIONS: dict[tuple, Decision] = {}
 _DISK_CACHE: dict[str, dict] | None = None
 
 
@@ -681,14 +685,16 @@ def _choose(direction: str, geo: Geometry, x: torch.Tensor, weight: torch.Tensor
     """The path for one direction: by policy, by rule, from the cache, or by timing
     ``candidates`` (path -> zero-argument callable) on the call's own tensors."""
     tf32 = x.dtype == torch.float32 and torch.backends.cudnn.allow_tf32
-    fields = dict(direction=direction, x=tuple(x.shape), weight=tuple(weight.shape), stride=geo.stride,
-                  padding=geo.padding, dilation=geo.dilation, groups=geo.groups, dtype=_common.DTYPES[x.dtype],
-                  layout="channels_last" if _memory_format(x) == torch.channels_last else "nchw", tf32=tf32)
-    key = _key_text(**fields) + f" policy={_POLICY}"
-    decision = _DECISIONS.get(key)
+    layout = "channels_last" if _memory_format(x) == torch.channels_last else "nchw"
+    seen = (direction, geo, x.dtype, layout, tf32, _POLICY)  # hashed every call: no text formatting
+    decision = _DECISIONS.get(seen)
     if decision is None:
+        fields = dict(direction=direction, x=tuple(x.shape), weight=tuple(weight.shape), stride=geo.stride,
+                      padding=geo.padding, dilation=geo.dilation, groups=geo.groups, dtype=_common.DTYPES[x.dtype],
+                      layout=layout, tf32=tf32)
+        key = _key_text(**fields) + f" policy={_POLICY}"
         decision = Decision(**fields, **_decide(key, direction, geo, x, candidates))
-        _DECISIONS[key] = decision
+        _DECISIONS[seen] = decision
     decision.calls += 1
     return decision.path
 
@@ -811,6 +817,20 @@ def _check(x, weight, bias, stride, padding, dilation, groups) -> Geometry:
             raise ValueError(f"bias: expected shape [{c_out}] (one value per output channel), got {list(bias.shape)}")
         if bias.dtype != x.dtype:
             raise TypeError(f"bias: expected dtype {x.dtype} (the dtype of x), got {bias.dtype}")
+    args = [tuple(v) if isinstance(v, list) else v for v in (stride, padding, dilation)]
+    try:
+        hash(tuple(args))
+    except TypeError:  # e.g. a dict: let the checks say what is wrong with it
+        return _geometry.__wrapped__(tuple(x.shape), tuple(weight.shape), *args, groups)
+    return _geometry(tuple(x.shape), tuple(weight.shape), *args, groups)
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometry(x_shape, w_shape, stride, padding, dilation, groups) -> Geometry:
+    """The shape arithmetic and its checks, once per distinct call signature (a network calls the
+    same few; a check costs more than a small kernel's launch)."""
+    n, c_in, h, w = x_shape
+    c_out, _, kh, kw = w_shape
     stride = _pair(stride, "stride", 1)
     dilation = _pair(dilation, "dilation", 1)
     if isinstance(padding, str):
