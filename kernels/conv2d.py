@@ -168,18 +168,19 @@ def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.cons
     n, ih, iw = _pixel(p, H, WD, BIG)
     dy_img = n * sdn
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for tap in tl.static_range(KH * KW):  # unrolled, as in the forward
-        kh = tap // KW
-        kw = tap % KW
-        oh, ow, valid = _tap_source(ih, iw, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_OUT, W_OUT,
-                                    True)
-        m = pmask & valid
-        dy_row = (dy_img + oh * sdh + ow * sdw)[:, None]
-        for j in range(0, MULT):  # the channel multiplier: 1 (specialised away) in every model here
-            oc = c * MULT + j
-            dyv = tl.load(DY + (dy_row + (oc * sdc)[None, :]), mask=m[:, None] & cmask[None, :], other=0.0)
-            wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-            acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
+    # A row of taps unrolled at a time: the stride tests make a tap costlier than the forward's,
+    # and all kh*kw unrolled spill in NCHW on sm_80 (ptxas).
+    for kh in range(0, KH):
+        for kw in tl.static_range(KW):
+            oh, ow, valid = _tap_source(ih, iw, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_OUT,
+                                        W_OUT, True)
+            m = pmask & valid
+            dy_row = (dy_img + oh * sdh + ow * sdw)[:, None]
+            for j in range(0, MULT):  # the channel multiplier: 1 (specialised away) in every model here
+                oc = c * MULT + j
+                dyv = tl.load(DY + (dy_row + (oc * sdc)[None, :]), mask=m[:, None] & cmask[None, :], other=0.0)
+                wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
+                acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
     dx_ptr = DX + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (c * sxc)[None, :])
     tl.store(dx_ptr, acc.to(DX.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
 
