@@ -43,3 +43,16 @@ def run_without_interpreter(code: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def check_cpu_refused(setup: str, *calls: str) -> None:
+    """Each call (Python source, after ``setup``) on CPU tensors, in a fresh Python without the
+    interpreter, raises the contract's one-line ValueError naming x and the way out."""
+    lines = [f"    lambda: {call}," for call in calls]
+    code = "\n".join(["import torch, kernels", setup, "for call in (", *lines, "):", "    try:", "        call()",
+                      "    except ValueError as e:", "        print(e)"]) + "\n"
+    out = run_without_interpreter(code)
+    assert out.returncode == 0, out.stderr
+    printed = out.stdout.strip().splitlines()
+    assert len(printed) == len(calls) and all(line.startswith("x: expected a CUDA tensor, got a CPU tensor") and
+                                              "TRITON_INTERPRET=1" in line for line in printed), out.stdout

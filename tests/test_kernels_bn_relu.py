@@ -21,7 +21,7 @@ from torch import nn
 import kernels
 from kernels import TritonBatchNormReLU2d, _common
 from models.blocks import BatchNormReLU2d
-from kernel_testing import run_without_interpreter, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
+from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
 
 EXAMPLES = hypothesis_examples(20)
 
@@ -338,16 +338,5 @@ def test_bad_input_through_the_module():
 
 
 def test_cpu_tensor_without_interpreter_is_refused():
-    code = ("import torch, kernels\n"
-            "x = torch.randn(2, 4, 3, 3)\n"
-            "for call in (lambda: kernels.bn_relu(x, None, None, None, None, training=True),\n"
-            "             lambda: kernels.TritonBatchNormReLU2d(4)(x)):\n"
-            "    try:\n"
-            "        call()\n"
-            "    except ValueError as e:\n"
-            "        print(e)\n")
-    out = run_without_interpreter(code)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("x: expected a CUDA tensor, got a CPU tensor") and
-                                   "TRITON_INTERPRET=1" in line for line in lines), out.stdout
+    check_cpu_refused("x = torch.randn(2, 4, 3, 3)", "kernels.bn_relu(x, None, None, None, None, training=True)",
+                      "kernels.TritonBatchNormReLU2d(4)(x)")

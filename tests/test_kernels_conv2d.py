@@ -24,7 +24,7 @@ from torch import nn
 import kernels
 from kernels import TritonConv2d, _common
 from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401,E501
-from kernel_testing import run_without_interpreter
+from kernel_testing import check_cpu_refused
 
 conv_module = importlib.import_module("kernels.conv2d")  # kernels.conv2d is the function
 EXAMPLES = hypothesis_examples(15)
@@ -426,11 +426,5 @@ def test_bad_input(arg, exc, over, message):
 
 
 def test_cpu_tensor_without_interpreter_is_refused():
-    code = ("import torch, kernels\n"
-            "try:\n"
-            "    kernels.conv2d(torch.randn(2, 4, 5, 5), torch.randn(4, 1, 3, 3), groups=4)\n"
-            "except ValueError as e:\n"
-            "    print(e)\n")
-    out = run_without_interpreter(code)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("x: expected a CUDA tensor, got a CPU tensor") and "TRITON_INTERPRET=1" in out.stdout
+    check_cpu_refused("x = torch.randn(2, 4, 5, 5)", "kernels.conv2d(x, torch.randn(4, 1, 3, 3), groups=4)",
+                      "kernels.TritonConv2d(4, 4, 3, groups=4)(x)")

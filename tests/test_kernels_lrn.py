@@ -17,7 +17,7 @@ from torch import nn
 import kernels
 from kernels import TritonLocalResponseNorm, _common
 from models.blocks import LocalResponseNorm
-from kernel_testing import run_without_interpreter, DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
+from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
 
 EXAMPLES = hypothesis_examples(20)
 
@@ -144,11 +144,4 @@ def test_bad_input(arg, exc, over):
 
 
 def test_cpu_tensor_without_interpreter_is_refused():
-    code = ("import torch, kernels\n"
-            "try:\n"
-            "    kernels.lrn(torch.randn(2, 4, 3, 3))\n"
-            "except ValueError as e:\n"
-            "    print(e)\n")
-    out = run_without_interpreter(code)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("x: expected a CUDA tensor, got a CPU tensor") and "TRITON_INTERPRET=1" in out.stdout
+    check_cpu_refused("x = torch.randn(2, 4, 3, 3)", "kernels.lrn(x)", "kernels.TritonLocalResponseNorm(5)(x)")

@@ -21,7 +21,7 @@ import kernels
 import models
 from kernels import TritonSqueezeExcite, _common
 from models.blocks import SqueezeExcite
-from kernel_testing import run_without_interpreter, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
+from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
 
 se_module = sys.modules["kernels.squeeze_excite"]
 
@@ -343,16 +343,6 @@ def test_bad_input_through_the_module():
 
 
 def test_cpu_tensor_without_interpreter_is_refused():
-    code = ("import torch, kernels\n"
-            "x = torch.randn(2, 8, 3, 3)\n"
-            "for call in (lambda: kernels.squeeze_excite(x, torch.randn(2, 8), None, torch.randn(8, 2), None),\n"
-            "             lambda: kernels.TritonSqueezeExcite(8, 4)(x)):\n"
-            "    try:\n"
-            "        call()\n"
-            "    except ValueError as e:\n"
-            "        print(e)\n")
-    out = run_without_interpreter(code)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("x: expected a CUDA tensor, got a CPU tensor") and
-                                   "TRITON_INTERPRET=1" in line for line in lines), out.stdout
+    check_cpu_refused("x = torch.randn(2, 8, 3, 3)",
+                      "kernels.squeeze_excite(x, torch.randn(2, 8), None, torch.randn(8, 2), None)",
+                      "kernels.TritonSqueezeExcite(8, 4)(x)")
