@@ -68,6 +68,19 @@ def copy_bandwidth_gbps(device: torch.device, size_bytes: int | None = None) -> 
     return 2 * size_bytes / (result["median_ms"] * 1e-3) / 1e9
 
 
+def bf16_matmul_tflops(device: torch.device, n: int = 8192) -> float | None:
+    """A large bf16 matrix product through torch (cuBLAS) on random data, 2 n^3 FLOPs per second:
+    the tensor-core roofline reference of the GPU (None on a CPU, where it would mean nothing)."""
+    from .timing import time_function
+
+    if device.type != "cuda":
+        return None
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    result = time_function(lambda: a @ b, device, warmup=3, repeats=10)
+    return 2 * n ** 3 / (result["median_ms"] * 1e-3) / 1e12
+
+
 def collect(device: torch.device, run_id: str, measure_bandwidth: bool = True) -> dict:
     """The environment columns of every row (see ``results.ENVIRONMENT_COLUMNS``)."""
     try:
@@ -85,7 +98,7 @@ def collect(device: torch.device, run_id: str, measure_bandwidth: bool = True) -
         "device_name": "cpu", "device_uuid": None, "driver_version": None, "compute_capability": None,
         "device_memory_bytes": None, "sm_clock_max_mhz": None, "memory_clock_max_mhz": None,
         "sm_clock_mhz": None, "memory_clock_mhz": None, "power_limit_w": None, "temperature_c": None,
-        "copy_bandwidth_gbps": None,
+        "copy_bandwidth_gbps": None, "bf16_matmul_tflops": None,
     }
     status = _git("status", "--porcelain", "--untracked-files=no")
     env["git_dirty"] = None if status is None else bool(status)
@@ -107,8 +120,10 @@ def collect(device: torch.device, run_id: str, measure_bandwidth: bool = True) -
                 power_limit_w=nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000,
                 temperature_c=nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU),
             )
-    if measure_bandwidth:
+    if measure_bandwidth:  # the two roofline references, measured once per run
         env["copy_bandwidth_gbps"] = round(copy_bandwidth_gbps(device), 1)
+        rate = bf16_matmul_tflops(device)
+        env["bf16_matmul_tflops"] = None if rate is None else round(rate, 1)
     return env
 
 

@@ -31,7 +31,7 @@ MEASUREMENT_COLUMNS = (
     "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
-    "percent_of_copy_bandwidth", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
+    "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
     "started_at", "wall_s",
 )
 
@@ -40,7 +40,7 @@ ENVIRONMENT_COLUMNS = (
     "cudnn_version", "git_commit", "git_dirty", "device_name", "device_uuid", "driver_version",
     "compute_capability", "device_memory_bytes", "sm_clock_max_mhz", "memory_clock_max_mhz",
     "sm_clock_mhz", "memory_clock_mhz", "power_limit_w", "temperature_c",
-    "copy_bandwidth_gbps",
+    "copy_bandwidth_gbps", "bf16_matmul_tflops",
 )
 
 COLUMNS = ("schema_version",) + CONFIG_COLUMNS + MEASUREMENT_COLUMNS + ENVIRONMENT_COLUMNS

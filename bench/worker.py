@@ -66,6 +66,9 @@ def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
         bandwidth = environment.get("copy_bandwidth_gbps")
         if measurement.get("achieved_gbps") is not None and bandwidth:
             measurement["percent_of_copy_bandwidth"] = 100 * measurement["achieved_gbps"] / bandwidth
+        matmul = environment.get("bf16_matmul_tflops")
+        if measurement.get("achieved_tflops") is not None and matmul and config["dtype"] in ("bf16", "fp16"):
+            measurement["percent_of_matmul_rate"] = 100 * measurement["achieved_tflops"] / matmul
     except Skip as reason:
         measurement.update(status="skipped", message=str(reason))
     except Exception as error:  # noqa: BLE001 - every failure becomes a row

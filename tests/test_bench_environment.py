@@ -15,6 +15,7 @@ def test_cpu_environment_has_every_gpu_field_as_null():
                   "memory_clock_mhz", "sm_clock_max_mhz", "memory_clock_max_mhz", "power_limit_w", "temperature_c"]
     assert all(env[f] is None for f in gpu_fields)
     assert env["copy_bandwidth_gbps"] > 0
+    assert env["bf16_matmul_tflops"] is None  # a CPU bf16 product is no tensor-core reference
     assert env["torch_version"] == torch.__version__
     assert env["git_commit"] is None or len(env["git_commit"]) == 40
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from bench import results
 from bench.runner import RunOptions, Runner
@@ -96,3 +97,17 @@ def test_gradients_are_judged_against_their_own_bound(tmp_path):
                   tmp_path / "r.jsonl")
     assert [r["status"] for r in rows] == ["ok", "incorrect"]
     assert rows[1]["message"] == "gradient relative error 0.05 exceeds the fp32 tolerance 0.01"
+
+
+def test_kernel_rows_are_put_against_both_roofline_references():
+    """Achieved bandwidth over the run's copy bandwidth; achieved FLOP/s over its bf16 matrix
+    rate, for fp16/bf16 rows only (an fp32 row has no tensor-core rate to be held to)."""
+    from bench.worker import run_config
+
+    env = {"copy_bandwidth_gbps": 4000.0, "bf16_matmul_tflops": 800.0}
+    for dtype, matmul_percent in (("bf16", 25.0), ("fp16", 25.0), ("fp32", None)):
+        config = {"workload": "planted_workloads:kernel_rates", "dtype": dtype}
+        row, healthy = run_config(config, torch.device("cpu"), env)
+        assert healthy and row["status"] == "ok"
+        assert row["percent_of_copy_bandwidth"] == 25.0
+        assert row.get("percent_of_matmul_rate") == matmul_percent
