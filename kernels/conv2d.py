@@ -8,8 +8,9 @@ dilation. Three ways to compute each direction (forward, input gradient, weight 
     A stencil, not a GEMM: there is nothing to contract. A program owns ``[BLOCK_P output pixels,
     BLOCK_C channels]`` (channels contiguous in channels_last, so each tap's load is one coalesced
     row per pixel); the taps are unrolled at compile time (every tap's load in flight at once),
-    each loading its ``BLOCK_C`` weights once into registers, with fp32 FMAs. The input gradient is the same stencil gathered from ``dy`` (a tap
-    contributes where ``ih + pad - kh * d`` is a multiple of the stride). The weight gradient is a
+    each loading its ``BLOCK_C`` weights once into registers, with fp32 FMAs. The input gradient
+    is the same stencil gathered from ``dy`` (a tap contributes where ``ih + pad - kh * d`` is a
+    multiple of the stride; one row of taps unrolled at a time). The weight gradient is a
     split reduction over N*H*W: ``chunks`` programs per channel block each sum ``x_tap * dy`` over
     their pixel tiles for every tap at once (``[taps, BLOCK_C]`` accumulator) and write fp32
     partials that one small sum merges: not one program per channel.
@@ -42,11 +43,12 @@ Under the Triton interpreter nothing can be timed: groups > 1 takes its Triton p
 
 Bytes and FLOPs (``../shared/kernel-contract.md``: input, weight and output once per direction):
 ``bytes = (|x| + |w| + |y|) * itemsize``, ``FLOPs = 2 * N * C_out * H_out * W_out * (C_in/g) * kh * kw``.
-Example, ResNeXt-50 32x4d's first-stage 3x3 (x = y = 256x128x56x56, g = 32, bf16): 103 MB each
-way, 206 MB in all, 48 us at 4.3 TB/s; 7.4 GFLOP useful, 59 GFLOP with 8 groups packed in a
-32-wide tile, 60 us at ~1 PFLOP/s dense bf16: the packing costs as much time as the bytes, so
-narrower tiles (16, 4 groups) are among the autotune configs. A depthwise 3x3 at 256x256x56x56
-moves 411 MB (96 us) for 3.7 GFLOP: pure bandwidth.
+Example, ResNeXt-50 32x4d's first-stage 3x3 (x = y = 256x128x56x56, g = 32, bf16): 205 MB each
+way, 411 MB in all, 96 us at 4.3 TB/s; 7.4 GFLOP useful, 59 GFLOP with 8 groups packed in a
+32-wide tile, 60 us at ~1 PFLOP/s dense bf16: the packing costs more than half the time of the
+bytes, so narrower tiles (16, 4 groups) are among the autotune configs. A depthwise 3x3 at
+256x256x56x56 moves 822 MB (191 us) for 3.7 GFLOP: pure bandwidth. (Measured so far, on one
+H200: slower than cuDNN in bf16 on every shape timed; see results/h200/README.md.)
 """
 
 from __future__ import annotations
