@@ -171,6 +171,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     except gate.GateInputError as error:
         raise UsageError(str(error)) from None
     print(gate.render(result, args.format))
+    if result.advice:  # also on stderr: a CI job that sends stdout to a file still shows it in its log
+        print(f"gate: {result.advice}", file=sys.stderr)
     return result.exit_code
 
 
@@ -244,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.set_defaults(func=cmd_run)
 
+    from .gate import parse_alpha, parse_threshold  # the argument checks live beside the rule they guard
+
     gate = commands.add_parser(
         "gate", help="compare a candidate run with a baseline; exit 1 on any regression",
         description="Match the rows of two results sets by configuration and flag a regression only where "
@@ -251,15 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "noise (one-sided Mann-Whitney U on the recorded repetitions, Holm-corrected to a 0.1%% "
                     "family-wise error, and a 99.9%% Hodges-Lehmann interval of the time ratio that reaches the "
                     "threshold). Any incorrect row, new error/oom, now-skipped or vanished configuration is a "
-                    "regression. Exit 0 clean, 1 regression, 2 unusable input. Accepts results files, "
+                    "regression. A configuration with too few repetitions for the test to reach "
+                    "significance is inconclusive, never unchanged. Exit 0 clean, 1 regression, 2 unusable "
+                    "input or every speed comparison inconclusive. Accepts results files, "
                     "directories of them, and pytest --benchmark-json files.")
     gate.add_argument("--baseline", nargs="+", metavar="PATH",
                       help="baseline results (default: results/baselines/<GPU>.jsonl for the candidate's GPU)")
     gate.add_argument("--candidate", nargs="+", metavar="PATH", required=True, help="candidate results")
-    gate.add_argument("--threshold", type=_fraction, default=0.05, help="smallest change that counts (default 5%%)")
+    gate.add_argument("--threshold", type=parse_threshold, default=0.05,
+                      help="smallest change that counts, in (0, 10) (default 5%%)")
     gate.add_argument("--metric", choices=["throughput", "latency", "memory"], default="throughput",
                       help="what is compared (default throughput; kernels: 1/time)")
-    gate.add_argument("--alpha", type=float, default=0.001, help="family-wise false-alarm rate (default 0.001)")
+    gate.add_argument("--alpha", type=parse_alpha, default=0.001,
+                      help="family-wise false-alarm rate, in (0, 0.5) (default 0.001)")
     gate.add_argument("--format", choices=["text", "json", "markdown"], default="text", help="output format")
     gate.add_argument("--allow-mismatch", action="store_true",
                       help="compare across GPU models or major software versions anyway")

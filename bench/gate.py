@@ -11,24 +11,36 @@ both hold -
    distribution-free) reaches ``1 + threshold``, i.e. a slowdown of the threshold's size is consistent with the
    data (a change measured at exactly the threshold is caught, not missed half the time).
 
+A rank test on n1 and n2 repetitions cannot return a p-value below that of complete
+separation (:func:`stats.smallest_p_value`). Holm tests a comparison at ``alpha / (m - r)``,
+m the compared configurations and r those rejected before it (``alpha / m`` when none is), so
+one whose floor lies above that level could not be called slower whatever it measured: it is
+``inconclusive`` with the repetitions per side it needs, never ``unchanged``. A gate whose
+speed comparisons are all inconclusive exits 2 and says how many repetitions to record.
+
 Peak memory is measured, not sampled: it regresses when it grows by more than the threshold.
 Correctness is absolute: an ``incorrect`` row, a new ``error``/``oom``, a configuration that
 ran before and is now skipped, or one that vanished, is a regression whatever the speed.
-Exit status: 0 clean, 1 any regression, 2 unusable input.
+Exit status: 0 clean, 1 any regression, 2 unusable input or no speed comparison able to decide.
 """
 
 from __future__ import annotations
 
+import argparse
+import html
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 
 from . import results
-from .stats import holm, mann_whitney_greater, ratio_interval
+from .stats import holm, mann_whitney_greater, ratio_interval, repetitions_needed, smallest_p_value
 from .tables import format_cell, format_table
 
 METRICS = ("throughput", "latency", "memory")
 MIN_SAMPLES = 3  # fewer repetitions than this cannot show a speed change; reported as such
+ALPHA_RANGE = "alpha must lie in (0, 0.5), such as 0.001"
+THRESHOLD_RANGE = "threshold must lie in (0, 10), such as 0.05 (5%)"
 
 
 class GateInputError(ValueError):
@@ -45,6 +57,7 @@ class Comparison:
     change: float | None = None  # relative, in the metric's own direction (+ = better)
     interval: tuple | None = None
     p_value: float | None = None
+    repetitions_needed: int | None = None  # set on a speed comparison the test had no power to decide
 
 
 @dataclass
@@ -54,16 +67,36 @@ class GateResult:
     comparisons: list[Comparison] = field(default_factory=list)
     new_configurations: int = 0
     mismatch_notes: list[str] = field(default_factory=list)
+    alpha: float = 0.001
+    speed_comparisons: int = 0  # configurations whose speed was to be compared (status ok on both sides)
 
     def by(self, verdict: str) -> list[Comparison]:
         items = [c for c in self.comparisons if c.verdict == verdict]
         # worst first: correctness and failures before speed, then by size of the change
         return sorted(items, key=lambda c: (c.change is not None, c.change if c.change is not None else 0)
-                      if verdict == "regression" else (-(c.change or 0)))
+                      if verdict in ("regression", "inconclusive") else (-(c.change or 0)))
+
+    @property
+    def undecidable(self) -> bool:
+        """Every speed comparison lacked the repetitions to reach significance (and none regressed)."""
+        unpowered = [c for c in self.comparisons if c.repetitions_needed is not None]
+        return not self.by("regression") and 0 < self.speed_comparisons == len(unpowered)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.by("regression") else 0
+        return 1 if self.by("regression") else 2 if self.undecidable else 0
+
+    @property
+    def advice(self) -> str | None:
+        """What to change when no speed comparison could decide, else None."""
+        if not self.undecidable:
+            return None
+        # Rerun, every configuration joins the Holm family: the level is alpha over all of them.
+        n = max(MIN_SAMPLES, repetitions_needed(self.alpha / self.speed_comparisons))
+        return (f"no speed comparison could reach significance at alpha {self.alpha:g} over "
+                f"{self.speed_comparisons} configurations: record both baseline and candidate with at least {n} "
+                f"repetitions per configuration (python -m bench run --repeats {n}; pytest-benchmark: "
+                f"--benchmark-min-rounds {n})")
 
 
 def key_of(row: dict, with_device: bool) -> tuple:
@@ -120,12 +153,40 @@ def _status_verdict(b: dict, c: dict) -> Comparison | None:
     return None
 
 
+def _in_range(value: float, low: float, high: float) -> bool:
+    return low < value < high  # False for nan
+
+
+def parse_threshold(text: str) -> float:
+    """argparse type of ``--threshold``: a percentage (5%) or a fraction (0.05) in (0, 10)."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = math.nan
+    if not _in_range(value, 0, 10):
+        raise argparse.ArgumentTypeError(f"{THRESHOLD_RANGE}; got {text!r}")
+    return value
+
+
+def parse_alpha(text: str) -> float:
+    """argparse type of ``--alpha``: the family-wise false-alarm rate, in (0, 0.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not _in_range(value, 0, 0.5):
+        raise argparse.ArgumentTypeError(f"{ALPHA_RANGE}; got {text!r}")
+    return value
+
+
 def compare(baseline: list[dict], candidate: list[dict], *, metric: str = "throughput", threshold: float = 0.05,
             alpha: float = 0.001, allow_mismatch: bool = False) -> GateResult:
     if metric not in METRICS:
         raise GateInputError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    if not 0 < threshold < 10:
-        raise GateInputError(f"threshold must be a positive fraction such as 0.05 (5%), got {threshold!r}")
+    if not _in_range(threshold, 0, 10):
+        raise GateInputError(f"{THRESHOLD_RANGE}; got {threshold!r}")
+    if not _in_range(alpha, 0, 0.5):
+        raise GateInputError(f"{ALPHA_RANGE}; got {alpha!r}")
     if not baseline:
         raise GateInputError("the baseline has no rows")
     if not candidate:
@@ -139,13 +200,14 @@ def compare(baseline: list[dict], candidate: list[dict], *, metric: str = "throu
     common = [k for k in b_rows if k in c_rows]
     if not common:
         raise GateInputError("the baseline and the candidate have no configuration in common")
-    result = GateResult(metric, threshold, mismatch_notes=problems)
+    result = GateResult(metric, threshold, mismatch_notes=problems, alpha=alpha)
     result.new_configurations = sum(1 for k in c_rows if k not in b_rows)
     for k in b_rows:
         if k not in c_rows:
             result.comparisons.append(Comparison(describe_key(b_rows[k]), "regression", "vanished from the candidate"))
 
-    timed = []  # (key, baseline row, candidate row) for the speed test
+    timed = []  # (baseline row, candidate row) for the speed test
+    too_few = []  # the same, with fewer than MIN_SAMPLES repetitions on a side: not tested
     for k in common:
         b, c = b_rows[k], c_rows[k]
         verdict = _status_verdict(b, c)
@@ -154,16 +216,42 @@ def compare(baseline: list[dict], candidate: list[dict], *, metric: str = "throu
         elif metric == "memory":
             result.comparisons.append(_memory(b, c, threshold))
         elif min(len(_samples(b)), len(_samples(c))) < MIN_SAMPLES:
-            result.comparisons.append(Comparison(describe_key(c), "inconclusive",
-                                                 f"fewer than {MIN_SAMPLES} timed repetitions on a side"))
+            too_few.append((b, c))
         else:
             timed.append((b, c))
+    result.speed_comparisons = len(timed) + len(too_few)
 
+    for b, c in too_few:  # with enough repetitions they would join the family: the level is over all of them
+        result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, alpha / result.speed_comparisons,
+                                             result.speed_comparisons))
     slower = holm([mann_whitney_greater(_samples(c), _samples(b)) for b, c in timed], alpha)
     faster = holm([mann_whitney_greater(_samples(b), _samples(c)) for b, c in timed], alpha)
+    # The most lenient level Holm can test an unrejected comparison at: after the r rejected
+    # ones, alpha / (m - r). A comparison whose floor lies above it could not have been rejected.
+    unrejected = len(timed) - sum(slower)
+    level = alpha / unrejected if unrejected else alpha
     for (b, c), is_slower, is_faster in zip(timed, slower, faster):
-        result.comparisons.append(_speed(b, c, metric, threshold, is_slower, is_faster))
+        if not (is_slower or is_faster) and smallest_p_value(len(_samples(c)), len(_samples(b))) > level:
+            result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, level, len(timed)))
+        else:
+            result.comparisons.append(_speed(b, c, metric, threshold, is_slower, is_faster))
     return result
+
+
+def _unpowered(b: dict, c: dict, metric: str, threshold: float, alpha: float, level: float, family: int) -> Comparison:
+    """A speed comparison whose rank test cannot reach ``level`` with the repetitions recorded:
+    its measured change is shown, its verdict is inconclusive."""
+    n = max(MIN_SAMPLES, repetitions_needed(level))
+    sizes = len(_samples(b)), len(_samples(c))
+    reason = (f"needs ≥ {n} repetitions per side at alpha {alpha:g} (p ≤ {level:.1e}, Holm over {family} "
+              f"comparisons; has {sizes[0]} and {sizes[1]})")
+    if min(sizes) == 0:
+        comparison = Comparison(describe_key(c), "inconclusive", reason)
+    else:
+        comparison = _speed(b, c, metric, threshold, is_slower=False, is_faster=False)
+        comparison.verdict, comparison.reason = "inconclusive", reason
+    comparison.repetitions_needed = n
+    return comparison
 
 
 def _speed(b: dict, c: dict, metric: str, threshold: float, is_slower: bool, is_faster: bool) -> Comparison:
@@ -229,29 +317,40 @@ def counts(result: GateResult) -> dict:
 
 def headline(result: GateResult) -> str:
     n = counts(result)
-    state = "FAIL" if result.exit_code else "PASS"
+    state = {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[result.exit_code]
     return (f"{state}: {n['regression']} regressions, {n['improvement']} improvements, {n['unchanged']} unchanged, "
             f"{n['failing']} failing on both sides, {n['inconclusive']} inconclusive, {n['new']} new "
             f"(metric {result.metric}, threshold {100 * result.threshold:g}%)")
 
 
+def markdown_text(text: str) -> str:
+    """``text`` as literal markdown table-cell content: results rows carry messages and names
+    written by anyone (a model's exception, a pull request's config), so HTML is escaped, a
+    pipe cannot end the cell, and a newline (which would end the row) becomes <br>."""
+    escaped = html.escape(text, quote=True).replace("|", "\\|")
+    return "<br>".join(escaped.splitlines())
+
+
 def render(result: GateResult, fmt: str) -> str:
-    listed = result.by("regression") + result.by("improvement")
+    listed = result.by("regression") + result.by("improvement") + result.by("inconclusive")
     if fmt == "json":
         return json.dumps({"exit_code": result.exit_code, "metric": result.metric, "threshold": result.threshold,
-                           "counts": counts(result), "mismatch": result.mismatch_notes,
+                           "alpha": result.alpha, "counts": counts(result), "advice": result.advice,
+                           "mismatch": result.mismatch_notes,
                            "comparisons": [c.__dict__ for c in result.comparisons]}, indent=2, default=str)
     rows = [_row(c) for c in listed]
+    notes = [result.advice] if result.advice else []
     if fmt == "markdown":
-        lines = [f"### Benchmark gate: {headline(result)}", ""]
+        lines = [f"### Benchmark gate: {markdown_text(headline(result))}", ""]
+        lines += [markdown_text(note) for note in notes] + ([""] if notes else [])
         if rows:
             lines.append("| " + " | ".join(COLUMNS) + " |")
             lines.append("|" + "---|" * len(COLUMNS))
             for row in rows:
-                cells = ["" if row[c] is None else str(row[c]).replace("|", "\\|") for c in COLUMNS]
+                cells = ["" if row[c] is None else markdown_text(str(row[c])) for c in COLUMNS]
                 lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
-    text = headline(result)
+    text = "\n".join([headline(result)] + notes)
     return f"{text}\n\n{format_table(rows, COLUMNS)}" if rows else text
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bench import gate, results, stats
 from bench.gate_calibration import calibrate, synthetic_run
-from bench_cli import run_bench
+from bench_cli import REPO, run_bench
 
 
 def rows_of(run, **changes):
@@ -176,7 +176,7 @@ def test_cli_exit_codes_and_formats(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--baseline", "missing.jsonl", "--candidate", "missing.jsonl"], "error: candidate: missing.jsonl: no such results file"),
-    (["--candidate", "c.jsonl", "--threshold", "lots"], "expected a percentage such as 5% or a fraction such as 0.05"),
+    (["--candidate", "c.jsonl", "--threshold", "lots"], "threshold must lie in (0, 10), such as 0.05 (5%); got 'lots'"),
     (["--candidate", "c.jsonl"], "error: no stored baseline for synthetic GPU"),
 ])
 def test_cli_unusable_input_exits_2(tmp_path, args, message):
@@ -193,3 +193,167 @@ def test_baseline_save_then_gate_finds_it_by_gpu(tmp_path):
     assert (tmp_path / "results" / "baselines" / "synthetic-GPU.jsonl").exists()
     result = gate_cli("--candidate", "run.jsonl", cwd=tmp_path)
     assert result.returncode == 0 and "PASS" in result.stdout
+
+
+# --- power: a gate that cannot see a slowdown says so -------------------------------------------
+
+def slowed(run, factor):
+    """The same run with every configuration ``factor`` times slower."""
+    return [{**row, "times_ms": [t * factor for t in row["times_ms"]], "median_ms": row["median_ms"] * factor,
+             "throughput": row["throughput"] / factor} for row in run]
+
+
+def test_smallest_p_value_is_complete_separation_under_the_gates_own_test():
+    # 5 vs 5: the normal approximation's floor (the exact test's is 1/252 = 0.004); 20 vs 20: the
+    # p-value the README's real comparison shows for a complete slowdown.
+    assert stats.smallest_p_value(5, 5) == pytest.approx(6.09e-3, rel=1e-2)
+    assert stats.smallest_p_value(20, 20) == pytest.approx(3.40e-8, rel=1e-2)
+    assert stats.smallest_p_value(5, 5) == stats.mann_whitney_greater([10, 11, 12, 13, 14], [1, 2, 3, 4, 5])
+    assert stats.smallest_p_value(0, 5) == 1.0
+    assert [stats.repetitions_needed(level) for level in (0.001, 0.001 / 14, 0.001 / 840)] == [8, 11, 16]
+
+
+def test_a_tenfold_slowdown_at_5_repetitions_is_inconclusive_not_unchanged():
+    # 5 vs 5 can reach p = 6.1e-3 at best; Holm over 3 comparisons needs 3.3e-4: no slowdown,
+    # however large, can be significant, so none may be called unchanged.
+    rng = np.random.default_rng(14)
+    baseline = synthetic_run(rng, configs=3, samples=5)
+    result = gate.compare(baseline, slowed(baseline, 10))
+    assert [c.verdict for c in result.comparisons] == ["inconclusive"] * 3
+    assert {c.reason for c in result.comparisons} == {
+        "needs ≥ 9 repetitions per side at alpha 0.001 (p ≤ 3.3e-04, Holm over 3 comparisons; has 5 and 5)"}
+    assert result.exit_code == 2
+    assert gate.headline(result).startswith("INCONCLUSIVE: 0 regressions")
+    assert "--repeats 9" in result.advice and "--benchmark-min-rounds 9" in result.advice
+
+
+def test_enough_repetitions_catch_the_same_slowdown():
+    rng = np.random.default_rng(14)
+    baseline = synthetic_run(rng, configs=3, samples=9)
+    result = gate.compare(baseline, slowed(baseline, 10))
+    assert [c.verdict for c in result.comparisons] == ["regression"] * 3 and result.exit_code == 1
+
+
+def test_too_few_samples_on_some_configurations_leave_the_rest_decided():
+    rng = np.random.default_rng(15)
+    baseline = synthetic_run(rng, configs=3)
+    candidate = synthetic_run(rng, configs=3)
+    candidate[2]["times_ms"] = candidate[2]["times_ms"][:5]
+    result = gate.compare(baseline, candidate)
+    assert [c.verdict for c in result.comparisons] == ["unchanged", "unchanged", "inconclusive"]
+    assert result.comparisons[2].reason.startswith("needs ≥ 9 repetitions per side at alpha 0.001")
+    assert result.exit_code == 0 and result.advice is None
+
+
+@pytest.mark.parametrize("factor, verdict", [(1, "unchanged"), (10, "regression")])
+def test_the_level_a_comparison_needs_is_holms_after_the_rejections_before_it(factor, verdict):
+    # Two configurations 10x slower at 20 repetitions are rejected first; Holm then tests the
+    # third at alpha / 1, which 8 vs 8 can reach (4.7e-4) though alpha / 3 (3.3e-4) is out of
+    # reach: it is decided, not inconclusive.
+    rng = np.random.default_rng(16)
+    baseline = synthetic_run(rng, configs=3)
+    baseline[2]["times_ms"] = baseline[2]["times_ms"][:8]
+    candidate = slowed(baseline[:2], 10) + slowed(baseline[2:], factor)
+    result = gate.compare(baseline, candidate)
+    assert [c.verdict for c in result.comparisons] == ["regression", "regression", verdict]
+
+
+def test_an_all_inconclusive_gate_exits_2_and_says_what_to_change(tmp_path):
+    rng = np.random.default_rng(17)
+    baseline = synthetic_run(rng, configs=3, samples=5)
+    write_jsonl(tmp_path / "base.jsonl", baseline)
+    write_jsonl(tmp_path / "slower.jsonl", slowed(baseline, 10))
+    result = gate_cli("--baseline", tmp_path / "base.jsonl", "--candidate", tmp_path / "slower.jsonl")
+    assert result.returncode == 2
+    assert result.stdout.startswith("INCONCLUSIVE: 0 regressions, 0 improvements, 0 unchanged")
+    assert "unchanged" not in result.stdout.split("\n", 1)[1]
+    assert "--repeats 9" in result.stderr and "--benchmark-min-rounds 9" in result.stderr
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, message", [
+    ({"alpha": 5}, "alpha must lie in (0, 0.5), such as 0.001; got 5"),
+    ({"alpha": 0}, "alpha must lie in (0, 0.5), such as 0.001; got 0"),
+    ({"alpha": 0.5}, "alpha must lie in (0, 0.5), such as 0.001; got 0.5"),
+    ({"alpha": float("nan")}, "alpha must lie in (0, 0.5), such as 0.001; got nan"),
+    ({"threshold": 0}, "threshold must lie in (0, 10), such as 0.05 (5%); got 0"),
+    ({"threshold": 10}, "threshold must lie in (0, 10), such as 0.05 (5%); got 10"),
+    ({"threshold": -0.05}, "threshold must lie in (0, 10), such as 0.05 (5%); got -0.05"),
+])
+def test_alpha_and_threshold_out_of_range_are_refused(options, message):
+    run = synthetic_run(np.random.default_rng(18), configs=1)
+    with pytest.raises(gate.GateInputError) as error:
+        gate.compare(run, run, **options)
+    assert str(error.value) == message
+
+
+def test_argument_types_read_percentages_and_fractions():
+    assert gate.parse_threshold("5%") == pytest.approx(0.05) and gate.parse_threshold("0.03") == 0.03
+    assert gate.parse_alpha("0.01") == 0.01
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--alpha", "5"], "argument --alpha: alpha must lie in (0, 0.5), such as 0.001; got '5'"),
+    (["--alpha", "often"], "argument --alpha: alpha must lie in (0, 0.5), such as 0.001; got 'often'"),
+    (["--threshold", "1000%"], "argument --threshold: threshold must lie in (0, 10), such as 0.05 (5%); got '1000%'"),
+    (["--threshold", "0"], "argument --threshold: threshold must lie in (0, 10), such as 0.05 (5%); got '0'"),
+])
+def test_cli_refuses_alpha_and_threshold_out_of_range(tmp_path, args, message):
+    result = gate_cli("--candidate", "c.jsonl", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"python -m bench gate: error: {message}"
+
+
+# --- markdown -----------------------------------------------------------------------------------
+
+def test_markdown_escapes_html_pipes_and_newlines_from_results():
+    rng = np.random.default_rng(19)
+    baseline = synthetic_run(rng, configs=2)
+    candidate = rows_of(baseline)
+    candidate[1].update(status="incorrect", message="<script>alert(1)</script> a|b\nsecond line",
+                        name="<b>model1</b>")
+    baseline[1]["name"] = "<b>model1</b>"
+    text = gate.render(gate.compare(baseline, candidate), "markdown")
+    assert "<script>" not in text and "<b>" not in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 3  # header, rule, the one regression: the newline did not split the row
+    unescaped_pipes = [line.replace("\\|", "").count("|") for line in table]
+    assert unescaped_pipes == [len(gate.COLUMNS) + 1] * 3
+    assert ("| &lt;b&gt;model1&lt;/b&gt; torch infer bf16 bs64 channels_last synthetic GPU | regression | "
+            "incorrect: &lt;script&gt;alert(1)&lt;/script&gt; a\\|b<br>second line |") in text
+
+
+# --- the example CI workflow ------------------------------------------------------------------
+
+def load_workflow() -> dict:
+    import yaml  # PyYAML: a dependency of timm's huggingface_hub, which the test extra installs
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "bench.yml").read_text())
+    workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads the key `on` as true
+    return workflow
+
+
+def test_ci_workflow_runs_only_on_pushes_to_main_and_pull_requests_from_this_repository():
+    workflow = load_workflow()
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    assert workflow["on"]["push"] == {"branches": ["main"]}
+    for name, job in workflow["jobs"].items():
+        condition = " ".join(job["if"].split())
+        # a fork's pull request must never reach the self-hosted runner
+        assert condition == ("github.event_name == 'push' || "
+                             "github.event.pull_request.head.repo.full_name == github.repository"), name
+
+
+def test_ci_workflow_gates_against_the_base_branchs_baseline():
+    (job,) = load_workflow()["jobs"].values()
+    steps = job["steps"]
+    checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    base = [s for s in checkouts if s.get("with", {}).get("path") == "base"]
+    assert len(base) == 1 and base[0]["with"]["ref"] == "${{ github.base_ref || github.sha }}"
+    assert base[0]["with"]["sparse-checkout"] == "results/baselines"
+    (gate_step,) = [s for s in steps if "bench gate" in s.get("run", "")]
+    # the gate's default baseline is results/baselines/<GPU>.jsonl under its working directory:
+    # the base branch's checkout; -P keeps the pull request's installed bench, not base/bench
+    assert gate_step["working-directory"] == "base"
+    assert "python -P -m bench gate" in gate_step["run"] and "--baseline" not in gate_step["run"]
