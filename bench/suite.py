@@ -8,12 +8,19 @@ A kernel matrix takes its cases (:func:`kernel_cases`) from models: ``shapes_fro
 the shapes where it occurs in these models) and ``depthwise_from`` (conv2d only: depthwise 3x3
 and 5x5 convolutions derived from these models' 3x3 layers, groups = channels); ``shapes``, if
 given, keeps only the cases whose shape string matches one of its glob patterns.
+
+:func:`load_suite` checks a suite file against its schema (the keys and value types below)
+without importing torch, so a mistake in the file is one line that names the file, the matrix
+(``matrix 2``: the second ``[[matrix]]``, counting from 1) and the key, before any work starts.
+Model and op names need the model zoo and the kernels: :func:`expand` checks those.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +37,23 @@ CONFIG_KEY = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size",
 TIMING_DEFAULTS = {"warmup": 5, "repeats": 20, "min_time_s": 0.0, "timeout_s": 600, "flush_l2": False,
                    "cuda_graphs": False}
 
-
+SUITE_KEYS = ("description", "timing", "matrix")
 MATRIX_KEYS = {
     "model": ("kind", "models", "backends", "modes", "dtypes", "batch_sizes", "memory_formats", "input_size"),
     "kernel": ("kind", "ops", "shapes_from", "depthwise_from", "shapes", "backends", "modes", "dtypes",
                "batch_sizes", "memory_formats"),
 }
+REQUIRED_MATRIX_KEYS = {
+    "model": ("models", "backends", "modes", "dtypes", "batch_sizes"),
+    "kernel": ("ops", "backends", "modes", "dtypes", "batch_sizes"),  # and shapes_from or depthwise_from
+}
+# The lists whose values come from a fixed set: key -> (what one value is called, the choices).
+CHOICE_KEYS = {"backends": ("backend", BACKENDS), "modes": ("mode", MODEL_MODES), "dtypes": ("dtype", DTYPES),
+               "memory_formats": ("memory format", MEMORY_FORMATS)}
 
 
 class SuiteError(ValueError):
-    """A suite or override that names something that does not exist."""
+    """A suite or override that names something that does not exist or has the wrong type."""
 
 
 @dataclass(frozen=True)
@@ -55,23 +69,95 @@ class Overrides:
     shapes: list[str] | None = None  # glob patterns on the kernel cases' shape strings
 
 
-def list_suites() -> list[str]:
-    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+def list_suites(directory: str | os.PathLike | None = None) -> list[str]:
+    return sorted(p.stem for p in Path(directory or SUITES_DIR).glob("*.toml"))
 
 
-def load_suite(name: str) -> dict:
-    path = SUITES_DIR / f"{name}.toml"
+def load_suite(name: str, directory: str | os.PathLike | None = None) -> dict:
+    """The suite ``NAME.toml`` in ``directory`` (default ``bench/suites``), checked against the
+    schema (:func:`check_suite`); the returned dict also holds its ``name`` and ``path``."""
+    path = Path(directory or SUITES_DIR) / f"{name}.toml"
     if not path.is_file():
-        raise SuiteError(f"unknown suite {name!r}; choose from {', '.join(list_suites())}")
-    with open(path, "rb") as f:
-        suite = tomllib.load(f)
-    suite["name"] = name
-    unknown = set(suite.get("timing", {})) - set(TIMING_DEFAULTS)
+        raise SuiteError(f"unknown suite {name!r}; choose from {', '.join(list_suites(directory))}")
+    try:
+        with open(path, "rb") as f:
+            suite = tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError as error:
+        raise SuiteError(f"{path}: not valid TOML (not UTF-8: {error})") from None
+    except OSError as error:
+        raise SuiteError(f"{path}: cannot read it ({error.strerror})") from None
+    unknown = [k for k in suite if k not in SUITE_KEYS]
     if unknown:
-        raise SuiteError(f"suite {name}: unknown timing keys {sorted(unknown)}; known: {sorted(TIMING_DEFAULTS)}")
-    if not suite.get("matrix"):
-        raise SuiteError(f"suite {name}: no [[matrix]] entries")
+        raise SuiteError(f"{path}: unknown key {', '.join(map(repr, unknown))}; choose from {', '.join(SUITE_KEYS)}")
+    suite["name"], suite["path"] = name, str(path)
+    check_suite(suite)
     return suite
+
+
+def suite_source(suite: dict) -> str:
+    """What an error names as the suite: its file, else ``suite NAME`` (a suite built in code)."""
+    return suite.get("path") or f"suite {suite['name']}"
+
+
+def shown(value) -> str:
+    """A TOML value as an error message shows it: tables by kind, anything else by its repr."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return "an array of tables"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_seconds(value) -> bool:
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+# timing key -> (test, what it expects)
+TIMING_SCHEMA = {
+    "warmup": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "repeats": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "min_time_s": (lambda v: is_seconds(v) and v >= 0, "a number of seconds >= 0"),
+    "timeout_s": (lambda v: is_seconds(v) and v > 0, "a number of seconds > 0"),
+    "flush_l2": (lambda v: isinstance(v, bool), "true or false"),
+    "cuda_graphs": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def check_suite(suite: dict) -> None:
+    """The suite's description, timing and matrices have the schema's keys and types; a one-line
+    :class:`SuiteError` naming the file (or suite), the matrix and the key otherwise."""
+    source = suite_source(suite)
+    if "description" in suite and not isinstance(suite["description"], str):
+        raise SuiteError(f"{source}: description: expected a string, got {shown(suite['description'])}")
+    timing = suite.get("timing", {})
+    if not isinstance(timing, dict):
+        raise SuiteError(f"{source}: timing: expected a table [timing], got {shown(timing)}")
+    for key, value in timing.items():
+        if key not in TIMING_SCHEMA:
+            raise SuiteError(f"{source}: timing: unknown key {key!r}; choose from {', '.join(TIMING_SCHEMA)}")
+        test, expected = TIMING_SCHEMA[key]
+        if not test(value):
+            raise SuiteError(f"{source}: timing: {key}: expected {expected}, got {shown(value)}")
+    matrices = suite.get("matrix")
+    if matrices is None or matrices == []:
+        raise SuiteError(f"{source}: no [[matrix]] entries")
+    if not isinstance(matrices, list):
+        got = "a table [matrix]" if isinstance(matrices, dict) else shown(matrices)
+        raise SuiteError(f"{source}: matrix: expected an array of tables [[matrix]], got {got}")
+    for index, matrix in enumerate(matrices, start=1):
+        if not isinstance(matrix, dict):
+            raise SuiteError(f"{source}: matrix {index}: expected a table [[matrix]], got {shown(matrix)}")
+        try:
+            check_matrix(matrix)
+        except SuiteError as error:
+            raise SuiteError(f"{source}: matrix {index}: {error}") from None
 
 
 def check_choices(what: str, values, choices) -> None:
@@ -80,12 +166,17 @@ def check_choices(what: str, values, choices) -> None:
         raise SuiteError(f"unknown {what} {', '.join(map(repr, bad))}; choose from {', '.join(map(str, choices))}")
 
 
+def is_model_list(value) -> bool:
+    """``"all"`` or a list of names: what models, shapes_from and depthwise_from hold."""
+    return value == "all" or isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _model_names(value, key: str | None = None) -> list[str]:
     """``"all"`` or a list of model names; ``key``, the suite key it comes from, prefixes any error."""
     import models
 
-    if not (value == "all" or isinstance(value, list) and all(isinstance(v, str) for v in value)):
-        raise SuiteError(f"{key or 'models'}: expected a list of model names or \"all\", got {value!r}")
+    if not is_model_list(value):
+        raise SuiteError(f"{key or 'models'}: expected a list of model names or \"all\", got {shown(value)}")
     names = models.list_models() if value == "all" else list(value)
     try:
         for name in names:
@@ -96,26 +187,47 @@ def _model_names(value, key: str | None = None) -> list[str]:
 
 
 def check_matrix(matrix: dict) -> str:
-    """The matrix's kind, after checking that it names only keys of its kind (and a kernel
-    matrix, the models it takes shapes from); a one-line :class:`SuiteError` otherwise."""
+    """The matrix's kind, after checking its keys and the types of their values (names of models
+    and ops are :func:`expand`'s to check); a one-line :class:`SuiteError` naming the key otherwise."""
     kind = matrix.get("kind", "model")
-    check_choices("kind", [kind], KINDS)
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SuiteError(f"kind: unknown kind {shown(kind)}; choose from {', '.join(KINDS)}")
     unknown = [k for k in matrix if k not in MATRIX_KEYS[kind]]
     if unknown:
         raise SuiteError(f"unknown key {', '.join(map(repr, unknown))} in a {kind} matrix; "
                          f"choose from {', '.join(MATRIX_KEYS[kind])}")
-    if kind == "kernel":
-        if "shapes_from" not in matrix and "depthwise_from" not in matrix:
-            raise SuiteError("a kernel matrix needs shapes_from or depthwise_from (the models its shapes come from)")
-        for key in ("shapes_from", "depthwise_from"):
-            if key in matrix:
-                _model_names(matrix[key], key)
-        if "depthwise_from" in matrix and "conv2d" not in matrix.get("ops", []):
-            raise SuiteError(f"depthwise_from: only op conv2d has depthwise cases; the matrix's ops are "
-                             f"{matrix.get('ops')}")
-        shapes = matrix.get("shapes", [])
-        if not (isinstance(shapes, list) and all(isinstance(p, str) for p in shapes)):
-            raise SuiteError(f"shapes: expected a list of glob patterns on shape strings, got {shapes!r}")
+    needs = ", ".join(REQUIRED_MATRIX_KEYS[kind]) + (" and shapes_from or depthwise_from" if kind == "kernel" else "")
+    for key in REQUIRED_MATRIX_KEYS[kind]:
+        if key not in matrix:
+            raise SuiteError(f"missing key {key!r}; a {kind} matrix needs {needs}")
+    if kind == "kernel" and "shapes_from" not in matrix and "depthwise_from" not in matrix:
+        raise SuiteError("a kernel matrix needs shapes_from or depthwise_from (the models its shapes come from)")
+    for key in ("models", "shapes_from", "depthwise_from"):
+        if key in matrix and not (is_model_list(matrix[key]) and matrix[key]):
+            raise SuiteError(f"{key}: expected a list of model names or \"all\", got {shown(matrix[key])}")
+    if "ops" in matrix and not (isinstance(matrix["ops"], list) and matrix["ops"]
+                                and all(isinstance(v, str) for v in matrix["ops"])):
+        raise SuiteError(f"ops: expected a list of op names, got {shown(matrix['ops'])}")
+    for key, (what, choices) in CHOICE_KEYS.items():
+        if key not in matrix:
+            continue
+        values = matrix[key]
+        if not (isinstance(values, list) and values and all(isinstance(v, str) for v in values)):
+            raise SuiteError(f"{key}: expected a list of {', '.join(choices)}, got {shown(values)}")
+        try:
+            check_choices(what, values, choices)
+        except SuiteError as error:
+            raise SuiteError(f"{key}: {error}") from None
+    batch_sizes = matrix["batch_sizes"]
+    if not (isinstance(batch_sizes, list) and batch_sizes and all(is_int(b) and b >= 1 for b in batch_sizes)):
+        raise SuiteError(f"batch_sizes: expected a list of positive integers, got {shown(batch_sizes)}")
+    if "input_size" in matrix and not (is_int(matrix["input_size"]) and matrix["input_size"] >= 1):
+        raise SuiteError(f"input_size: expected a positive integer, got {shown(matrix['input_size'])}")
+    shapes = matrix.get("shapes", [])
+    if not (isinstance(shapes, list) and all(isinstance(p, str) for p in shapes)):
+        raise SuiteError(f"shapes: expected a list of glob patterns on shape strings, got {shown(shapes)}")
+    if "depthwise_from" in matrix and "conv2d" not in matrix["ops"]:
+        raise SuiteError(f"depthwise_from: only op conv2d has depthwise cases; the matrix's ops are {matrix['ops']}")
     return kind
 
 
@@ -141,63 +253,88 @@ def kernel_cases(matrix: dict, batch_size: int, ops: list[str] | None = None,
     return cases
 
 
+def check_overrides(overrides: Overrides) -> None:
+    """The overrides that need neither the model zoo nor the kernels: choices and sizes."""
+    for key, (what, choices) in CHOICE_KEYS.items():
+        values = getattr(overrides, key)
+        if values is not None:
+            check_choices(what, values, choices)
+    for b in overrides.batch_sizes or []:
+        if not is_int(b) or b < 1:
+            raise SuiteError(f"batch size must be a positive integer, got {b!r}")
+    if overrides.input_size is not None and not (is_int(overrides.input_size) and overrides.input_size >= 1):
+        raise SuiteError(f"input size must be a positive integer, got {overrides.input_size!r}")
+
+
 def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu") -> list[dict]:
     """Every configuration of the suite, overrides applied, in a stable order."""
     from .kernel_cases import OPS
 
+    check_suite(suite)
+    check_overrides(overrides)
+    if overrides.models is not None:
+        _model_names(overrides.models)
+    if overrides.ops is not None:
+        check_choices("op", overrides.ops, sorted(OPS))
     timing = {**TIMING_DEFAULTS, **suite.get("timing", {})}
     configs = []
-    for matrix in suite["matrix"]:
+    for index, matrix in enumerate(suite["matrix"], start=1):
         try:
-            kind = check_matrix(matrix)
-        except SuiteError as error:
-            raise SuiteError(f"suite {suite['name']}: {error}") from None
-        backends = overrides.backends or matrix["backends"]
-        modes = overrides.modes or matrix["modes"]
-        dtypes = overrides.dtypes or matrix["dtypes"]
-        batch_sizes = overrides.batch_sizes or matrix["batch_sizes"]
-        formats = overrides.memory_formats or matrix.get("memory_formats", ["channels_last"])
-        check_choices("backend", backends, BACKENDS)
-        check_choices("mode", modes, MODEL_MODES)
-        check_choices("dtype", dtypes, DTYPES)
-        check_choices("memory format", formats, MEMORY_FORMATS)
-        for b in batch_sizes:
-            if not isinstance(b, int) or b < 1:
-                raise SuiteError(f"batch size must be a positive integer, got {b!r}")
-        base = {"kind": kind, "device": device, **timing}
-        kernels_only = overrides.ops is not None or overrides.shapes is not None
-        if kind == "model":
-            if overrides.models is None and kernels_only:
-                continue  # only kernels were asked for
-            names = _model_names(overrides.models or matrix["models"])
-            input_size = overrides.input_size or matrix.get("input_size")
-            for name, backend, mode, dtype, batch, fmt in itertools.product(
-                    names, backends, modes, dtypes, batch_sizes, formats):
-                configs.append({**base, "name": name, "shape": None, "backend": backend, "mode": mode,
-                                "dtype": dtype, "batch_size": batch, "memory_format": fmt,
-                                "input_size": input_size or _native_size(name)})
-        else:
-            if not kernels_only and overrides.models is not None:
-                continue  # only models were asked for
-            ops = overrides.ops or matrix["ops"]
-            check_choices("op", ops, sorted(OPS))
-            for batch in batch_sizes:
-                cases = kernel_cases(matrix, batch, ops, overrides.shapes)
-                if not cases and matrix.get("shapes") and not kernels_only:
-                    raise SuiteError(f"suite {suite['name']}: shapes {matrix['shapes']} match none of the "
-                                     f"{', '.join(matrix['ops'])} cases of its matrix at batch {batch}")
-                for case in cases:
-                    for backend, mode, dtype, fmt in itertools.product(backends, modes, dtypes, formats):
-                        for kernel_mode in OPS[case["op"]].modes(mode):
-                            configs.append({**base, "name": case["op"], "shape": case["shape"], "case": case,
-                                            "backend": backend, "mode": kernel_mode, "dtype": dtype,
-                                            "batch_size": batch, "memory_format": fmt, "input_size": None})
+            configs += _matrix_configs(matrix, overrides, {"device": device, **timing})
+        except SuiteError as error:  # the overrides are checked above: this is the matrix's own
+            raise SuiteError(f"{suite_source(suite)}: matrix {index}: {error}") from None
     unique = {}
     for config in configs:  # overrides can make two matrices ask for the same thing
         unique.setdefault(tuple(str(config.get(c)) for c in CONFIG_KEY), config)
     configs = list(unique.values())
     if not configs:
         raise SuiteError(f"suite {suite['name']}: the overrides leave no configuration to run")
+    return configs
+
+
+def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict]:
+    """The configurations of one checked matrix; ``base``, the device and timing of each."""
+    from .kernel_cases import OPS
+
+    kind = check_matrix(matrix)
+    backends = overrides.backends or matrix["backends"]
+    modes = overrides.modes or matrix["modes"]
+    dtypes = overrides.dtypes or matrix["dtypes"]
+    batch_sizes = overrides.batch_sizes or matrix["batch_sizes"]
+    formats = overrides.memory_formats or matrix.get("memory_formats", ["channels_last"])
+    base = {"kind": kind, **base}
+    kernels_only = overrides.ops is not None or overrides.shapes is not None
+    configs = []
+    if kind == "model":
+        if overrides.models is None and kernels_only:
+            return []  # only kernels were asked for
+        names = _model_names(overrides.models) if overrides.models else _model_names(matrix["models"], "models")
+        input_size = overrides.input_size if overrides.input_size is not None else matrix.get("input_size")
+        for name, backend, mode, dtype, batch, fmt in itertools.product(
+                names, backends, modes, dtypes, batch_sizes, formats):
+            configs.append({**base, "name": name, "shape": None, "backend": backend, "mode": mode,
+                            "dtype": dtype, "batch_size": batch, "memory_format": fmt,
+                            "input_size": input_size or _native_size(name)})
+        return configs
+    if not kernels_only and overrides.models is not None:
+        return []  # only models were asked for
+    if not overrides.ops:
+        try:
+            check_choices("op", matrix["ops"], sorted(OPS))
+        except SuiteError as error:
+            raise SuiteError(f"ops: {error}") from None
+    ops = overrides.ops or matrix["ops"]
+    for batch in batch_sizes:
+        cases = kernel_cases(matrix, batch, ops, overrides.shapes)
+        if not cases and matrix.get("shapes") and not kernels_only:
+            raise SuiteError(f"shapes {matrix['shapes']} match none of the {', '.join(matrix['ops'])} cases of "
+                             f"its matrix at batch {batch}")
+        for case in cases:
+            for backend, mode, dtype, fmt in itertools.product(backends, modes, dtypes, formats):
+                for kernel_mode in OPS[case["op"]].modes(mode):
+                    configs.append({**base, "name": case["op"], "shape": case["shape"], "case": case,
+                                    "backend": backend, "mode": kernel_mode, "dtype": dtype,
+                                    "batch_size": batch, "memory_format": fmt, "input_size": None})
     return configs
 
 
