@@ -4,6 +4,20 @@ Every row carries its configuration, its measurements and the environment it ran
 file means the same on its own as when merged with runs from other machines. Rows are
 appended and flushed as each configuration finishes: a crash or Ctrl-C loses nothing done.
 
+A row that a full disk or a kill cut off halfway never costs the rest of the file:
+
+- The writer writes each row, newline included, with one ``write`` call on an append-only
+  descriptor, then syncs it to disk; a cut can only leave the start of one row as the last
+  line, without its newline.
+- The next writer (the next run, or ``--resume``) that finds the file not ending in a newline
+  terminates that last line before its own first row. A complete row is kept; anything else
+  gets ``TRUNCATED_MARK`` appended, so the line says what it is and readers can tell it from
+  a corrupt one. It logs a warning naming the file and line.
+- Readers skip, with a one-line warning naming the file and line, a last line without its
+  newline that is not a complete row (a row cut off, or one still being written) and any line
+  ending in ``TRUNCATED_MARK``. Every other line that is not a row of this schema, including
+  bytes that are not UTF-8, is an error naming the file and line.
+
 The column names below are public API (the README documents them); ``SCHEMA_VERSION`` changes
 whenever one changes meaning.
 """
@@ -11,6 +25,7 @@ whenever one changes meaning.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -75,20 +90,56 @@ def make_row(config: dict, measurement: dict, environment: dict) -> dict:
 
 
 class ResultsWriter:
-    """Appends rows to a JSON Lines file, each flushed and synced to disk as it is written."""
+    """Appends rows to a JSON Lines file, each in one write call, synced to disk as it is written."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._last_write_failed = False
+        try:
+            self._terminate_last_line()
+        except OSError:
+            self.close()
+            raise
+
+    def _terminate_last_line(self) -> None:
+        """Puts the next row on a line of its own when a cut-off row (see the module docstring)
+        is the last line."""
+        with open(self.path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            data = f.read()
+        start = data.rfind(b"\n") + 1
+        if _is_json_object(data[start:]):  # a complete row, only its newline missing
+            self._write_all(b"\n")
+            return
+        self._write_all(TRUNCATED_MARK + b"\n")
+        log.warning("warning: %s:%d: a row cut off by an interrupted write; marked, and the next row starts "
+                    "on the line after", self.path, data.count(b"\n") + 1)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # one call unless the disk fills halfway; then the next raises ENOSPC
+            view = view[os.write(self._fd, view):]
+        os.fsync(self._fd)
 
     def write(self, row: dict) -> None:
-        self._file.write(json.dumps(row, sort_keys=False, allow_nan=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        if self._last_write_failed:  # perhaps halfway through its row: start on a fresh line
+            self._terminate_last_line()
+        self._last_write_failed = True
+        self._write_all((json.dumps(row, sort_keys=False, allow_nan=False) + "\n").encode("utf-8"))
+        self._last_write_failed = False
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> "ResultsWriter":
         return self
@@ -97,14 +148,40 @@ class ResultsWriter:
         self.close()
 
 
+TRUNCATED_MARK = b"  <- cut off by an interrupted write; readers skip this line"
+
+log = logging.getLogger(__name__)
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:  # not JSON, or not UTF-8
+        return False
+
+
 def read_rows(path: str | os.PathLike) -> list[dict]:
-    """Every row of one results file; a line that is not a row of this schema is an error."""
+    """Every row of one results file. A line cut off by an interrupted write is skipped with a
+    warning; any other line that is not a row of this schema is an error (module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"{path}: no such results file")
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, data in enumerate(f, start=1):
+            complete = data.endswith(b"\n")
+            if data.rstrip().endswith(TRUNCATED_MARK):
+                log.warning("warning: %s:%d: skipped a row cut off by an interrupted write", path, number)
+                continue
+            if not complete and not _is_json_object(data):
+                log.warning("warning: %s:%d: skipped an incomplete last line (no newline: a row cut off, "
+                            "or still being written)", path, number)
+                continue
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ResultsError(f"{path}:{number}: not UTF-8 text (byte 0x{data[error.start]:02x} "
+                                   f"at column {error.start + 1})") from None
             if not line.strip():
                 continue
             try:
@@ -137,7 +214,7 @@ def read_pytest_benchmark(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not UTF-8
         raise ResultsError(f"{path}: not a pytest-benchmark JSON file ({error})") from None
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise ResultsError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")

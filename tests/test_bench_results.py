@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -60,3 +63,124 @@ def test_missing_file_is_named(tmp_path):
 def test_config_key_separates_what_differs():
     assert results.config_key(row()) == results.config_key(row())
     assert results.config_key(row()) != results.config_key(row("vgg11"))
+
+
+# -- a row cut off by a full disk or a kill ------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 KiB tmpfs, where a row write runs out of space halfway (needs root and mount)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or mounted.returncode}); "
+                    "the planted partial line stands in for the full disk")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def cut_off_file(directory, how: str):
+    """A results file whose last row was cut off halfway: by a full disk (a real tmpfs) or
+    planted. Returns the file and the rows completely written before the cut."""
+    path = directory / "run.jsonl"
+    if how == "planted":
+        written = [row("resnet18"), row("vgg11")]
+        path.write_text("".join(json.dumps(r) + "\n" for r in written) + json.dumps(row("alexnet"))[:700])
+        return path, written
+    filler = directory / "filler"
+    filler.write_bytes(b"x" * 4096)  # deleted once the disk is full, so the next run has room
+    written = []
+    with pytest.raises(OSError) as error:
+        with results.ResultsWriter(path) as writer:
+            for number in range(100):
+                writer.write(row(f"model{number}"))
+                written.append(row(f"model{number}"))
+    assert error.value.errno == errno.ENOSPC
+    filler.unlink()
+    assert not path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == len(written)
+    return path, written
+
+
+@pytest.mark.parametrize("how", ["full disk", "planted"])
+def test_a_cut_off_last_row_loses_no_complete_row_and_the_next_run_writes_clean_rows(
+        request, tmp_path, caplog, how):
+    directory = request.getfixturevalue("small_disk") if how == "full disk" else tmp_path
+    path, written = cut_off_file(directory, how)
+    cut = len(written) + 1
+    assert results.read_rows(path) == written
+    assert f"{path}:{cut}: skipped an incomplete last line" in caplog.text
+    assert len(caplog.records) == 1 and "\n" not in caplog.records[0].getMessage()
+
+    caplog.clear()
+    with results.ResultsWriter(path) as writer:  # the next run, or --resume
+        writer.write(row("densenet121"))
+    assert f"{path}:{cut}: a row cut off by an interrupted write" in caplog.text
+    lines = path.read_bytes().split(b"\n")
+    assert json.loads(lines[cut]) == row("densenet121")  # its own line, whole
+
+    caplog.clear()
+    assert results.read_rows(path) == written + [row("densenet121")]
+    assert [r["name"] for r in results.load_rows([directory])] == [r["name"] for r in written] + ["densenet121"]
+    assert f"{path}:{cut}: skipped a row cut off by an interrupted write" in caplog.text
+
+
+def test_a_writer_that_failed_halfway_starts_its_next_row_on_a_fresh_line(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "run.jsonl"
+    real_write = os.write
+    with results.ResultsWriter(path) as writer:
+        writer.write(row("resnet18"))
+        monkeypatch.setattr(results.os, "write", lambda fd, data: real_write(fd, bytes(data)[:100]) and
+                            (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+        with pytest.raises(OSError):
+            writer.write(row("vgg11"))
+        monkeypatch.setattr(results.os, "write", real_write)
+        writer.write(row("alexnet"))
+    assert [r["name"] for r in results.read_rows(path)] == ["resnet18", "alexnet"]
+    assert f"{path}:2: skipped a row cut off" in caplog.text
+
+
+def test_each_row_is_written_whole_in_one_call(tmp_path, monkeypatch):
+    """Two writes per row would let a kill between them leave half a row on disk."""
+    calls = []
+    real_write = os.write
+    monkeypatch.setattr(results.os, "write", lambda fd, data: calls.append(bytes(data)) or real_write(fd, data))
+    with results.ResultsWriter(tmp_path / "run.jsonl") as writer:
+        writer.write(row("resnet18"))
+        writer.write(row("vgg11"))
+    assert [json.loads(c) for c in calls] == [row("resnet18"), row("vgg11")]
+    assert all(c.endswith(b"\n") and c.count(b"\n") == 1 for c in calls)
+
+
+def test_a_complete_last_row_without_its_newline_is_kept(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_text(json.dumps(row("resnet18")))  # e.g. written by another tool
+    assert results.read_rows(path) == [row("resnet18")]
+    with results.ResultsWriter(path) as writer:
+        writer.write(row("vgg11"))
+    assert results.read_rows(path) == [row("resnet18"), row("vgg11")]
+
+
+@pytest.mark.parametrize("middle", [
+    "{oops",
+    json.dumps(row("alexnet"))[:700],  # cut off, then terminated by something other than the writer
+])
+def test_a_malformed_line_before_other_rows_is_an_error_naming_file_and_line(tmp_path, middle):
+    path = tmp_path / "run.jsonl"
+    path.write_text(json.dumps(row()) + "\n" + middle + "\n" + json.dumps(row("vgg11")) + "\n")
+    with pytest.raises(results.ResultsError, match=rf"^{path}:2: not JSON"):
+        results.load_rows(path)
+
+
+def test_bytes_that_are_not_utf8_are_an_error_naming_file_and_line(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(json.dumps(row()).encode() + b"\n" + b'{"name": "r\xe9snet"}\n')
+    with pytest.raises(results.ResultsError, match=rf"^{path}:2: not UTF-8 text \(byte 0xe9 at column 12\)$"):
+        results.load_rows(path)
+    benchmark = tmp_path / "bench.json"
+    benchmark.write_bytes(b'{"benchmarks": [], "machine_info": {"node": "h\xe9"}}')
+    with pytest.raises(results.ResultsError, match=rf"^{benchmark}: not a pytest-benchmark JSON file"):
+        results.load_rows(benchmark)
