@@ -70,24 +70,32 @@ def resolve_devices(device: str | None) -> list[str]:
     raise UsageError(f"--device {device!r}: expected cpu, cuda:N or all")
 
 
+def device_identities(devices: list[str]) -> list[dict]:
+    """``device_name`` and ``device_uuid`` of each device, as the rows run on it record them."""
+    if devices == ["cpu"]:
+        return [{"device_name": "cpu", "device_uuid": None}]
+    import torch
+
+    from .environment import collect
+
+    environments = [collect(torch.device(device), run_id="", measure_bandwidth=False) for device in devices]
+    return [{"device_name": e["device_name"], "device_uuid": e["device_uuid"]} for e in environments]
+
+
 def output_path(out: str | None, suite: str, devices: list[str], resume: bool) -> Path:
-    """A .jsonl path is used as is; a directory gets a new file named by suite, GPU and time."""
+    """A .jsonl path is used as is; a directory gets a new file named by suite, GPU and time,
+    or with ``resume`` its newest file of this suite on these devices."""
+    from . import results
+
     if out and out.endswith(".jsonl"):
         return Path(out)
     directory = Path(out) if out else Path("results") / "runs"
+    identities = device_identities(devices)
     if resume:
-        previous = sorted(directory.glob(f"{suite}-*.jsonl"), key=lambda p: p.stat().st_mtime)
-        if previous:
-            return previous[-1]
-    if devices[0] == "cpu":
-        device_slug = "cpu"
-    else:
-        import torch
-
-        from .results import device_slug as slug
-
-        device_slug = slug(torch.cuda.get_device_name(int(devices[0][5:])))
-    return directory / f"{suite}-{device_slug}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+        previous = results.resumable_file(directory, suite, identities)
+        if previous is not None:
+            return previous
+    return directory / results.run_file_name(suite, identities[0]["device_name"])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -104,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  memory_formats=args.memory_format, input_size=args.input_size, shapes=args.shapes)
     configs = suites.expand(suites.load_suite(name), overrides, device=devices[0])
     for config in configs:
+        config["suite"] = name
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
         if args.cuda_graphs:
             config["cuda_graphs"] = True

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -39,8 +40,9 @@ STATUSES = ("ok", "skipped", "oom", "error", "incorrect")
 KEY_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
                "input_size", "device_name")
 
+# ``suite``: the suite the configuration came from (``bench run --suite``).
 CONFIG_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
-                  "input_size", "device")
+                  "input_size", "device", "suite")
 
 MEASUREMENT_COLUMNS = (
     "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
@@ -70,8 +72,29 @@ def config_key(row: dict) -> tuple:
 
 
 def resume_key(row_or_config: dict) -> tuple:
-    """What ``--resume`` matches on: the configuration as asked for, on the same device."""
-    return tuple(row_or_config.get(column) for column in CONFIG_COLUMNS)
+    """What ``--resume`` matches on besides the device (see ``unfinished``): the configuration
+    as asked for, suite included. ``device`` (``cuda:N``) is left out: an index names no GPU."""
+    return tuple(row_or_config.get(column) for column in CONFIG_COLUMNS if column != "device")
+
+
+def same_device(row: dict, environment: dict) -> bool:
+    """Whether a row ran on this device: the same ``device_name``, and the same ``device_uuid``
+    where both know one (NVML gives it; a CPU has none)."""
+    if row.get("device_name") != environment.get("device_name"):
+        return False
+    uuids = row.get("device_uuid"), environment.get("device_uuid")
+    return None in uuids or uuids[0] == uuids[1]
+
+
+def unfinished(configs: list[dict], rows: Iterable[dict], environments: list[dict]) -> list[dict]:
+    """The configurations that no row finished on one of these devices (the environments of
+    the run's workers): rows of another GPU, or of another suite, never count as done."""
+    devices_done = {}
+    for row in rows:
+        devices_done.setdefault(resume_key(row), []).append(row)
+    return [config for config in configs
+            if not any(same_device(row, environment) for row in devices_done.get(resume_key(config), ())
+                       for environment in environments)]
 
 
 def make_row(config: dict, measurement: dict, environment: dict) -> dict:
@@ -87,6 +110,18 @@ def make_row(config: dict, measurement: dict, environment: dict) -> dict:
     if row["status"] not in STATUSES:
         raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
     return row
+
+
+TRUNCATED_MARK = b"  <- cut off by an interrupted write; readers skip this line"
+
+log = logging.getLogger(__name__)
+
+
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:  # not JSON, or not UTF-8
+        return False
 
 
 class ResultsWriter:
@@ -146,18 +181,6 @@ class ResultsWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-TRUNCATED_MARK = b"  <- cut off by an interrupted write; readers skip this line"
-
-log = logging.getLogger(__name__)
-
-
-def _is_json_object(data: bytes) -> bool:
-    try:
-        return isinstance(json.loads(data), dict)
-    except ValueError:  # not JSON, or not UTF-8
-        return False
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:
@@ -263,3 +286,26 @@ def load(paths) -> "pandas.DataFrame":  # noqa: F821
 def device_slug(device_name: str) -> str:
     """A file-name-safe GPU name: ``NVIDIA H200`` -> ``NVIDIA-H200``."""
     return re.sub(r"[^A-Za-z0-9]+", "-", device_name).strip("-")
+
+
+RUN_FILE_TIME = "%Y%m%d-%H%M%S"
+
+
+def run_file_name(suite: str, device_name: str) -> str:
+    """The file a run writes into a directory: ``SUITE-DEVICE-TIME.jsonl``."""
+    return f"{suite}-{device_slug(device_name)}-{time.strftime(RUN_FILE_TIME)}.jsonl"
+
+
+def resumable_file(directory: str | os.PathLike, suite: str, environments: list[dict]) -> Path | None:
+    """The newest file of ``directory`` that a run of ``suite`` on these devices (their
+    ``device_name`` and ``device_uuid``) resumes: named as ``run_file_name`` names that run's
+    files, and whose first row is of this suite on one of these devices. Names alone are not
+    enough: ``kernels`` on ``big-cpu`` and ``kernels-big`` on ``cpu`` name their files alike."""
+    slugs = "|".join(re.escape(device_slug(e["device_name"])) for e in environments)
+    name = re.compile(rf"{re.escape(suite)}-(?:{slugs})-\d{{8}}-\d{{6}}\.jsonl")
+    candidates = [p for p in Path(directory).glob("*.jsonl") if name.fullmatch(p.name)]
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        rows = read_rows(path)
+        if rows and rows[0].get("suite") == suite and any(same_device(rows[0], e) for e in environments):
+            return path
+    return None

@@ -4,7 +4,8 @@ One worker per device (``--device all``: one per visible GPU, all writing to one
 worker that dies (a signal, a segfault, a hard CUDA error) or overruns the configuration's
 timeout is replaced, and the configuration it held becomes an ``error`` row. Ctrl-C stops the
 workers; every row finished before it is already on disk. With ``resume``, configurations
-whose key is already in the output file are not run again.
+that the output file holds a row of, of the same suite and on one of the run's devices (name,
+and uuid where known), are not run again.
 """
 
 from __future__ import annotations
@@ -108,11 +109,6 @@ class Runner:
     # -- the run --------------------------------------------------------------------------
     def run(self) -> list[dict]:
         pending = list(self.configs)
-        if self.options.resume and self.out_path.exists():
-            finished = {results.resume_key(r) for r in results.read_rows(self.out_path)}
-            before = len(pending)
-            pending = [c for c in pending if results.resume_key(c) not in finished]
-            self.options.log(f"resume: {before - len(pending)} of {before} configurations already in {self.out_path}")
         self.total = len(pending)
         workers: list[Worker] = []
         with results.ResultsWriter(self.out_path) as writer:
@@ -120,6 +116,12 @@ class Runner:
                 workers = [self._start(d) for d in self.options.devices]
                 for w in workers:
                     self._hello(w)
+                if self.options.resume:  # after the hellos: only rows of these very devices count as done
+                    rows = results.read_rows(self.out_path)
+                    pending = results.unfinished(pending, rows, [w.environment for w in workers])
+                    self.options.log(f"resume: {self.total - len(pending)} of {self.total} configurations "
+                                     f"already in {self.out_path}")
+                    self.total = len(pending)
                 self._loop(pending, workers, writer)
             except KeyboardInterrupt:
                 self.options.log(f"interrupted: {self.done} rows written to {self.out_path}")

@@ -184,3 +184,41 @@ def test_bytes_that_are_not_utf8_are_an_error_naming_file_and_line(tmp_path):
     benchmark.write_bytes(b'{"benchmarks": [], "machine_info": {"node": "h\xe9"}}')
     with pytest.raises(results.ResultsError, match=rf"^{benchmark}: not a pytest-benchmark JSON file"):
         results.load_rows(benchmark)
+
+
+# -- --resume: only this device's rows of this suite --------------------------------------------
+
+def row_on(device_name, device_uuid=None, suite="smoke", name="resnet18", device="cuda:0"):
+    config = {"kind": "model", "name": name, "backend": "torch", "mode": "infer", "dtype": "fp32",
+              "batch_size": 2, "memory_format": "nchw", "input_size": 64, "device": device, "suite": suite}
+    return results.make_row(config, {"status": "ok"}, {"device_name": device_name, "device_uuid": device_uuid})
+
+
+def test_resume_counts_a_configuration_done_only_on_this_device_and_suite():
+    config = {k: v for k, v in row_on("cpu").items() if k in results.CONFIG_COLUMNS}
+    here = {"device_name": "NVIDIA H100", "device_uuid": "GPU-1"}
+    assert results.unfinished([config], [row_on("NVIDIA H200", "GPU-9")], [here]) == [config]
+    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-2")], [here]) == [config]  # its twin
+    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-1", suite="kernels")], [here]) == [config]
+    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-1", device="cuda:3")], [here]) == []
+    assert results.unfinished([config], [row_on("NVIDIA H100", None)], [here]) == []  # no NVML then
+    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-2")], [here, {**here, "device_uuid": "GPU-2"}]) == []
+
+
+def test_resume_into_a_directory_picks_only_this_device_s_file_of_this_suite(tmp_path):
+    from bench.cli import output_path
+
+    def plant(name, row, age_s):
+        with results.ResultsWriter(tmp_path / name) as writer:
+            writer.write(row)
+        os.utime(tmp_path / name, (1.8e9 - age_s, 1.8e9 - age_s))
+        return tmp_path / name
+
+    mine = plant("smoke-cpu-20260101-000000.jsonl", row_on("cpu", device="cpu"), age_s=400)
+    plant("smoke-NVIDIA-H200-20260102-000000.jsonl", row_on("NVIDIA H200", "GPU-9"), age_s=100)  # the newest
+    plant("smoke-big-cpu-20260103-000000.jsonl", row_on("cpu", suite="smoke-big", device="cpu"), age_s=200)
+    plant("smoke-cpu-20260104-000000.jsonl", row_on("cpu", suite="other", device="cpu"), age_s=300)  # renamed
+    assert output_path(str(tmp_path), "smoke", ["cpu"], resume=True) == mine
+    mine.unlink()
+    fresh = output_path(str(tmp_path), "smoke", ["cpu"], resume=True)
+    assert fresh.parent == tmp_path and fresh.name.startswith("smoke-cpu-") and not fresh.exists()

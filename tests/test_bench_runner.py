@@ -111,3 +111,21 @@ def test_kernel_rows_are_put_against_both_roofline_references():
         assert healthy and row["status"] == "ok"
         assert row["percent_of_copy_bandwidth"] == 25.0
         assert row.get("percent_of_matmul_rate") == matmul_percent
+
+
+def test_resume_runs_again_what_finished_on_another_device_or_for_another_suite(tmp_path):
+    """A file holding another GPU's rows (an H200's, on this CPU run) is no proof of done."""
+    path = tmp_path / "r.jsonl"
+
+    def smoke(name: str, suite: str = "smoke") -> dict:
+        return {**config("succeed", name), "suite": suite}
+
+    with results.ResultsWriter(path) as writer:
+        for done, environment in ((smoke("on-h200"), {"device_name": "NVIDIA H200", "device_uuid": "GPU-9"}),
+                                  (smoke("in-kernels", suite="kernels"), {"device_name": "cpu"}),
+                                  (smoke("done-here"), {"device_name": "cpu"})):
+            writer.write(results.make_row(done, {"status": "ok"}, environment))
+    rows, log = run([smoke("on-h200"), smoke("in-kernels"), smoke("done-here")], path, resume=True)
+    assert [(r["name"], r["device_name"], r["suite"]) for r in rows] == [("on-h200", "cpu", "smoke"),
+                                                                         ("in-kernels", "cpu", "smoke")]
+    assert any("resume: 1 of 3 configurations already in" in line for line in log)
