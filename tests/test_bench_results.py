@@ -202,7 +202,8 @@ def test_resume_counts_a_configuration_done_only_on_this_device_and_suite():
     assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-1", suite="kernels")], [here]) == [config]
     assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-1", device="cuda:3")], [here]) == []
     assert results.unfinished([config], [row_on("NVIDIA H100", None)], [here]) == []  # no NVML then
-    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-2")], [here, {**here, "device_uuid": "GPU-2"}]) == []
+    twins = [here, {**here, "device_uuid": "GPU-2"}]  # --device all
+    assert results.unfinished([config], [row_on("NVIDIA H100", "GPU-2")], twins) == []
 
 
 def test_resume_into_a_directory_picks_only_this_device_s_file_of_this_suite(tmp_path):
