@@ -26,8 +26,9 @@ class UsageError(Exception):
 def cmd_models(args: argparse.Namespace) -> int:
     import models
 
-    names = args.names or models.list_models()
-    cards = [models.model_card(name) for name in names]  # unknown names raise ValueError
+    from .card_cache import model_cards
+
+    cards = model_cards(args.names or models.list_models())  # unknown names raise ValueError
     if args.json:
         print(json.dumps(cards, indent=2))
         return 0
