@@ -21,6 +21,7 @@ import argparse
 import html
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ def hover(row: dict, *extra: str) -> str:
     shape = value(row.get("shape"))
     lines = [f"<b>{name}</b>" + (f"  {esc(shape)}" if shape else "")]
     config = [value(row.get(c)) for c in ("backend", "mode", "dtype")]
-    config.append(f"batch {value(row.get('batch_size'))}")
+    config.append(batch_label(value(row.get("batch_size"))))
     config.append(value(row.get("memory_format")))
     if value(row.get("input_size")):
         config.append(f"{value(row.get('input_size'))} px")
@@ -303,6 +304,11 @@ def _groups(fig, groups: list[tuple[str, list, dict]], active: int | None = None
                                             bgcolor="#fff", bordercolor="#aaa")])
 
 
+def batch_label(batch, prefix: str = "batch ") -> str:
+    """``batch 64``; a row without a batch size (a null in its file) shows ``batch ?``."""
+    return f"{prefix}{'?' if batch is None else batch}"
+
+
 def _group_label(platform, *parts) -> str:
     return " · ".join(str(p) for p in (platform, *parts) if p is not None and p != "")
 
@@ -411,7 +417,7 @@ def section_summary(page: Page, frame) -> str:
                      for line, backends in failed], "middle right"), 1, col))
         height = 170 + 30 * len(models)
         labels = [esc(m) for m in models]
-        groups.append((_group_label(*key[:2], f"batch {key[2]}", key[3]), traces,
+        groups.append((_group_label(*key[:2], batch_label(key[2]), key[3]), traces,
                        {"height": height, "yaxis.categoryarray": labels, "yaxis.categoryorder": "array"}))
     _layout(fig, 400)
     _groups(fig, groups)
@@ -499,8 +505,10 @@ def section_throughput(page: Page, frame) -> str:
                 if measured:
                     tput = [data._num(r["throughput"]) for r in measured]
                     batch = [r["batch_size"] for r in measured]
-                    hi = [b / (r["q1_ms"] / 1e3) - t if r.get("q1_ms") else 0 for r, b, t in zip(measured, batch, tput)]
-                    lo = [t - b / (r["q3_ms"] / 1e3) if r.get("q3_ms") else 0 for r, b, t in zip(measured, batch, tput)]
+                    hi = [b / (r["q1_ms"] / 1e3) - t if b and r.get("q1_ms") else 0
+                          for r, b, t in zip(measured, batch, tput)]
+                    lo = [t - b / (r["q3_ms"] / 1e3) if b and r.get("q3_ms") else 0
+                          for r, b, t in zip(measured, batch, tput)]
                     traces.append((go.Bar(
                         x=[esc(r["name"]) for r in measured], y=tput, name=BACKEND_LABEL.get(backend, esc(backend)),
                         legendgroup=backend, showlegend=col == 1, offsetgroup=backend,
@@ -526,7 +534,7 @@ def section_throughput(page: Page, frame) -> str:
                 esc(m) + "".join(f'<br><span style="color:{BAD}">{esc(r["backend"])} {esc(r["status"])}</span>'
                                  for r in failed if r["name"] == m) for m in models]
         labels = [esc(m) for m in models]
-        groups.append((_group_label(*key[:2], f"batch {key[2]}", key[3]), traces,
+        groups.append((_group_label(*key[:2], batch_label(key[2]), key[3]), traces,
                        {"xaxis.categoryarray": labels, "xaxis.categoryorder": "array",
                         "xaxis2.categoryarray": labels, "xaxis2.categoryorder": "array", **ticks}))
     _layout(fig, 470, barmode="group", bargap=0.25)
@@ -579,13 +587,13 @@ def _heatmap(pairs: list[dict], kind: str):
         def col_label(p):
             parts = [p["backend"], p["mode"], p["dtype"]]
             if kind == "model":
-                parts.append(f"b{p['batch_size']}")
+                parts.append(batch_label(p["batch_size"], "b"))
             return " · ".join(str(x) for x in parts)
 
         ys = _sorted_unique(row_label(p) for p in mine)
         col_order = sorted({(p["backend"], p["mode"], p["dtype"], p["batch_size"] or 0, col_label(p)) for p in mine},
                            key=lambda c: (BACKENDS.index(c[0]) if c[0] in BACKENDS else 9, data.mode_rank(c[1]),
-                                          c[2], c[3]))
+                                          _sort_key(c[2:4])))
         xs = list(dict.fromkeys(c[4] for c in col_order))
         z = [[None] * len(xs) for _ in ys]
         text = [[""] * len(xs) for _ in ys]
@@ -748,11 +756,11 @@ def section_memory(page: Page, frame) -> str:
         for col, mode in enumerate(("infer", "train"), start=1):
             for backend in _sorted_unique((r["backend"] for r in mine), BACKENDS):
                 points = sorted((r for r in mine if r["mode"] == mode and r["backend"] == backend),
-                                key=lambda r: (r["name"], r["batch_size"]))
+                                key=lambda r: _sort_key((r["name"], r["batch_size"])))
                 if not points:
                     continue
                 traces.append((go.Bar(
-                    x=[[esc(r["name"]) for r in points], [f"b{r['batch_size']}" for r in points]],
+                    x=[[esc(r["name"]) for r in points], [batch_label(r["batch_size"], "b") for r in points]],
                     y=[data._num(r["peak_memory_bytes"]) / 2**30 for r in points],
                     name=BACKEND_LABEL.get(backend, esc(backend)), legendgroup=backend, showlegend=col == 1,
                     offsetgroup=backend, marker=dict(color=BACKEND_COLOR.get(backend, "#888")),
@@ -910,7 +918,8 @@ def section_across(page: Page, frame) -> str:
                                                f"{fmt_num(e['relative'], 3)}× {esc(reference)}") for e in points],
                     hoverinfo="text"), row_index, 1))
         what = "models" if kind == "model" else "kernels"
-        groups.append((_group_label(what, backend, mode, dtype, f"batch {batch}" if batch else None, fmt), traces,
+        batch_part = batch_label(batch) if kind == "model" else None
+        groups.append((_group_label(what, backend, mode, dtype, batch_part, fmt), traces,
                        {"yaxis.title.text": esc(unit)}))
     _layout(fig, 640, barmode="group", bargap=0.2, margin=dict(l=70, r=20, t=80, b=120))
     _groups(fig, groups, active=0)
@@ -1065,29 +1074,67 @@ def build(frame, sources: list[str] | None = None, output: str | Path = DEFAULT_
     page = Page()
     sections = [(sid, title, fn(page, every_row if sid == "environment" else frame)) for sid, title, fn in SECTIONS]
     output = Path(output)
-    page.write(output, "classic-cnn-bench report", _header(frame, every_row, [str(s) for s in sources or []]),
-               sections)
+    try:
+        page.write(output, "classic-cnn-bench report", _header(frame, every_row, [str(s) for s in sources or []]),
+                   sections)
+    except OSError as error:  # checked by check_output beforehand; a full disk or a race still lands here
+        raise ReportError(f"{output}: cannot write the report ({error.strerror or error})") from None
     return output
 
 
 def render(paths, output: str | Path = DEFAULT_OUTPUT) -> Path:
-    """Read results files (or directories of them) and write the HTML report to ``output``."""
+    """Read results files (or directories of them) and write the HTML report to ``output``;
+    a :class:`ReportError` if they hold no row."""
     from .results import expand_paths, load
 
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    return build(load(paths), [str(p) for p in expand_paths(paths)], output)
+    frame = load(paths)
+    if frame.empty:
+        raise ReportError(f"no results rows to report in {', '.join(_what_was_read(Path(p)) for p in paths)}")
+    return build(frame, [str(p) for p in expand_paths(paths)], output)
+
+
+def _what_was_read(path: Path) -> str:
+    if not path.is_dir():
+        return str(path)
+    files = list(path.rglob("*.jsonl"))
+    if not files:
+        return f"{path} (a directory with no .jsonl file)"
+    return f"{path} ({_count(len(files), '.jsonl file')}, none with a row)"
+
+
+def check_output(output: str | Path) -> Path:
+    """``output`` can become the report: a path ending in .html, not a directory, whose directory
+    exists or can be created and is writable; a one-line :class:`ReportError` otherwise."""
+    path = Path(output)
+    if path.is_dir():
+        raise ReportError(f"-o {path}: is a directory; expected the path of an .html file to write")
+    if path.suffix.lower() != ".html":
+        raise ReportError(f"-o {path}: expected a file name ending in .html")
+    existing = path.parent
+    while not existing.exists():  # the report creates the missing directories; the first existing one decides
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportError(f"-o {path}: {existing} is not a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ReportError(f"-o {path}: the file is not writable (permission denied)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(f"-o {path}: cannot write in {existing} (permission denied)")
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("results", nargs="+", metavar="RESULTS",
                         help="results files (*.jsonl) or directories of them, from any runs, GPUs and machines")
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, help="the HTML file to write (default %(default)s)")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT,
+                        help="the HTML file to write, *.html; missing directories are created (default %(default)s)")
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
     """``python -m bench report``: the parsed arguments of :func:`add_arguments`."""
+    check_output(args.output)  # before reading or rendering anything
     out = render(args.results, args.output)
     print(f"report: {out} ({out.stat().st_size / 2**20:.1f} MiB, self-contained)")
     return 0
