@@ -92,9 +92,10 @@ class GateResult:
         if not self.undecidable:
             return None
         # Rerun, every configuration joins the Holm family: the level is alpha over all of them.
-        n = max(MIN_SAMPLES, repetitions_needed(self.alpha / self.speed_comparisons))
-        return (f"no speed comparison could reach significance at alpha {self.alpha:g} over "
-                f"{self.speed_comparisons} configurations: record both baseline and candidate with at least {n} "
+        level = self.alpha / self.speed_comparisons
+        n = max(MIN_SAMPLES, repetitions_needed(level))
+        return (f"no speed comparison could reach significance (Holm's first level: p ≤ {level:.1e} = "
+                f"{self.alpha:g} / {self.speed_comparisons}): record both baseline and candidate with at least {n} "
                 f"repetitions per configuration (python -m bench run --repeats {n}; pytest-benchmark: "
                 f"--benchmark-min-rounds {n})")
 
@@ -222,29 +223,28 @@ def compare(baseline: list[dict], candidate: list[dict], *, metric: str = "throu
     result.speed_comparisons = len(timed) + len(too_few)
 
     for b, c in too_few:  # with enough repetitions they would join the family: the level is over all of them
-        result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, alpha / result.speed_comparisons,
-                                             result.speed_comparisons))
+        result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, result.speed_comparisons))
     slower = holm([mann_whitney_greater(_samples(c), _samples(b)) for b, c in timed], alpha)
     faster = holm([mann_whitney_greater(_samples(b), _samples(c)) for b, c in timed], alpha)
     # The most lenient level Holm can test an unrejected comparison at: after the r rejected
     # ones, alpha / (m - r). A comparison whose floor lies above it could not have been rejected.
-    unrejected = len(timed) - sum(slower)
-    level = alpha / unrejected if unrejected else alpha
+    unrejected = max(len(timed) - sum(slower), 1)
     for (b, c), is_slower, is_faster in zip(timed, slower, faster):
-        if not (is_slower or is_faster) and smallest_p_value(len(_samples(c)), len(_samples(b))) > level:
-            result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, level, len(timed)))
+        if not (is_slower or is_faster) and smallest_p_value(len(_samples(c)), len(_samples(b))) > alpha / unrejected:
+            result.comparisons.append(_unpowered(b, c, metric, threshold, alpha, unrejected))
         else:
             result.comparisons.append(_speed(b, c, metric, threshold, is_slower, is_faster))
     return result
 
 
-def _unpowered(b: dict, c: dict, metric: str, threshold: float, alpha: float, level: float, family: int) -> Comparison:
-    """A speed comparison whose rank test cannot reach ``level`` with the repetitions recorded:
-    its measured change is shown, its verdict is inconclusive."""
+def _unpowered(b: dict, c: dict, metric: str, threshold: float, alpha: float, divisor: int) -> Comparison:
+    """A speed comparison whose rank test cannot reach Holm's level ``alpha / divisor`` with the
+    repetitions recorded: its measured change is shown, its verdict is inconclusive."""
+    level = alpha / divisor
     n = max(MIN_SAMPLES, repetitions_needed(level))
     sizes = len(_samples(b)), len(_samples(c))
-    reason = (f"needs ≥ {n} repetitions per side at alpha {alpha:g} (p ≤ {level:.1e}, Holm over {family} "
-              f"comparisons; has {sizes[0]} and {sizes[1]})")
+    reason = (f"needs ≥ {n} repetitions per side at alpha {alpha:g} (p ≤ {level:.1e} = {alpha:g} / {divisor} "
+              f"by Holm; has {sizes[0]} and {sizes[1]})")
     if min(sizes) == 0:
         comparison = Comparison(describe_key(c), "inconclusive", reason)
     else:

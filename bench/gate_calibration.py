@@ -9,15 +9,24 @@ experiments per seed, both gated with the default rule:
 * planted: the candidate's configuration 0 is 5% slower - it must be flagged.
 
 The README quotes what this prints; the tests run a smaller number of seeds.
+
+``--reach`` prints instead how many repetitions the gate needs at all: per repetition count
+(equal on both sides), the rank test's smallest p-value (complete separation) and the largest
+suite in which a slowdown can still fail the gate - Holm tests the first comparison at
+alpha / configurations, and below its floor no slowdown, however large, is significant.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 
 from . import gate
+from .stats import smallest_p_value
+
+REACH_REPETITIONS = (5, 8, 10, 12, 15, 20, 30)
 
 
 def synthetic_run(rng: np.random.Generator, configs: int = 40, samples: int = 20, slowdown: float = 0.0) -> list[dict]:
@@ -51,12 +60,36 @@ def calibrate(seeds: int, configs: int = 40, samples: int = 20, **gate_options) 
             "planted_caught": caught}
 
 
+def reach(alpha: float = 0.001, repetitions=REACH_REPETITIONS) -> list[dict]:
+    """Per repetition count: the smallest p-value and the largest suite a slowdown can fail at ``alpha``."""
+    rows = []
+    for n in repetitions:
+        floor = smallest_p_value(n, n)
+        largest = math.floor(alpha / floor)  # then exact, whatever the division rounded
+        while alpha / (largest + 1) >= floor:
+            largest += 1
+        while largest and alpha / largest < floor:
+            largest -= 1
+        rows.append({"repetitions": n, "smallest_p": floor, "largest_suite": largest})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=600)
     parser.add_argument("--configs", type=int, default=40)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--reach", action="store_true",
+                        help="print the smallest p-value and largest suite the gate can fail, per repetitions")
+    parser.add_argument("--alpha", type=gate.parse_alpha, default=0.001, help="for --reach (default 0.001)")
     args = parser.parse_args()
+    if args.reach:
+        print(f"| repetitions per side | smallest p | largest suite it can fail at alpha {args.alpha:g} |")
+        print("|---|---|---|")
+        for row in reach(args.alpha):
+            largest = f"{row['largest_suite']:,}" if row["largest_suite"] else "none: no slowdown can fail it"
+            print(f"| {row['repetitions']} | {row['smallest_p']:.1e} | {largest} |")
+        return
     result = calibrate(args.seeds, args.configs, args.samples)
     print(f"{result['seeds']} seeds, {result['configs']} configurations x {result['samples']} repetitions: "
           f"A/A runs with any false alarm {result['aa_runs_with_false_alarm']}/{result['seeds']}; "

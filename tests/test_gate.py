@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from bench import gate, results, stats
-from bench.gate_calibration import calibrate, synthetic_run
+from bench.gate_calibration import calibrate, reach, synthetic_run
 from bench_cli import REPO, run_bench
 
 
@@ -221,7 +224,7 @@ def test_a_tenfold_slowdown_at_5_repetitions_is_inconclusive_not_unchanged():
     result = gate.compare(baseline, slowed(baseline, 10))
     assert [c.verdict for c in result.comparisons] == ["inconclusive"] * 3
     assert {c.reason for c in result.comparisons} == {
-        "needs ≥ 9 repetitions per side at alpha 0.001 (p ≤ 3.3e-04, Holm over 3 comparisons; has 5 and 5)"}
+        "needs ≥ 9 repetitions per side at alpha 0.001 (p ≤ 3.3e-04 = 0.001 / 3 by Holm; has 5 and 5)"}
     assert result.exit_code == 2
     assert gate.headline(result).startswith("INCONCLUSIVE: 0 regressions")
     assert "--repeats 9" in result.advice and "--benchmark-min-rounds 9" in result.advice
@@ -270,6 +273,51 @@ def test_an_all_inconclusive_gate_exits_2_and_says_what_to_change(tmp_path):
     assert "--repeats 9" in result.stderr and "--benchmark-min-rounds 9" in result.stderr
 
 
+@pytest.mark.parametrize("extra, verdict", [(0, "regression"), (1, "inconclusive")])
+def test_the_largest_suite_the_reach_table_states_is_where_the_gate_stops_being_able_to_fail(extra, verdict):
+    (row,) = reach(repetitions=[12])
+    assert row == {"repetitions": 12, "smallest_p": stats.smallest_p_value(12, 12), "largest_suite": 54}
+    baseline = synthetic_run(np.random.default_rng(20), configs=row["largest_suite"] + extra, samples=12)
+    candidate = slowed(baseline[:1], 10) + baseline[1:]
+    assert gate.compare(baseline, candidate).comparisons[0].verdict == verdict
+
+
+def test_the_readme_states_the_reach_that_the_gate_has():
+    lines = (REPO / "README.md").read_text().splitlines()
+    start = lines.index("| repetitions per side | smallest p | largest suite it can fail at alpha 0.001 |") + 2
+    stated = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        stated.append([cell.strip() for cell in line.strip("|").split("|")])
+    computed = {row["repetitions"]: row for row in reach()}
+    assert stated and all(int(n) in computed for n, _, _ in stated)
+    for n, smallest, largest in stated:
+        row = computed[int(n)]
+        assert smallest == f"{row['smallest_p']:.1e}"
+        assert largest == (f"{row['largest_suite']:,}" if row["largest_suite"] else "none: no slowdown can fail it")
+
+
+def test_the_pytest_benchmark_path_records_enough_rounds_for_the_gate_to_fail(tmp_path):
+    # benchmarks/conftest.py as the plugin of a one-benchmark file whose time budget (1 us) every
+    # round exceeds: the minimum rounds are all it records (pytest-benchmark's own minimum: 5).
+    (tmp_path / "test_one.py").write_text("def test_one(benchmark):\n    benchmark(sum, range(1000))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "benchmarks"), str(REPO)])}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                          "test_one.py", "--benchmark-max-time=0.000001", "--benchmark-json=base.json",
+                          "--benchmark-save-data"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    document = json.loads((tmp_path / "base.json").read_text())
+    (stats_of_run,) = [b["stats"] for b in document["benchmarks"]]
+    assert len(stats_of_run["data"]) >= 20
+    for key in ("data", "median"):
+        stats_of_run[key] = np.multiply(stats_of_run[key], 10).tolist()
+    (tmp_path / "slower.json").write_text(json.dumps(document))
+    result = gate.compare(results.load_rows(tmp_path / "base.json"), results.load_rows(tmp_path / "slower.json"))
+    assert [c.verdict for c in result.comparisons] == ["regression"] and result.exit_code == 1
+
+
 # --- arguments ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("options, message", [
@@ -302,7 +350,7 @@ def test_argument_types_read_percentages_and_fractions():
 def test_cli_refuses_alpha_and_threshold_out_of_range(tmp_path, args, message):
     result = gate_cli("--candidate", "c.jsonl", *args, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == f"python -m bench gate: error: {message}"
+    assert result.stderr.splitlines()[-1].startswith(f"python -m bench gate: error: {message}")
 
 
 # --- markdown -----------------------------------------------------------------------------------
