@@ -11,6 +11,7 @@ algorithm, so that a percentage of the copy bandwidth means the same for every k
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -208,21 +209,41 @@ def _matches(module, module_type) -> bool:
 
 
 def _trace(model_name: str, batch_size: int, wanted: Callable, record: Callable) -> None:
-    """One forward of ``model_name`` on the meta device at its native input size, calling
-    ``record(module, args, kwargs)`` for every call of a module for which ``wanted(module)``."""
+    """Call ``record(module, args, kwargs)`` for every call, in one forward of ``model_name`` at
+    ``batch_size``, of a module for which ``wanted(module)``."""
+    for module, args, kwargs in _module_calls(model_name, batch_size):
+        if wanted(module):
+            record(module, args, kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _meta_model(model_name: str) -> torch.nn.Module:
+    """The model on the meta device, built once: its initialisation costs as much as a forward."""
     import models
 
     with torch.device("meta"):
-        model = models.create(model_name).eval()
+        return models.create(model_name).eval()
+
+
+@functools.lru_cache(maxsize=None)
+def _module_calls(model_name: str, batch_size: int) -> tuple:
+    """Every module call of one forward of ``model_name`` on the meta device at its native input
+    size, as ``(module, args, kwargs)`` in the order the calls finish. Cached: a suite asks for
+    the same model and batch size once per op and matrix."""
+    import models
+
+    model = _meta_model(model_name)
     size = models.get_entry(model_name).input_size
-    handles = [module.register_forward_hook(lambda m, args, kwargs, output: record(m, args, kwargs), with_kwargs=True)
-               for module in model.modules() if wanted(module)]
+    calls = []
+    handles = [module.register_forward_hook(lambda m, args, kwargs, output: calls.append((m, args, kwargs)),
+                                            with_kwargs=True) for module in model.modules()]
     try:
         with torch.no_grad():
             model(torch.empty(batch_size, 3, size, size, device="meta"))
     finally:
         for handle in handles:
             handle.remove()
+    return tuple(calls)
 
 
 def _add(cases: dict, case: dict, source: str) -> None:
