@@ -375,7 +375,7 @@ def test_markdown_escapes_html_pipes_and_newlines_from_results():
 # --- the example CI workflow ------------------------------------------------------------------
 
 def load_workflow() -> dict:
-    import yaml  # PyYAML: a dependency of timm's huggingface_hub, which the test extra installs
+    import yaml  # PyYAML: in the test extra
 
     workflow = yaml.safe_load((REPO / ".github" / "workflows" / "bench.yml").read_text())
     workflow["on"] = workflow.pop(True, workflow.get("on"))  # YAML 1.1 reads the key `on` as true
