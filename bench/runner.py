@@ -2,8 +2,9 @@
 
 One worker per device (``--device all``: one per visible GPU, all writing to one file). A
 worker that dies (a signal, a segfault, a hard CUDA error) or overruns the configuration's
-timeout is replaced, and the configuration it held becomes an ``error`` row. Ctrl-C stops the
-workers; every row finished before it is already on disk. With ``resume``, configurations
+timeout is replaced, and the configuration it held becomes an ``error`` row. Ctrl-C (or SIGTERM,
+raised as :class:`Terminated`) stops the workers; every row finished before it is already on
+disk. Workers report the phase of their configuration, shown in the progress line. With ``resume``, configurations
 that the output file holds a row of, of the same suite and on one of the run's devices (name,
 and uuid where known), are not run again.
 """
@@ -11,6 +12,7 @@ and uuid where known), are not run again.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from . import results, worker
 
 @dataclass
 class Worker:
-    device: str  # as rows name it: "cpu" or "cuda:<physical index>"
+    device: str  # as rows name it: "cpu" or "cuda:<index>", numbered as the caller sees its GPUs
     process: multiprocessing.Process
     connection: object
     environment: dict | None = None
@@ -42,6 +44,10 @@ class RunOptions:
     environments: dict = field(default_factory=dict)  # device -> collected once per run
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by the command's signal handler: the run stops as on Ctrl-C, rows kept."""
+
+
 class Runner:
     def __init__(self, configs: list[dict], out_path: Path, options: RunOptions) -> None:
         self.configs = configs
@@ -56,12 +62,14 @@ class Runner:
     # -- workers ---------------------------------------------------------------------------
     def _start(self, device: str) -> Worker:
         parent, child = self.context.Pipe()
-        visible = device.split(":")[1] if device.startswith("cuda:") else None
+        visible = None
+        if device.startswith("cuda:"):
+            visible = physical_gpu(int(device[5:]), os.environ.get("CUDA_VISIBLE_DEVICES"))
         device_in_worker = "cuda:0" if visible is not None else device
         process = self.context.Process(
             target=worker.main, daemon=True,
             args=(child, device_in_worker, visible, self.options.environments.get(device), self.options.run_id,
-                  self.options.memory_limit_bytes))
+                  self.options.memory_limit_bytes, os.getpid()))
         process.start()
         child.close()
         return Worker(device, process, parent)
@@ -95,14 +103,16 @@ class Runner:
             self.options.log(trace.rstrip())
         self._progress(what)
 
-    def _progress(self, what: str) -> None:
+    def _progress(self, what: str, phase: str | None = None) -> None:
+        """``what``: the configuration; ``phase``: what it is doing now, if it is still running."""
         if not self.options.progress:
             return
         total = self.total
         elapsed = time.time() - self.started
         eta = elapsed / self.done * (total - self.done) if self.done else 0
         bar = "#" * int(20 * self.done / total) if total else ""
-        line = f"\r[{bar:<20}] {self.done}/{total}  ETA {format_duration(eta)}  {what[:60]:<60}"
+        text = f"{phase}  {what}" if phase else what
+        line = f"\r[{bar:<20}] {self.done}/{total}  ETA {format_duration(eta)}  {text[:60]:<60}"
         sys.stderr.write(line if sys.stderr.isatty() else line.lstrip("\r") + "\n")
         sys.stderr.flush()
 
@@ -123,8 +133,9 @@ class Runner:
                                      f"already in {self.out_path}")
                     self.total = len(pending)
                 self._loop(pending, workers, writer)
-            except KeyboardInterrupt:
-                self.options.log(f"interrupted: {self.done} rows written to {self.out_path}")
+            except KeyboardInterrupt as stop:
+                how = "terminated by SIGTERM" if isinstance(stop, Terminated) else "interrupted"
+                self.options.log(f"{how}: {self.done} rows written to {self.out_path}")
                 raise
             finally:
                 for w in workers:
@@ -153,9 +164,13 @@ class Runner:
                     continue
                 if w.connection in ready or w.process.sentinel in ready:
                     try:
-                        _, measurement = w.connection.recv()
+                        kind, message = w.connection.recv()
                     except (EOFError, OSError):  # died without a word
-                        measurement = self._death(w)
+                        kind, message = "row", self._death(w)
+                    if kind == "phase":
+                        self._progress(describe({**w.config, "device": w.device}), phase=message)
+                        continue
+                    measurement = message
                 elif time.time() > w.deadline:
                     measurement = {"status": "error",
                                    "message": f"timed out after {w.config['timeout_s']} s; worker killed"}
@@ -175,6 +190,20 @@ class Runner:
         code = w.process.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
         return {"status": "error", "message": f"worker {how} while running this configuration"}
+
+
+def physical_gpu(index: int, cuda_visible_devices: str | None) -> str:
+    """What the worker of logical device ``cuda:index`` puts in its ``CUDA_VISIBLE_DEVICES``: entry
+    ``index`` of the caller's list (an index, or a GPU-/MIG-UUID), or ``index`` itself where the
+    caller set none. Devices are numbered as the caller sees them, so a run under
+    ``CUDA_VISIBLE_DEVICES=2,3`` stays on GPUs 2 and 3."""
+    if cuda_visible_devices is None:
+        return str(index)
+    entries = [entry.strip() for entry in cuda_visible_devices.split(",") if entry.strip()]
+    if not 0 <= index < len(entries):
+        raise ValueError(f"--device cuda:{index}: expected an index below {len(entries)}, the number of "
+                         f"devices CUDA_VISIBLE_DEVICES={cuda_visible_devices!r} names")
+    return entries[index]
 
 
 def describe(config: dict) -> str:

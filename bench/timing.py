@@ -36,11 +36,15 @@ class L2Flusher:
 
 def time_function(fn: Callable[[], object], device: torch.device, *, warmup: int, repeats: int,
                   min_time_s: float = 0.0, flush_l2: bool = False, cuda_graphs: bool = False,
-                  max_repeats: int = 10_000) -> dict:
-    """Run ``fn`` ``warmup`` times untimed, then at least ``repeats`` times and ``min_time_s``."""
+                  max_repeats: int = 10_000, on_phase: Callable[[str], None] = lambda name: None) -> dict:
+    """Run ``fn`` ``warmup`` times untimed, then at least ``repeats`` times and ``min_time_s``.
+
+    ``on_phase`` hears "warming up" and "timing" as each begins (outside the timed region)."""
+    on_phase("warming up")
     for _ in range(warmup):
         fn()
     if device.type != "cuda":
+        on_phase("timing")
         times = []
         start_all = time.perf_counter()
         while len(times) < repeats or (time.perf_counter() - start_all < min_time_s and len(times) < max_repeats):
@@ -57,6 +61,7 @@ def time_function(fn: Callable[[], object], device: torch.device, *, warmup: int
         fn = graph.replay
         fn()  # the first replay uploads the graph
     flush = L2Flusher(device) if flush_l2 else None
+    on_phase("timing")
     times = []
     start_all = time.perf_counter()
     while len(times) < repeats or (time.perf_counter() - start_all < min_time_s and len(times) < max_repeats):

@@ -3,7 +3,8 @@
 Every configuration runs in a worker, never in the process that writes the results, so a
 crash, a CUDA error or an out-of-memory costs one row (status ``oom`` or ``error``, with the
 message) and the run goes on. After any failure the worker exits, and the runner starts a
-fresh one: a CUDA context that saw an error is not trusted for the next measurement.
+fresh one: a CUDA context that saw an error is not trusted for the next measurement. A worker
+dies with the runner, however the runner ends, and leaves SIGINT and SIGTERM to the runner.
 
 This module imports torch only inside the worker, after ``CUDA_VISIBLE_DEVICES`` has pinned
 it to its GPU.
@@ -15,8 +16,45 @@ import importlib
 import os
 import resource
 import signal
+import sys
+import threading
 import time
 import traceback
+from typing import Callable
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# Where phase() sends: set by main to the runner's connection; outside a worker, nowhere.
+phase_listener: Callable[[str], None] | None = None
+
+
+def phase(name: str) -> None:
+    """Say what the current configuration is doing now ("building", "timing", ...): the runner
+    shows it in its progress line. A few small messages per configuration, never in a timed loop."""
+    if phase_listener is not None:
+        phase_listener(name)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when the runner ends, however it ends (SIGKILL included), so no worker is
+    left holding a CPU or GPU with nobody to stop it at its timeout.
+
+    Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG). Elsewhere, a thread
+    watches the parent pid. Either way, a parent that died before this ran is caught by the pid."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def classify(error: BaseException) -> str:
@@ -100,9 +138,15 @@ def _sanitize(measurement: dict) -> dict:
 
 
 def main(connection, device_name: str, visible_device: str | None, environment: dict | None,
-         run_id: str, memory_limit_bytes: int | None) -> None:
-    """Worker entry point (spawned): hello with the environment, then configs until None."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides what Ctrl-C stops
+         run_id: str, memory_limit_bytes: int | None, parent_pid: int) -> None:
+    """Worker entry point (spawned): hello with the environment, then configs until None.
+
+    ``visible_device``: what ``CUDA_VISIBLE_DEVICES`` becomes here (see ``runner.physical_gpu``)."""
+    die_with_parent(parent_pid)
+    # The runner decides what Ctrl-C, or a SIGTERM sent to the whole process group (timeout(1),
+    # batch schedulers), stops: it keeps the finished rows and kills this worker itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if visible_device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_device
     import torch
@@ -121,6 +165,12 @@ def main(connection, device_name: str, visible_device: str | None, environment: 
         limit = vm_size + memory_limit_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     connection.send(("hello", environment))
+
+    def send_phase(name: str) -> None:
+        connection.send(("phase", name))
+
+    global phase_listener
+    phase_listener = send_phase
     while True:
         config = connection.recv()
         if config is None:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .timing import time_function
+from .worker import phase
 
 AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -38,6 +39,12 @@ def tolerance(config: dict, table: dict) -> float | None:
     """Fast paths are held to the table; torch's own low-precision rows are the baseline, so
     their error against the fp32/float64 reference is recorded but judges nothing."""
     return None if config["backend"] == "torch" else table[config["dtype"]]
+
+
+def check_phase(backend: str, device: torch.device) -> str:
+    """The check makes the first calls of the backend, which compile it (Triton: on a GPU)."""
+    compiles = backend == "compile" or backend == "triton" and device.type == "cuda"
+    return "compiling, checking" if compiles else "checking"
 
 
 class Skip(Exception):
@@ -176,6 +183,7 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
 def run_model(config: dict, device: torch.device) -> dict:
     import models
 
+    phase("building")
     torch.manual_seed(0)
     fmt = memory_format_of(config["memory_format"])
     eager = models.create(config["name"]).to(device=device, memory_format=fmt)
@@ -187,6 +195,7 @@ def run_model(config: dict, device: torch.device) -> dict:
     labels = torch.randint(0, 1000, (batch,), device=device)
     result = {}
     if reference is not None:
+        phase(check_phase(config["backend"], device))
         result.update(check_model(config, model, reference, x, labels, device))
         del reference
 
@@ -225,7 +234,7 @@ def measure(fn, device: torch.device, config: dict) -> dict:
         reset_peak_rss()
     result = time_function(fn, device, warmup=config["warmup"], repeats=config["repeats"],
                            min_time_s=config["min_time_s"], flush_l2=config.get("flush_l2", False),
-                           cuda_graphs=config.get("cuda_graphs", False))
+                           cuda_graphs=config.get("cuda_graphs", False), on_phase=phase)
     if device.type == "cuda":
         result["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
         result["peak_reserved_bytes"] = torch.cuda.max_memory_reserved(device)
@@ -387,6 +396,7 @@ def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator
 def run_kernel(config: dict, device: torch.device) -> dict:
     from .kernel_cases import OPS
 
+    phase("building")
     op = OPS[config["name"]]
     case, mode, dtype = config["case"], config["mode"], config["dtype"]
     fn = kernel_function(op.name, config["backend"], device)
@@ -402,6 +412,7 @@ def run_kernel(config: dict, device: torch.device) -> dict:
     taken_conv2d_decisions()  # forget earlier rows' decisions: the message below is this row's
     with dispatch_policy(op.name, config["backend"]):
         if config["backend"] != "torch":  # the eager op is the baseline, not under test
+            phase(check_phase(config["backend"], device))
             result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device))
             result["tolerance"] = tolerance(config, KERNEL_TOLERANCE)
 
@@ -420,6 +431,7 @@ def run_kernel(config: dict, device: torch.device) -> dict:
     if op.name == "conv2d" and config["backend"] == "triton":
         messages = [conv2d_message(taken_conv2d_decisions(), "paths")]
         if device.type == "cuda":
+            phase("timing the dispatcher's own choice")
             try:
                 messages.append(auto_conv2d_choice(op, tensors, kwargs, grad_names, dtype))
             except Exception as error:  # noqa: BLE001 - the row measured the Triton path; say what failed

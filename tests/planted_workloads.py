@@ -52,3 +52,23 @@ def gradient_over_its_bound(config, device):
 
 def kernel_rates(config, device):
     return {**succeed(config, device), "achieved_gbps": 1000.0, "achieved_tflops": 200.0}
+
+
+def sleep_forever_telling_its_pid(config, device):
+    """Sleeps after writing the worker's pid to $PLANTED_PID_FILE, so a test can watch the worker."""
+    path = os.environ["PLANTED_PID_FILE"]
+    with open(path + ".partial", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(path + ".partial", path)  # whole or absent: never a half-written pid
+    sleep_forever(config, device)
+
+
+PHASES = ("building", "compiling, checking", "warming up", "timing")
+
+
+def report_phases(config, device):
+    from bench.worker import phase
+
+    for name in PHASES:
+        phase(name)
+    return succeed(config, device)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import torch
 
-from bench import results
-from bench.runner import RunOptions, Runner
+from bench import results, worker
+from bench.runner import RunOptions, Runner, physical_gpu
+from bench_cli import REPO
 
 
 def config(workload: str, name: str = "planted", timeout_s: float = 120) -> dict:
@@ -111,6 +118,151 @@ def test_kernel_rows_are_put_against_both_roofline_references():
         assert healthy and row["status"] == "ok"
         assert row["percent_of_copy_bandwidth"] == 25.0
         assert row.get("percent_of_matmul_rate") == matmul_percent
+
+
+def test_progress_lines_say_the_phase_of_the_current_configuration(tmp_path, capsys):
+    from planted_workloads import PHASES
+
+    options = RunOptions(run_id="test", devices=["cpu"], progress=True,
+                         environments={"cpu": {"device_name": "cpu", "run_id": "test"}})
+    rows = Runner([config("report_phases", "phased")], tmp_path / "r.jsonl", options).run()
+    assert [r["status"] for r in rows] == ["ok"]
+    lines = capsys.readouterr().err.splitlines()  # not a terminal: one line per update
+    shown = [next(p for p in PHASES if f"  {p}  " in line) for line in lines[:-1]]
+    assert shown == list(PHASES) and all("phased torch infer fp32" in line for line in lines)
+    assert "1/1" in lines[-1]  # the finished row's line
+
+
+def test_the_real_workloads_report_their_phases(monkeypatch):
+    from bench.kernel_cases import capture_cases
+    from bench.workloads import run_kernel
+
+    seen = []
+    monkeypatch.setattr(worker, "phase_listener", seen.append)
+    case = capture_cases(["bn_relu"], ["resnet18"], 1)[0]
+    kernel = {"kind": "kernel", "name": "bn_relu", "shape": case["shape"], "case": case, "backend": "torch",
+              "mode": "infer", "dtype": "fp32", "batch_size": 1, "memory_format": "nchw", "device": "cpu",
+              "warmup": 1, "repeats": 1, "min_time_s": 0.0}
+    run_kernel(kernel, torch.device("cpu"))
+    assert seen == ["building", "warming up", "timing"]  # eager torch is the reference: no check
+
+
+@pytest.mark.parametrize("visible, index, expected", [
+    (None, 1, "1"),
+    ("2,3", 0, "2"),
+    ("2,3", 1, "3"),
+    (" 2, 3 ", 1, "3"),
+    ("GPU-uuid-a,GPU-uuid-b", 1, "GPU-uuid-b"),
+    ("MIG-uuid-a", 0, "MIG-uuid-a"),
+])
+def test_cuda_device_indices_map_through_the_callers_cuda_visible_devices(visible, index, expected):
+    assert physical_gpu(index, visible) == expected
+
+
+@pytest.mark.parametrize("visible", ["2,3", ""])
+def test_a_cuda_device_index_beyond_cuda_visible_devices_is_one_line(visible):
+    count = len([v for v in visible.split(",") if v])
+    with pytest.raises(ValueError) as error:
+        physical_gpu(2, visible)
+    assert str(error.value) == (f"--device cuda:2: expected an index below {count}, the number of devices "
+                                f"CUDA_VISIBLE_DEVICES={visible!r} names")
+
+
+# `python -m bench run` on the CPU with each configuration running the next planted workload.
+PLANTED_RUN = """
+import sys
+
+from bench import cli, suite
+
+workloads = sys.argv[1].split(",")
+expand = suite.expand
+
+
+def planted(*args, **kwargs):
+    configs = expand(*args, **kwargs)[:len(workloads)]
+    for config, workload in zip(configs, workloads):
+        config["workload"] = "planted_workloads:" + workload
+    return configs
+
+
+suite.expand = planted
+sys.exit(cli.main(["run", "--device", "cpu", "--models", "resnet18", "--backends", "torch", "--dtypes", "fp32",
+                   "--modes", "infer,train", "--batch-sizes", "1", *sys.argv[2:]]))
+"""
+
+
+def start_planted_run(tmp_path, workloads: list[str], out) -> subprocess.Popen:
+    """In a process group of its own (the test ends the whole group), stdout and stderr in files."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
+               PLANTED_PID_FILE=str(tmp_path / "worker.pid"))
+    with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-c", PLANTED_RUN, ",".join(workloads), "--out", str(out)],
+                                stdout=stdout, stderr=stderr, env=env, start_new_session=True)
+
+
+def running_worker(tmp_path, run: subprocess.Popen) -> int:
+    """The pid of the worker once it sleeps in sleep_forever_telling_its_pid, checked to be the run's child."""
+    pid_file = tmp_path / "worker.pid"
+    deadline = time.time() + 300
+    while not pid_file.exists():
+        assert run.poll() is None and time.time() < deadline, (tmp_path / "stderr").read_text()
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    with open(f"/proc/{pid}/stat") as f:
+        parent = int(f.read().rpartition(")")[2].split()[1])
+    assert parent == run.pid  # the spawned worker's parent is the bench process itself
+    return pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+def end_group(run: subprocess.Popen) -> None:
+    try:
+        os.killpg(run.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    run.wait(timeout=30)
+
+
+def test_a_worker_dies_with_its_killed_parent(tmp_path):
+    run = start_planted_run(tmp_path, ["sleep_forever_telling_its_pid"], tmp_path / "r.jsonl")
+    try:
+        pid = running_worker(tmp_path, run)
+        run.kill()  # SIGKILL: nothing of the parent runs, the kernel must end the worker
+        run.wait(timeout=30)
+        assert gone_within(pid, 10), "the worker outlived its parent"
+    finally:
+        end_group(run)
+
+
+def test_sigterm_stops_the_run_as_ctrl_c_does_with_exit_143(tmp_path):
+    out = tmp_path / "r.jsonl"
+    run = start_planted_run(tmp_path, ["succeed", "sleep_forever_telling_its_pid"], out)
+    try:
+        pid = running_worker(tmp_path, run)
+        os.killpg(run.pid, signal.SIGTERM)  # the whole group, as timeout(1) and batch schedulers do
+        assert run.wait(timeout=60) == 143, (tmp_path / "stderr").read_text()
+        assert gone_within(pid, 10), "the worker outlived the run"
+    finally:
+        end_group(run)
+    stderr = (tmp_path / "stderr").read_text()
+    assert f"terminated by SIGTERM: 1 finished rows are in {out}" in stderr and "Traceback" not in stderr
+    assert [(r["mode"], r["status"]) for r in results.read_rows(out)] == [("infer", "ok")]  # no row for the killed one
+    assert f"terminated by SIGTERM: 1 rows written to {out}" in out.with_suffix(".log").read_text()
 
 
 def test_resume_runs_again_what_finished_on_another_device_or_for_another_suite(tmp_path):
