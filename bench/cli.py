@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import tempfile
 import sys
 import time
 from pathlib import Path
 
-from .suite import list_suites
+from .suite import BACKENDS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
 from .tables import format_table
 
 
@@ -43,13 +45,75 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _csv(kind=str):
-    def parse(text: str):
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the usage itself is a --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text: str) -> int:
         try:
-            return [kind(v.strip()) for v in text.split(",") if v.strip()]
+            value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {value}")
+        return value
     return parse
+
+
+def _csv(kind=str, choices: tuple | None = None, what: str = ""):
+    """An argparse type: a comma-separated list of ``kind`` (a callable such as ``_count(1)``),
+    each one of ``choices`` (``what`` they are) where given."""
+    def parse(text: str) -> list:
+        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        bad = [v for v in values if choices is not None and v not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(map(repr, bad))}; "
+                                             f"choose from {', '.join(choices)}")
+        return values
+    return parse
+
+
+def _suite_name(text: str) -> str:
+    if text not in list_suites():
+        raise argparse.ArgumentTypeError(f"unknown suite {text!r}; choose from {', '.join(list_suites())}")
+    return text
+
+
+def _device(text: str) -> str:
+    if text in ("cpu", "all") or text.startswith("cuda:") and text[5:].isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda:N or all, got {text!r}")
+
+
+def check_out(out: str | None) -> None:
+    """``--out`` names a .jsonl file or a directory (made if absent) where files can be written;
+    a one-line :class:`UsageError` otherwise, before any work."""
+    if out is None:
+        return
+    path = Path(out)
+    if path.suffix == ".jsonl":
+        if path.is_dir():
+            raise UsageError(f"--out {out}: is a directory; a results file name ends in .jsonl")
+        directory = path.parent
+    elif path.is_dir() or not path.exists() and not path.suffix:
+        directory = path
+    else:
+        raise UsageError(f"--out {out}: expected a results file ending in .jsonl or a directory, "
+                         f"got {'an existing file' if path.exists() else 'a ' + path.suffix + ' file name'}")
+    existing = next(p for p in [directory.absolute(), *directory.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a directory")
+    try:  # a real write: permissions, a read-only file system, /proc and the like all answer here
+        tempfile.NamedTemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot write in {existing} ({error.strerror})") from None
 
 
 def resolve_devices(device: str | None) -> list[str]:
@@ -103,9 +167,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import socket
 
     from . import suite as suites
-    from .runner import RunOptions, Runner
+    from .results import ResultsWriteError
+    from .runner import RunOptions, Runner, Terminated
     from .summary import kernel_summary, model_summary, status_counts
 
+    check_out(args.out)
     devices = resolve_devices(args.device)
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
@@ -135,12 +201,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(run_id=run_id, devices=devices, resume=args.resume,
                          memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log)
     runner = Runner(configs, out, options)
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous_handler = signal.signal(signal.SIGTERM, terminate)  # stop as Ctrl-C does, rows kept
     try:
         rows = runner.run()
+    except Terminated:
+        print(f"\nterminated by SIGTERM: {runner.done} finished rows are in {out}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"\ninterrupted: {runner.done} finished rows are in {out}", file=sys.stderr)
         return 130
+    except ResultsWriteError as error:
+        print(f"\nerror: {error.strerror}; the {runner.done} rows before it are in the file", file=sys.stderr)
+        return 1
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         log_file.close()
     text = "\n\n".join(t for t in (model_summary(rows), kernel_summary(rows)) if t)
     summary = f"{text}\n\n{len(rows)} rows ({status_counts(rows)}) in {out}" if rows else f"nothing to run; {out}"
@@ -148,13 +226,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     with open(out.with_suffix(".log"), "a", encoding="utf-8") as f:
         f.write(summary + "\n")
     return 0
-
-
-def _fraction(text: str) -> float:
-    try:
-        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 5% or a fraction such as 0.05, got {text!r}")
 
 
 def default_baseline(candidate: list[dict]) -> Path:
@@ -211,7 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models_parser = commands.add_parser(
@@ -229,29 +300,31 @@ def build_parser() -> argparse.ArgumentParser:
                     "and append one row per configuration to a JSON Lines results file. Each option "
                     "overrides the same list in every matrix of the suite. With no arguments: the "
                     "'default' suite on a CUDA GPU, 'smoke' on a CPU.")
-    run.add_argument("--suite", help="suite name: " + ", ".join(list_suites()))
+    run.add_argument("--suite", type=_suite_name, help="suite name: " + ", ".join(list_suites()))
     run.add_argument("--models", type=_csv(), help="comma-separated model names (see 'models')")
     run.add_argument("--ops", type=_csv(), help="comma-separated kernel ops: bn_relu, lrn, conv2d, squeeze_excite")
     run.add_argument("--shapes", type=_csv(),
                      help="only the kernel cases whose shape matches one of these comma-separated glob patterns, "
                           "e.g. '*x512x7x7 k=3x3*' (the shape column; implies kernels only, like --ops)")
-    run.add_argument("--backends", type=_csv(), help="torch, triton, compile")
-    run.add_argument("--modes", type=_csv(), help="infer, train")
-    run.add_argument("--dtypes", type=_csv(), help="fp32, tf32, fp16, bf16")
-    run.add_argument("--batch-sizes", type=_csv(int), help="e.g. 64,256")
-    run.add_argument("--memory-format", type=_csv(), help="nchw, channels_last")
-    run.add_argument("--input-size", type=int, help="square input size for models (default: the suite's, "
+    run.add_argument("--backends", type=_csv(choices=BACKENDS, what="backend"), help="torch, triton, compile")
+    run.add_argument("--modes", type=_csv(choices=MODEL_MODES, what="mode"), help="infer, train")
+    run.add_argument("--dtypes", type=_csv(choices=DTYPES, what="dtype"), help="fp32, tf32, fp16, bf16")
+    run.add_argument("--batch-sizes", type=_csv(_count(1)), help="e.g. 64,256")
+    run.add_argument("--memory-format", type=_csv(choices=MEMORY_FORMATS, what="memory format"),
+                     help="nchw, channels_last")
+    run.add_argument("--input-size", type=_count(1), help="square input size for models (default: the suite's, "
                                                      "else each model's native size)")
-    run.add_argument("--warmup", type=int, help="untimed iterations before timing")
-    run.add_argument("--repeats", type=int, help="timed iterations (at least)")
+    run.add_argument("--warmup", type=_count(0), help="untimed iterations before timing")
+    run.add_argument("--repeats", type=_count(1), help="timed iterations (at least)")
     run.add_argument("--cuda-graphs", action="store_true",
                      help="time kernels by replaying a captured CUDA graph (hides launch overhead)")
-    run.add_argument("--device", help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
+    run.add_argument("--device", type=_device,
+                     help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
     run.add_argument("--out", help="results file (*.jsonl) or directory (default results/runs/)")
     run.add_argument("--resume", action="store_true",
                      help="skip configurations already in the output file (a directory: its newest file "
                           "of this suite)")
-    run.add_argument("--worker-memory-limit", type=int, metavar="BYTES",
+    run.add_argument("--worker-memory-limit", type=_count(1), metavar="BYTES",
                      help="cap each worker's memory beyond its start-up size; going over gives an 'oom' row")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     run.set_defaults(func=cmd_run)

@@ -124,6 +124,10 @@ def _is_json_object(data: bytes) -> bool:
         return False
 
 
+class ResultsWriteError(OSError):
+    """A row that could not be written (a full disk, a lost mount): every earlier row is on disk."""
+
+
 class ResultsWriter:
     """Appends rows to a JSON Lines file, each in one write call, synced to disk as it is written."""
 
@@ -168,7 +172,10 @@ class ResultsWriter:
         if self._last_write_failed:  # perhaps halfway through its row: start on a fresh line
             self._terminate_last_line()
         self._last_write_failed = True
-        self._write_all((json.dumps(row, sort_keys=False, allow_nan=False) + "\n").encode("utf-8"))
+        try:
+            self._write_all((json.dumps(row, sort_keys=False, allow_nan=False) + "\n").encode("utf-8"))
+        except OSError as error:
+            raise ResultsWriteError(error.errno, f"writing {self.path}: {error.strerror}") from error
         self._last_write_failed = False
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from bench import results
+from bench.cli import main
 from bench_cli import REPO, run_bench
 from bench.kernel_cases import OPS, capture_cases
 from bench.workloads import _differentiable, check_kernel, conv2d_message, run_kernel
@@ -64,22 +65,75 @@ def test_interrupt_keeps_every_finished_row(tmp_path):
     assert 1 <= len(rows) < 6 and all(r["status"] == "ok" for r in rows)
 
 
+USAGE = "python -m bench run: error: argument {}"
+HELP = " (see python -m bench run --help)"
+
+
+def run_main(capsys, *args) -> tuple[int, str]:
+    """``python -m bench ARGS`` in this process: exit status and stderr."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse
+        code = exit.code
+    return code, capsys.readouterr().err.strip()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--models", "resnet5"], "error: unknown model 'resnet5'; did you mean resnet50, resnet152, resnet34, resnet18?"),
-    (["--backends", "cudnn"], "error: unknown backend 'cudnn'; choose from torch, triton, compile"),
-    (["--dtypes", "fp8"], "error: unknown dtype 'fp8'; choose from fp32, tf32, fp16, bf16"),
-    (["--suite", "fast"], "error: unknown suite 'fast'; choose from default, device-check, kernels, smoke"),
+    (["--backends", "cudnn"],
+     USAGE.format("--backends: unknown backend 'cudnn'; choose from torch, triton, compile") + HELP),
+    (["--dtypes", "fp8"], USAGE.format("--dtypes: unknown dtype 'fp8'; choose from fp32, tf32, fp16, bf16") + HELP),
+    (["--suite", "fast"],
+     USAGE.format("--suite: unknown suite 'fast'; choose from default, device-check, kernels, smoke") + HELP),
     (["--device", "cuda:0"], "error: --device cuda:0: 0 CUDA device(s) visible"),
-    (["--device", "tpu"], "error: --device 'tpu': expected cpu, cuda:N or all"),
+    (["--device", "tpu"], USAGE.format("--device: expected cpu, cuda:N or all, got 'tpu'") + HELP),
     (["--device", "all"], "error: --device all needs CUDA GPUs, and none is visible; use --device cpu"),
+    (["--input-size", "0"], USAGE.format("--input-size: expected a whole number of at least 1, got 0") + HELP),
+    (["--input-size", "-5"], USAGE.format("--input-size: expected a whole number of at least 1, got -5") + HELP),
+    (["--repeats", "0"], USAGE.format("--repeats: expected a whole number of at least 1, got 0") + HELP),
+    (["--warmup", "-1"], USAGE.format("--warmup: expected a whole number of at least 0, got -1") + HELP),
+    (["--worker-memory-limit=-5"],
+     USAGE.format("--worker-memory-limit: expected a whole number of at least 1, got -5") + HELP),
+    (["--batch-sizes", "2,x"], USAGE.format("--batch-sizes: expected a whole number, got 'x'") + HELP),
+    (["--batch-sizes", ","], USAGE.format("--batch-sizes: expected a comma-separated list, got ','") + HELP),
+    (["--memory-format", "nhwc"],
+     USAGE.format("--memory-format: unknown memory format 'nhwc'; choose from nchw, channels_last") + HELP),
 ])
-def test_bad_input_fails_before_any_work_in_one_line(tmp_path, args, message):
+def test_bad_input_fails_before_any_work_in_one_line(tmp_path, capsys, args, message):
     if torch.cuda.is_available() and "--device" in args:
         pytest.skip("this machine has a GPU")
-    result = bench("run", *args, "--out", str(tmp_path / "r.jsonl"))
-    assert result.returncode == 2
-    assert result.stderr.strip() == message
+    code, stderr = run_main(capsys, "run", *args, "--out", str(tmp_path / "r.jsonl"))
+    assert code == 2
+    assert stderr == message
     assert not (tmp_path / "r.jsonl").exists()
+
+
+@pytest.mark.parametrize("out, message", [
+    ("res.json", "error: --out {}: expected a results file ending in .jsonl or a directory, got a .json file name"),
+    ("file.txt", "error: --out {}: expected a results file ending in .jsonl or a directory, got an existing file"),
+    ("dir.jsonl", "error: --out {}: is a directory; a results file name ends in .jsonl"),
+    ("file.txt/r.jsonl", "error: --out {}: {} is a file, not a directory"),
+    ("/proc/bench/r.jsonl", "error: --out {}: cannot write in /proc (No such file or directory)"),
+])
+def test_an_output_that_cannot_be_a_results_file_is_refused_before_any_work(tmp_path, monkeypatch, capsys, out,
+                                                                           message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("notes\n")
+    (tmp_path / "dir.jsonl").mkdir()
+    code, stderr = run_main(capsys, "run", "--models", "resnet18", "--out", out)
+    assert code == 2
+    assert stderr == message.format(out, (tmp_path / "file.txt"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.jsonl", "file.txt"]  # nothing written
+
+
+def test_arguments_are_checked_before_torch_is_imported():
+    script = ("import sys\nfrom bench.cli import main\n"
+              "for args in (['--repeats', '0'], ['--dtypes', 'fp8'], ['--out', 'r.json']):\n"
+              "    try:\n        main(['run', *args])\n    except SystemExit:\n        pass\n"
+              "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_resume_refuses_a_foreign_file(tmp_path):

@@ -100,6 +100,8 @@ def cut_off_file(directory, how: str):
                 writer.write(row(f"model{number}"))
                 written.append(row(f"model{number}"))
     assert error.value.errno == errno.ENOSPC
+    assert isinstance(error.value, results.ResultsWriteError)  # bench run's one line: which file, what happened
+    assert error.value.strerror == f"writing {path}: No space left on device"
     filler.unlink()
     assert not path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == len(written)
     return path, written
