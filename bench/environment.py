@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from .runner import physical_gpu
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -50,11 +52,17 @@ def _nvml():
 
 
 def _nvml_handle(nvml, device: torch.device):
-    index = device.index or 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible:
-        index = int(visible.split(",")[index])
-    return nvml.nvmlDeviceGetHandleByIndex(index)
+    """NVML's handle of the GPU that torch calls ``device``. NVML numbers every GPU of the machine in
+    PCI order; torch numbers those ``CUDA_VISIBLE_DEVICES`` names (indices or UUIDs), in CUDA's
+    order. The UUID torch reports is the name both share; where it is not found (a MIG instance),
+    the visible entry itself."""
+    if torch.cuda.is_available():
+        try:
+            return nvml.nvmlDeviceGetHandleByUUID(f"GPU-{torch.cuda.get_device_properties(device).uuid}")
+        except nvml.NVMLError:
+            pass
+    entry = physical_gpu(device.index or 0, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return nvml.nvmlDeviceGetHandleByIndex(int(entry)) if entry.isdigit() else nvml.nvmlDeviceGetHandleByUUID(entry)
 
 
 def copy_bandwidth_gbps(device: torch.device, size_bytes: int | None = None) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from bench import environment, results
@@ -35,6 +36,9 @@ class FakeNVML:
     def nvmlDeviceGetHandleByIndex(self, index):
         return ("handle", index)
 
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        return ("handle", uuid)
+
     def nvmlDeviceGetClockInfo(self, handle, clock):
         return next(self.clocks)
 
@@ -51,6 +55,23 @@ def test_clock_sampler_reports_the_range_and_the_throttle_reasons(monkeypatch):
     fields = sampler.fields()
     assert fields["sm_clock_mhz_min"] == 1600 and fields["sm_clock_mhz_max"] == 1980
     assert fields["throttle_reasons"] == ["sw_power_cap"]  # idle is not a throttle
+
+
+@pytest.mark.parametrize("visible, device, handle", [
+    (None, 1, ("handle", 1)),
+    ("2,3", 0, ("handle", 2)),
+    ("GPU-aaaa,GPU-bbbb", 1, ("handle", "GPU-bbbb")),
+    ("MIG-cccc", 0, ("handle", "MIG-cccc")),
+])
+def test_nvml_reads_the_gpu_that_cuda_visible_devices_names(monkeypatch, visible, device, handle):
+    """Where torch gives no UUID to look up (here: no CUDA), the caller's visible entry decides;
+    it was int(entry), which failed on a UUID and read GPU 0's clocks for cuda:0 under 2,3."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert environment._nvml_handle(FakeNVML(), torch.device("cuda", device)) == handle
 
 
 def test_clock_sampler_is_silent_on_a_cpu():
