@@ -9,11 +9,11 @@ import argparse
 import json
 import os
 import signal
-import tempfile
 import sys
 import time
 from pathlib import Path
 
+from .paths import check_creatable
 from .suite import BACKENDS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
 from .tables import format_table
 
@@ -98,22 +98,12 @@ def check_out(out: str | None) -> None:
     if out is None:
         return
     path = Path(out)
-    if path.suffix == ".jsonl":
-        if path.is_dir():
-            raise UsageError(f"--out {out}: is a directory; a results file name ends in .jsonl")
-        directory = path.parent
-    elif path.is_dir() or not path.exists() and not path.suffix:
-        directory = path
-    else:
+    if path.suffix == ".jsonl" and path.is_dir():
+        raise UsageError(f"--out {out}: is a directory; a results file name ends in .jsonl")
+    if path.suffix != ".jsonl" and not path.is_dir() and (path.exists() or path.suffix):
         raise UsageError(f"--out {out}: expected a results file ending in .jsonl or a directory, "
                          f"got {'an existing file' if path.exists() else 'a ' + path.suffix + ' file name'}")
-    existing = next(p for p in [directory.absolute(), *directory.absolute().parents] if p.exists())
-    if not existing.is_dir():
-        raise UsageError(f"--out {out}: {existing} is a file, not a directory")
-    try:  # a real write: permissions, a read-only file system, /proc and the like all answer here
-        tempfile.NamedTemporaryFile(dir=existing).close()
-    except OSError as error:
-        raise UsageError(f"--out {out}: cannot write in {existing} ({error.strerror})") from None
+    check_creatable(path, "--out")
 
 
 def resolve_devices(device: str | None) -> list[str]:

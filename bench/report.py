@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import report_data as data
+from .paths import check_creatable
 from .report_data import value
 from .suite import BACKENDS
 
@@ -1112,15 +1113,12 @@ def check_output(output: str | Path) -> Path:
         raise ReportError(f"-o {path}: is a directory; expected the path of an .html file to write")
     if path.suffix.lower() != ".html":
         raise ReportError(f"-o {path}: expected a file name ending in .html")
-    existing = path.parent
-    while not existing.exists():  # the report creates the missing directories; the first existing one decides
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ReportError(f"-o {path}: {existing} is not a directory")
     if path.exists() and not os.access(path, os.W_OK):
         raise ReportError(f"-o {path}: the file is not writable (permission denied)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ReportError(f"-o {path}: cannot write in {existing} (permission denied)")
+    try:  # the report creates the missing directories; the first existing one decides
+        check_creatable(path, "-o")
+    except ValueError as error:
+        raise ReportError(str(error)) from None
     return path
 
 

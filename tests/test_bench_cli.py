@@ -112,7 +112,7 @@ def test_bad_input_fails_before_any_work_in_one_line(tmp_path, capsys, args, mes
     ("res.json", "error: --out {}: expected a results file ending in .jsonl or a directory, got a .json file name"),
     ("file.txt", "error: --out {}: expected a results file ending in .jsonl or a directory, got an existing file"),
     ("dir.jsonl", "error: --out {}: is a directory; a results file name ends in .jsonl"),
-    ("file.txt/r.jsonl", "error: --out {}: {} is a file, not a directory"),
+    ("file.txt/r.jsonl", "error: --out {}: {} is not a directory"),
     ("/proc/bench/r.jsonl", "error: --out {}: cannot write in /proc (No such file or directory)"),
 ])
 def test_an_output_that_cannot_be_a_results_file_is_refused_before_any_work(tmp_path, monkeypatch, capsys, out,

@@ -356,7 +356,7 @@ def test_an_output_in_a_read_only_directory_is_refused(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
     code, err = report_cli(capsys, write_rows(tmp_path / "rows.jsonl", [row()]), "-o", locked / "r.html")
-    assert code == 2 and err == f"error: -o {locked / 'r.html'}: cannot write in {locked} (permission denied)\n"
+    assert code == 2 and err == f"error: -o {locked / 'r.html'}: cannot write in {locked} (Permission denied)\n"
 
 
 def test_a_bad_output_is_refused_without_importing_pandas_or_plotly(tmp_path):
