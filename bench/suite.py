@@ -287,6 +287,10 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
     for config in configs:  # overrides can make two matrices ask for the same thing
         unique.setdefault(tuple(str(config.get(c)) for c in CONFIG_KEY), config)
     configs = list(unique.values())
+    if not configs and overrides.shapes:
+        raise SuiteError(f"--shapes {','.join(overrides.shapes)}: matches none of the kernel cases of suite "
+                         f"{suite['name']}" + (f" (ops {', '.join(overrides.ops)})" if overrides.ops else "")
+                         + "; a shape reads like '64x256x56x56 k=3x3 s=1 p=1 d=1 g=32 -> 256'")
     if not configs:
         raise SuiteError(f"suite {suite['name']}: the overrides leave no configuration to run")
     return configs

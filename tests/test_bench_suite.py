@@ -163,6 +163,13 @@ def kernel_suite(**matrix):
                                         "dtypes": ["fp32"], "batch_sizes": [1], **matrix}]}
 
 
+def test_a_shapes_override_that_matches_nothing_says_so():
+    with pytest.raises(suites.SuiteError, match=r"^--shapes \*x9x9 \*: matches none of the kernel cases of suite "
+                                                r"mine \(ops conv2d\); a shape reads like '64x256x56x56 "):
+        suites.expand(kernel_suite(ops=["conv2d"], depthwise_from=["resnet50"]),
+                      suites.Overrides(ops=["conv2d"], shapes=["*x9x9 *"]))
+
+
 def test_depthwise_from_alone_and_a_shape_filter():
     configs = suites.expand(kernel_suite(ops=["conv2d"], depthwise_from=["resnet50"], shapes=["*x512x7x7 *"]))
     assert [c["shape"] for c in configs] == ["1x512x7x7 k=3x3 s=1 p=1 d=1 g=512 -> 512",
