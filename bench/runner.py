@@ -4,9 +4,9 @@ One worker per device (``--device all``: one per visible GPU, all writing to one
 worker that dies (a signal, a segfault, a hard CUDA error) or overruns the configuration's
 timeout is replaced, and the configuration it held becomes an ``error`` row. Ctrl-C (or SIGTERM,
 raised as :class:`Terminated`) stops the workers; every row finished before it is already on
-disk. Workers report the phase of their configuration, shown in the progress line. With ``resume``, configurations
-that the output file holds a row of, of the same suite and on one of the run's devices (name,
-and uuid where known), are not run again.
+disk. Workers report the phase of their configuration, shown in the progress line. With
+``resume``, configurations that the output file holds a row of, of the same suite and on one of
+the run's devices (name, and uuid where known), are not run again.
 """
 
 from __future__ import annotations
