@@ -1,4 +1,4 @@
-"""The report's data preparation (bench/report_data.py) and its HTML, without a browser.
+"""The report's data preparation (bench/report/data.py) and its HTML, without a browser.
 
 Flags, speedups, normalization across GPUs, roofline references and per-run environment
 warnings are checked on small hand-made rows; rendering is checked for empty and partial inputs,
@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import cli, report, report_data as data, results
+from bench import cli, report, results
+from bench.report import data
 from bench.summary import _cell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,7 +301,7 @@ def test_page_is_self_contained(tmp_path):
 
 
 def test_the_runner_never_imports_plotly():
-    code = ("import sys, bench.cli, bench.runner, bench.worker, bench.report, bench.report_data; "
+    code = ("import sys, bench.cli, bench.runner, bench.worker, bench.report, bench.report.data; "
             "sys.exit('plotly' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

@@ -1,4 +1,4 @@
-"""The numbers behind the HTML report (``bench/report.py``): pure pandas, no plotly.
+"""The numbers behind the HTML report (:mod:`bench.report`): pure pandas, no plotly.
 
 Everything the report shows is derived here from the rows of :func:`bench.results.load`, so
 it can be tested without a browser: which rows to trust (flags), speedups over eager torch,
@@ -14,9 +14,9 @@ import math
 import re
 import statistics
 
-from .gate import MIN_SAMPLES as _GATE_MIN_SAMPLES
-from .results import KEY_COLUMNS
-from .suite import BACKENDS
+from ..gate import MIN_SAMPLES as _GATE_MIN_SAMPLES
+from ..results import KEY_COLUMNS
+from ..suite import BACKENDS
 
 # --- What makes a row untrustworthy: every threshold the report applies, in one place ---------
 
@@ -85,7 +85,8 @@ def value(x):
     return x
 
 
-def _num(x) -> float | None:
+def number(x) -> float | None:
+    """A cell as a finite float, or None: missing, NaN, infinite, a bool or not a number."""
     x = value(x)
     if x is None or isinstance(x, bool):
         return None
@@ -94,6 +95,11 @@ def _num(x) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if math.isfinite(x) else None
+
+
+def rows_of_kind(frame, kind: str) -> list[dict]:
+    """The rows of one kind (``model`` or ``kernel``) as dicts."""
+    return frame[frame["kind"] == kind].to_dict("records") if not frame.empty else []
 
 
 def quartiles(times_ms) -> tuple[float, float] | tuple[None, None]:
@@ -123,7 +129,7 @@ def row_flags(row) -> list[str]:
     if status and status != "ok":
         flags.append(status)
     if status in ("ok", "incorrect"):
-        median, iqr, samples = _num(row.get("median_ms")), _num(row.get("iqr_ms")), _num(row.get("samples"))
+        median, iqr, samples = number(row.get("median_ms")), number(row.get("iqr_ms")), number(row.get("samples"))
         if (samples is not None and samples < MIN_SAMPLES) or (
                 median and iqr is not None and iqr / median > NOISY_IQR_RATIO):
             flags.append("noisy")
@@ -136,7 +142,7 @@ def row_flags(row) -> list[str]:
 
 
 def clocks_moved(low, high) -> bool:
-    low, high = _num(low), _num(high)
+    low, high = number(low), number(high)
     return bool(low is not None and high and (high - low) / high > CLOCK_SPREAD_RATIO)
 
 
@@ -173,8 +179,8 @@ def prepare(frame):
     q = [quartiles(r.get("times_ms")) for r in records]
     frame["q1_ms"] = [a for a, _ in q]
     frame["q3_ms"] = [b for _, b in q]
-    frame["iqr_ratio"] = [(_num(r.get("iqr_ms")) / _num(r.get("median_ms")))
-                          if _num(r.get("iqr_ms")) is not None and _num(r.get("median_ms")) else None
+    frame["iqr_ratio"] = [(number(r.get("iqr_ms")) / number(r.get("median_ms")))
+                          if number(r.get("iqr_ms")) is not None and number(r.get("median_ms")) else None
                           for r in records]
     frame["flags"] = [row_flags(r) for r in records]
     frame["flag_text"] = [", ".join(f) for f in frame["flags"]]
@@ -223,8 +229,8 @@ def speedups(frame) -> list[dict]:
                 continue
             speedup = None
             if (base is not None and base["status"] == "ok" and row["status"] in ("ok", "incorrect")
-                    and _num(base.get("median_ms")) and _num(row.get("median_ms"))):
-                speedup = _num(base["median_ms"]) / _num(row["median_ms"])
+                    and number(base.get("median_ms")) and number(row.get("median_ms"))):
+                speedup = number(base["median_ms"]) / number(row["median_ms"])
             out.append({**dict(zip(GROUP, key)), "backend": backend, "speedup": speedup, "row": row, "base": base,
                         "flags": combine_flags(row["flags"], base["flags"] if base is not None else [])})
     return out
@@ -232,10 +238,10 @@ def speedups(frame) -> list[dict]:
 
 def model_summary(frame) -> list[dict]:
     """Per platform, model, mode, dtype, batch: each backend's row and the fast paths' speedups."""
-    from .summary import _cell  # the terminal summary's cell: images/s with its status mark
+    from ..summary import _cell  # the terminal summary's cell: images/s with its status mark
 
     groups: dict[tuple, dict] = {}
-    for row in frame[frame["kind"] == "model"].to_dict("records") if not frame.empty else []:
+    for row in rows_of_kind(frame, "model"):
         groups.setdefault(_group_key(row), {})[row["backend"]] = row
     lines = []
     for key, backends in groups.items():
@@ -245,12 +251,13 @@ def model_summary(frame) -> list[dict]:
             row = backends.get(backend)
             line[backend] = row
             line[f"{backend}_cell"] = _cell(row) if row is not None else None
-            line[f"{backend}_throughput"] = _num(row.get("throughput")) if row is not None else None
+            line[f"{backend}_throughput"] = number(row.get("throughput")) if row is not None else None
             if backend != REFERENCE_BACKEND:
                 ok = (row is not None and base is not None and base["status"] == "ok"
                       and row["status"] in ("ok", "incorrect") and line[f"{backend}_throughput"]
-                      and _num(base.get("throughput")))
-                line[f"{backend}_speedup"] = (line[f"{backend}_throughput"] / _num(base["throughput"])) if ok else None
+                      and number(base.get("throughput")))
+                line[f"{backend}_speedup"] = (line[f"{backend}_throughput"] / number(base["throughput"])
+                                              if ok else None)
         line["flags"] = combine_flags(*(r["flags"] for r in backends.values()))
         line["messages"] = [f"{b}: {r['message']}" for b, r in backends.items() if value(r.get("message"))]
         lines.append(line)
@@ -262,11 +269,11 @@ def model_summary(frame) -> list[dict]:
 def metric_of(row) -> tuple[float | None, str]:
     """The speed a row is compared by across GPUs: images/s (models), GB/s or 1/time (kernels)."""
     if row["kind"] == "model":
-        return _num(row.get("throughput")), "images/s"
-    gbps = _num(row.get("achieved_gbps"))
+        return number(row.get("throughput")), "images/s"
+    gbps = number(row.get("achieved_gbps"))
     if gbps is not None:
         return gbps, "GB/s"
-    median = _num(row.get("median_ms"))
+    median = number(row.get("median_ms"))
     return (1e3 / median if median else None), "runs/s"
 
 
@@ -310,12 +317,12 @@ def roofline(frame) -> tuple[list[dict], dict]:
     if frame.empty:
         return [], {}
     kernels = frame[(frame["kind"] == "kernel") & frame["status"].isin(["ok", "incorrect"])]
-    rows = [r for r in kernels.to_dict("records") if _num(r.get("achieved_gbps")) is not None]
+    rows = [r for r in kernels.to_dict("records") if number(r.get("achieved_gbps")) is not None]
     references = {}
     for platform in sorted({r["platform"] for r in rows}):
         mine = frame[frame["platform"] == platform]
         per_run = mine.drop_duplicates(subset=["run_id", "device"])  # measured once per run and device
-        copies = [c for c in (_num(v) for v in per_run["copy_bandwidth_gbps"]) if c is not None]
+        copies = [c for c in (number(v) for v in per_run["copy_bandwidth_gbps"]) if c is not None]
         device_name = next((value(n) for n in mine["device_name"] if value(n)), None)
         peak_gbps, peak_tflops = device_peak(device_name)
         references[platform] = {"copy_gbps": statistics.median(copies) if copies else None,
@@ -332,7 +339,7 @@ def correctness(frame) -> list[dict]:
         return []
     out = []
     for row in frame.to_dict("records"):
-        if _num(row.get("rel_error")) is None and _num(row.get("grad_rel_error")) is None:
+        if number(row.get("rel_error")) is None and number(row.get("grad_rel_error")) is None:
             continue
         out.append({**row, "fast": row["backend"] in FAST_BACKENDS})
     return out
@@ -341,14 +348,14 @@ def correctness(frame) -> list[dict]:
 def tolerance_of(row, field: str = "rel_error") -> float | None:
     """The bound an error is held to: ``tolerance`` for outputs; for gradients ``grad_tolerance``,
     else ``tolerance`` (as the worker decides ``incorrect``). None: a baseline, no bound."""
-    tolerance = _num(row.get("tolerance"))
-    return (_num(row.get("grad_tolerance")) or tolerance) if field == "grad_rel_error" else tolerance
+    tolerance = number(row.get("tolerance"))
+    return (number(row.get("grad_tolerance")) or tolerance) if field == "grad_rel_error" else tolerance
 
 
 def error_ratio(row) -> float | None:
     """The worst of a row's errors over its bound (above 1: incorrect)."""
-    ratios = [_num(row.get(field)) / tolerance_of(row, field) for field in ("rel_error", "grad_rel_error")
-              if _num(row.get(field)) is not None and tolerance_of(row, field)]
+    ratios = [number(row.get(field)) / tolerance_of(row, field) for field in ("rel_error", "grad_rel_error")
+              if number(row.get(field)) is not None and tolerance_of(row, field)]
     return max(ratios) if ratios else None
 
 
@@ -362,8 +369,8 @@ def environment(frame) -> list[dict]:
     for (run_id, device, platform), rows in frame.groupby(
             [frame["run_id"].map(str), frame["device"].map(str), "platform"], sort=True):
         first = rows.iloc[0].to_dict()
-        mins = [m for m in map(_num, rows["sm_clock_mhz_min"]) if m is not None]
-        maxs = [m for m in map(_num, rows["sm_clock_mhz_max"]) if m is not None]
+        mins = [m for m in map(number, rows["sm_clock_mhz_min"]) if m is not None]
+        maxs = [m for m in map(number, rows["sm_clock_mhz_max"]) if m is not None]
         reasons: dict[str, int] = {}
         for rs in rows["throttle_reasons"]:
             for reason in (value(rs) if isinstance(value(rs), (list, tuple)) else []):
@@ -390,10 +397,11 @@ def environment(frame) -> list[dict]:
             "torch_version": value(first.get("torch_version")), "triton_version": value(first.get("triton_version")),
             "cuda_version": value(first.get("cuda_version")), "cudnn_version": value(first.get("cudnn_version")),
             "git_commit": value(first.get("git_commit")), "git_dirty": value(first.get("git_dirty")),
-            "sm_clock_mhz": _num(first.get("sm_clock_mhz")), "sm_clock_max_mhz": _num(first.get("sm_clock_max_mhz")),
-            "memory_clock_mhz": _num(first.get("memory_clock_mhz")),
-            "power_limit_w": _num(first.get("power_limit_w")), "temperature_c": _num(first.get("temperature_c")),
-            "copy_bandwidth_gbps": _num(first.get("copy_bandwidth_gbps")),
+            "sm_clock_mhz": number(first.get("sm_clock_mhz")),
+            "sm_clock_max_mhz": number(first.get("sm_clock_max_mhz")),
+            "memory_clock_mhz": number(first.get("memory_clock_mhz")),
+            "power_limit_w": number(first.get("power_limit_w")), "temperature_c": number(first.get("temperature_c")),
+            "copy_bandwidth_gbps": number(first.get("copy_bandwidth_gbps")),
             "sm_clock_seen_min": low, "sm_clock_seen_max": high,
             "throttle_reasons": sorted(reasons), "warnings": warnings,
             "synthetic": str(run_id).startswith("synthetic-") or value(first.get("host")) == "synthetic",
