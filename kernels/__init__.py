@@ -17,7 +17,9 @@ for any input outside that. Implemented so far:
   :class:`TritonConv2d`, swapped in wherever ``groups > 1``; :func:`conv2d_decisions` lists what
   ran where, :func:`conv2d_dispatch` forces a policy);
 * :func:`patch` / :func:`unpatch` - swap a model's blocks for the twins in place, sharing
-  parameters (``kernels/_patch.py``; a family adds itself with one :func:`register_swap` line).
+  parameters (``kernels/_patch.py``; a family adds itself with one :func:`register_swap` line);
+* :func:`relative_error` and :data:`TOLERANCE` - the contract's error measure and its bounds per
+  dtype, for the tests and the harness alike (``kernels/_common.py``).
 
 On a machine without a GPU the kernels run through the Triton interpreter on CPU tensors: set ``TRITON_INTERPRET=1``
 before triton is first imported. ``python -m kernels.compile_check`` compiles every kernel ahead
@@ -28,6 +30,7 @@ Note: ``kernels.bn_relu``, ``kernels.lrn`` and ``kernels.conv2d`` are the functi
 are ``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise.
 """
 
+from ._common import TOLERANCE, relative_error
 from ._patch import patch, register_swap, unpatch
 from .bn_relu import TritonBatchNormReLU2d, bn_relu
 from .conv2d import TritonConv2d, conv2d, conv2d_decisions, conv2d_dispatch
@@ -36,4 +39,4 @@ from .squeeze_excite import TritonSqueezeExcite, squeeze_excite
 
 __all__ = ["bn_relu", "lrn", "patch", "unpatch", "register_swap", "TritonBatchNormReLU2d",
            "TritonLocalResponseNorm", "squeeze_excite", "TritonSqueezeExcite", "conv2d", "TritonConv2d",
-           "conv2d_decisions", "conv2d_dispatch"]
+           "conv2d_decisions", "conv2d_dispatch", "relative_error", "TOLERANCE"]

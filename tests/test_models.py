@@ -16,6 +16,7 @@ import torchvision
 
 import models
 from bench_cli import run_bench
+from kernels import relative_error
 from models.blocks import ImageClassifier
 
 REQUIRED = """alexnet alexnet_paper vgg11 vgg11_lrn vgg13 vgg16 vgg19 vgg11_bn vgg13_bn vgg16_bn vgg19_bn
@@ -63,10 +64,6 @@ def calibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor) -> None:
     with torch.no_grad():
         model(x)
     model.eval()
-
-
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out - ref).norm() / ref.norm()).item()
 
 
 def test_every_required_name_exists():
