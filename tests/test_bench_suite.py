@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench import cli, suite as suites
-from bench.kernel_cases import OPS, capture_cases, depthwise_cases
+from bench.ops import capture_cases, get_op
+from bench.ops.conv2d import depthwise_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,7 +91,7 @@ def test_kernel_cases_are_the_shapes_in_the_models():
 def test_kernel_bytes_follow_the_contract_passes():
     (case,) = [c for c in capture_cases(["bn_relu"], ["resnet18"], 2) if c["shape"] == "2x64x56x56 +res relu"]
     numel = 2 * 64 * 56 * 56
-    op = OPS["bn_relu"]
+    op = get_op("bn_relu")
     assert op.bytes_moved(case, "infer", 2) == 3 * numel * 2  # read x and residual, write y
     assert op.bytes_moved(case, "train-forward", 2) == 4 * numel * 2
     assert op.bytes_moved(case, "train-backward", 2) == 8 * numel * 2
@@ -108,7 +109,7 @@ def test_conv_flops_equal_torchs_flop_counter():
         w = torch.empty(case["weight"], device="meta")
         with counter:
             torch.nn.functional.conv2d(x, w, None, case["stride"], case["padding"], case["dilation"], case["groups"])
-        assert OPS["conv2d"].flops(case, "infer") == counter.get_total_flops()
+        assert get_op("conv2d").flops(case, "infer") == counter.get_total_flops()
 
 
 # resnet50's 3x3 layers (input channels, input size, stride), in order: one per stage, and the
@@ -135,16 +136,17 @@ def test_depthwise_cases_come_from_resnet50s_3x3_layers():
 def test_depthwise_bytes_follow_the_conv_formula():
     case = depthwise_cases(["resnet50"], 64)[0]  # 64x64x56x56, 3x3, stride 1
     x = y = 64 * 64 * 56 * 56
-    assert OPS["conv2d"].bytes_moved(case, "infer", 2) == (x + 64 * 9 + y) * 2
-    assert OPS["conv2d"].bytes_moved(case, "train-backward", 2) == 2 * (x + 64 * 9 + y) * 2
-    assert OPS["conv2d"].flops(case, "infer") == 2 * y * 9
+    conv2d = get_op("conv2d")
+    assert conv2d.bytes_moved(case, "infer", 2) == (x + 64 * 9 + y) * 2
+    assert conv2d.bytes_moved(case, "train-backward", 2) == 2 * (x + 64 * 9 + y) * 2
+    assert conv2d.flops(case, "infer") == 2 * y * 9
 
 
 def test_the_kernels_suites_conv2d_matrix_adds_the_depthwise_cases_at_both_batch_sizes():
     (matrix,) = [m for m in suites.load_suite("kernels")["matrix"] if m["ops"] == ["conv2d"]]
     assert matrix["batch_sizes"] == [64, 256]
     for batch in (64, 256):
-        cases = suites.kernel_cases(matrix, batch)
+        cases = suites.matrix_cases(matrix, batch)
         depthwise = [c for c in cases if c["groups"] == c["x"][1]]
         assert [c["shape"] for c in depthwise] == [c["shape"] for c in depthwise_cases(["resnet50"], batch)]
         assert len(cases) - len(depthwise) == 17  # every grouped convolution of the four models

@@ -3,7 +3,7 @@
 Nothing in it was measured. It exists so that the HTML report (``python -m bench report``) can be
 built and tested on a CPU machine with every section populated: two GPUs (an H200 and an
 A100-SXM4-80GB), model rows for a few models x backends x modes x dtypes x batch sizes, kernel
-rows with bytes moved and FLOPs counted by ``bench.kernel_cases`` at the models' real shapes,
+rows with bytes moved and FLOPs counted by ``bench.ops`` at the models' real shapes,
 some ``incorrect``, ``oom``, ``error`` and ``skipped`` rows, noisy rows, and an A100 run whose
 GPU throttled (``sw_power_cap``) with its SM clock moving. Every row is marked: host
 ``synthetic``, run ids ``synthetic-...``, git commit ``synthetic``. The numbers are plausible
@@ -25,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.kernel_cases import OPS, capture_cases  # noqa: E402
+from bench.ops import capture_cases, get_op  # noqa: E402
 from bench.results import ResultsWriter, make_row  # noqa: E402
+from bench.workloads import MODEL_TOLERANCE  # noqa: E402
+from kernels import TOLERANCE  # noqa: E402
 
 OUT = Path(__file__).with_name("synthetic-2gpu.jsonl")
 
@@ -52,8 +54,6 @@ SPEEDUP = {  # over eager, (infer, train): triton replaces BN+ReLU / SE / LRN / 
     ("compile", "densenet121"): (1.41, 1.28), ("compile", "inception_v3"): (1.25, 1.17),
     ("compile", "alexnet_paper"): (1.12, 1.06), ("compile", "vgg16"): (1.03, 1.01),
 }
-MODEL_TOLERANCE = {"fp32": 1e-3, "bf16": 1e-1}
-KERNEL_TOLERANCE = {"bf16": 1.6e-2}
 KERNEL_SOURCES = {"bn_relu": "resnet50", "lrn": "alexnet_paper", "conv2d": "resnext50_32x4d",
                   "squeeze_excite": "se_resnet50"}
 # fraction of the measured copy bandwidth each backend reaches, per op (plausible, not measured)
@@ -161,7 +161,7 @@ def _model_failure(gpu, name, backend, mode, dtype, batch):
 def kernel_rows(rng: random.Random, gpu: str, spec: dict, env: dict, clock: list) -> list[dict]:
     rows = []
     for op_name, source in KERNEL_SOURCES.items():
-        op = OPS[op_name]
+        op = get_op(op_name)
         for case in capture_cases([op_name], [source], 64)[:3]:
             for mode in op.modes("train") + op.modes("infer"):
                 for backend in ("triton", "torch", "compile"):
@@ -188,7 +188,7 @@ def kernel_rows(rng: random.Random, gpu: str, spec: dict, env: dict, clock: list
                     error = 3e-3 * rng.uniform(0.5, 1.5)
                     measurement.update(status="ok", **timing, peak_memory_bytes=int(bytes_moved * 1.5),
                                        peak_reserved_bytes=int(bytes_moved * 2), rel_error=error,
-                                       max_abs_error=error * 4, tolerance=KERNEL_TOLERANCE["bf16"],
+                                       max_abs_error=error * 4, tolerance=TOLERANCE["bf16"],
                                        bytes_moved=bytes_moved, flops=flops, achieved_gbps=bytes_moved / seconds / 1e9,
                                        achieved_tflops=flops / seconds / 1e12,
                                        percent_of_copy_bandwidth=100 * bytes_moved / seconds / 1e9 / spec["copy"],
