@@ -34,10 +34,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.benchmark(min_rounds=rounds))
 
 
-def device_or_skip(device: str) -> torch.device:
-    if device == "cuda" and not torch.cuda.is_available():
+@pytest.fixture
+def device(device_kind: str) -> torch.device:
+    """The device of a benchmark parametrized by ``device_kind`` ("cpu" or "cuda"); a CUDA case
+    is skipped, with the reason, where there is no CUDA device."""
+    if device_kind == "cuda" and not torch.cuda.is_available():
         pytest.skip("CUDA is not available: the GPU benchmark cases need a CUDA device")
-    return torch.device(device)
+    return torch.device(device_kind)
 
 
 def device_name(device: torch.device) -> str:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.kernel_cases import OPS, capture_cases, depthwise_cases
-from bench.suite import kernel_cases, load_suite
-from bench.workloads import STORAGE_DTYPE, Skip, _call, dispatch_policy, kernel_function, memory_format_of
-from conftest import device_or_skip
+from bench.backends import get_backend
+from bench.errors import Skip
+from bench.ops import capture_cases, get_op
+from bench.ops.conv2d import depthwise_cases
+from bench.suite import load_suite, matrix_cases
+from bench.workloads import STORAGE_DTYPE, memory_format_of
 
 
 def _gpu_cases():
     """The shapes of the ``kernels`` suite at batch 64 (one benchmark per op and shape)."""
     cases = []
     for matrix in load_suite("kernels")["matrix"]:
-        cases += kernel_cases(matrix, 64)
+        cases += matrix_cases(matrix, 64)
     return cases
 
 
@@ -32,17 +34,16 @@ PARAMS = ([pytest.param("cpu", c, id=f"cpu-{c['op']}-{c['shape']}") for c in CPU
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
 @pytest.mark.parametrize("device_kind, case", PARAMS)
-def test_kernel(run_benchmark, device_kind, case, backend):
-    device = device_or_skip(device_kind)
+def test_kernel(run_benchmark, device, case, backend):
     dtype = "bf16" if device.type == "cuda" else "fp32"
-    op = OPS[case["op"]]
+    op = get_op(case["op"])
     try:
-        fn = kernel_function(op.name, backend, device)
+        fn = get_backend(backend).kernel(op, device)
     except Skip as reason:
         pytest.skip(str(reason))
     tensors, kwargs = op.make_inputs(case, STORAGE_DTYPE[dtype], device, memory_format_of("channels_last"),
                                      torch.Generator().manual_seed(0))
     config = {"kind": "kernel", "name": op.name, "shape": case["shape"], "backend": backend, "mode": "infer",
               "dtype": dtype, "batch_size": case["x"][0], "memory_format": "channels_last"}
-    with dispatch_policy(op.name, backend):  # triton: the Triton kernels themselves, never cuDNN
-        run_benchmark(lambda: _call(op.name, fn, tensors, kwargs, training=False), device, config)
+    with op.policy(backend):  # conv2d on triton: the Triton kernels themselves, never cuDNN
+        run_benchmark(lambda: op.call(fn, tensors, kwargs, training=False), device, config)

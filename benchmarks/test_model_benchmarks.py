@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import models
-from bench.workloads import Skip, autocast, build_backend
-from conftest import device_or_skip
+from bench.backends import get_backend
+from bench.errors import Skip
+from bench.workloads import autocast
 
 GPU_MODELS = models.list_models()
 CPU_MODELS = ["resnet18", "alexnet_paper"]
@@ -17,15 +18,14 @@ PARAMS = ([pytest.param("cpu", name, 2, 96, id=f"cpu-{name}") for name in CPU_MO
 
 @pytest.mark.parametrize("backend", ["torch", "triton", "compile"])
 @pytest.mark.parametrize("device_kind, name, batch, size", PARAMS)
-def test_model(run_benchmark, device_kind, name, batch, size, backend):
-    device = device_or_skip(device_kind)
+def test_model(run_benchmark, device, name, batch, size, backend):
     if backend == "compile" and device.type == "cpu":
         pytest.skip("torch.compile on a CPU costs a minute per model; the smoke suite covers it")
     dtype = "bf16" if device.type == "cuda" else "fp32"
     size = size or models.get_entry(name).input_size
     model = models.create(name).to(device=device, memory_format=torch.channels_last).eval()
     try:
-        model = build_backend(model, backend, device)
+        model = get_backend(backend).model(model, device)
     except Skip as reason:
         pytest.skip(str(reason))
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
