@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .runner import physical_gpu
+from .devices import physical_gpu
 
 REPO = Path(__file__).resolve().parent.parent
 

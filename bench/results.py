@@ -35,14 +35,18 @@ from typing import Iterable
 SCHEMA_VERSION = 1
 
 STATUSES = ("ok", "skipped", "oom", "error", "incorrect")
+# How tables mark a row that has no number to show (an incorrect row keeps its number, marked).
+STATUS_MARKS = {"incorrect": "!", "error": "E", "oom": "M", "skipped": "-"}
 
-# What identifies a configuration: rows with equal keys measure the same thing.
-KEY_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
-               "input_size", "device_name")
+# The configuration: what was measured, whatever it ran on. Rows of one device with equal
+# values measure the same thing.
+CONFIGURATION = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size")
 
-# ``suite``: the suite the configuration came from (``bench run --suite``).
-CONFIG_COLUMNS = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
-                  "input_size", "device", "suite")
+# What identifies a configuration across runs: the GPU model is part of it.
+KEY_COLUMNS = CONFIGURATION + ("device_name",)
+
+# As a run asks for it: the logical device (``cuda:N``) and the suite it came from.
+CONFIG_COLUMNS = CONFIGURATION + ("device", "suite")
 
 MEASUREMENT_COLUMNS = (
     "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
@@ -103,6 +107,7 @@ def make_row(config: dict, measurement: dict, environment: dict) -> dict:
     row.update({k: config.get(k) for k in CONFIG_COLUMNS})
     row.update(environment)
     row.update(measurement)
+    row.update(derive(row))
     row["schema_version"] = SCHEMA_VERSION
     unknown = set(row) - set(COLUMNS)
     if unknown:
@@ -110,6 +115,29 @@ def make_row(config: dict, measurement: dict, environment: dict) -> dict:
     if row["status"] not in STATUSES:
         raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
     return row
+
+
+def derive(row: dict) -> dict:
+    """Every column computed from others, in one place: a model row's images/s, a kernel row's
+    achieved GB/s and TFLOP/s, and those as percentages of the roofline references measured in
+    the same run (the matrix rate only for fp16/bf16, the dtypes it is measured in). A column
+    whose inputs are missing is None."""
+    seconds = row["median_ms"] * 1e-3 if row.get("median_ms") else None
+    derived = dict.fromkeys(("throughput", "achieved_gbps", "achieved_tflops", "percent_of_copy_bandwidth",
+                             "percent_of_matmul_rate"))
+    if seconds is None:
+        return derived
+    if row.get("kind") == "model" and row.get("batch_size"):
+        derived["throughput"] = row["batch_size"] / seconds
+    if row.get("bytes_moved") is not None:
+        derived["achieved_gbps"] = row["bytes_moved"] / seconds / 1e9
+        if row.get("copy_bandwidth_gbps"):
+            derived["percent_of_copy_bandwidth"] = 100 * derived["achieved_gbps"] / row["copy_bandwidth_gbps"]
+    if row.get("flops") is not None:
+        derived["achieved_tflops"] = row["flops"] / seconds / 1e12
+        if row.get("bf16_matmul_tflops") and row.get("dtype") in ("fp16", "bf16"):
+            derived["percent_of_matmul_rate"] = 100 * derived["achieved_tflops"] / row["bf16_matmul_tflops"]
+    return derived
 
 
 TRUNCATED_MARK = b"  <- cut off by an interrupted write; readers skip this line"
@@ -260,8 +288,6 @@ def read_pytest_benchmark(path: str | os.PathLike) -> list[dict]:
         times = [t * 1e3 for t in stats.get("data", [])]
         measurement = {"status": "ok", "times_ms": times or None, "median_ms": stats["median"] * 1e3,
                        "iqr_ms": stats.get("iqr", 0) * 1e3, "samples": len(times) or stats.get("rounds")}
-        if config.get("batch_size") and config["kind"] == "model":
-            measurement["throughput"] = config["batch_size"] / stats["median"]
         environment = {"run_id": f"pytest-benchmark-{document.get('datetime', '')}", "host": machine.get("node"),
                        "git_commit": commit.get("id"), "git_dirty": commit.get("dirty"),
                        "device_name": info.get("device_name") or "cpu"}

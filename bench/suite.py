@@ -4,7 +4,7 @@ A matrix is the cartesian product of its lists (models or ops x backends x modes
 batch sizes x memory formats); command-line options override the same list in every matrix.
 :func:`expand` turns a suite into the flat list of configurations the runner measures.
 
-A kernel matrix takes its cases (:func:`kernel_cases`) from models: ``shapes_from`` (each op at
+A kernel matrix takes its cases (:func:`matrix_cases`) from models: ``shapes_from`` (each op at
 the shapes where it occurs in these models) and ``depthwise_from`` (conv2d only: depthwise 3x3
 and 5x5 convolutions derived from these models' 3x3 layers, groups = channels); ``shapes``, if
 given, keeps only the cases whose shape string matches one of its glob patterns.
@@ -12,7 +12,7 @@ given, keeps only the cases whose shape string matches one of its glob patterns.
 :func:`load_suite` checks a suite file against its schema (the keys and value types below)
 without importing torch, so a mistake in the file is one line that names the file, the matrix
 (``matrix 2``: the second ``[[matrix]]``, counting from 1) and the key, before any work starts.
-Model and op names need the model zoo and the kernels: :func:`expand` checks those.
+Model and op names need the model zoo and the op registry (``bench.ops``): :func:`expand` checks those.
 """
 
 from __future__ import annotations
@@ -25,15 +25,18 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .results import CONFIGURATION
+
 SUITES_DIR = Path(__file__).parent / "suites"
 
+# The backends bench/backends.py registers, named here in report order without importing torch
+# (a test checks that the two agree).
 BACKENDS = ("torch", "triton", "compile")
 MODEL_MODES = ("infer", "train")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("nchw", "channels_last")
 KINDS = ("model", "kernel")
 
-CONFIG_KEY = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size")
 TIMING_DEFAULTS = {"warmup": 5, "repeats": 20, "min_time_s": 0.0, "timeout_s": 600, "flush_l2": False,
                    "cuda_graphs": False}
 
@@ -231,12 +234,13 @@ def check_matrix(matrix: dict) -> str:
     return kind
 
 
-def kernel_cases(matrix: dict, batch_size: int, ops: list[str] | None = None,
+def matrix_cases(matrix: dict, batch_size: int, ops: list[str] | None = None,
                  shapes: list[str] | None = None) -> list[dict]:
     """The cases of a kernel matrix at ``batch_size``: its ops (or ``ops``) at the shapes of its
     ``shapes_from`` models, plus for conv2d the depthwise cases derived from ``depthwise_from``,
     each (op, shape) once; only those matching a pattern of ``shapes`` (else the matrix's own)."""
-    from .kernel_cases import capture_cases, depthwise_cases
+    from .ops import capture_cases
+    from .ops.conv2d import depthwise_cases
 
     ops = ops or matrix["ops"]
     cases = capture_cases(ops, _model_names(matrix.get("shapes_from", []), "shapes_from"), batch_size)
@@ -268,14 +272,14 @@ def check_overrides(overrides: Overrides) -> None:
 
 def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu") -> list[dict]:
     """Every configuration of the suite, overrides applied, in a stable order."""
-    from .kernel_cases import OPS
+    from .ops import list_ops
 
     check_suite(suite)
     check_overrides(overrides)
     if overrides.models is not None:
         _model_names(overrides.models)
     if overrides.ops is not None:
-        check_choices("op", overrides.ops, sorted(OPS))
+        check_choices("op", overrides.ops, list_ops())
     timing = {**TIMING_DEFAULTS, **suite.get("timing", {})}
     configs = []
     for index, matrix in enumerate(suite["matrix"], start=1):
@@ -285,7 +289,7 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
             raise SuiteError(f"{suite_source(suite)}: matrix {index}: {error}") from None
     unique = {}
     for config in configs:  # overrides can make two matrices ask for the same thing
-        unique.setdefault(tuple(str(config.get(c)) for c in CONFIG_KEY), config)
+        unique.setdefault(tuple(str(config.get(c)) for c in CONFIGURATION), config)
     configs = list(unique.values())
     if not configs and overrides.shapes:
         raise SuiteError(f"--shapes {','.join(overrides.shapes)}: matches none of the kernel cases of suite "
@@ -298,7 +302,7 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
 
 def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict]:
     """The configurations of one checked matrix; ``base``, the device and timing of each."""
-    from .kernel_cases import OPS
+    from .ops import get_op, list_ops
 
     kind = check_matrix(matrix)
     backends = overrides.backends or matrix["backends"]
@@ -324,18 +328,18 @@ def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict
         return []  # only models were asked for
     if not overrides.ops:
         try:
-            check_choices("op", matrix["ops"], sorted(OPS))
+            check_choices("op", matrix["ops"], list_ops())
         except SuiteError as error:
             raise SuiteError(f"ops: {error}") from None
     ops = overrides.ops or matrix["ops"]
     for batch in batch_sizes:
-        cases = kernel_cases(matrix, batch, ops, overrides.shapes)
+        cases = matrix_cases(matrix, batch, ops, overrides.shapes)
         if not cases and matrix.get("shapes") and not kernels_only:
             raise SuiteError(f"shapes {matrix['shapes']} match none of the {', '.join(matrix['ops'])} cases of "
                              f"its matrix at batch {batch}")
         for case in cases:
             for backend, mode, dtype, fmt in itertools.product(backends, modes, dtypes, formats):
-                for kernel_mode in OPS[case["op"]].modes(mode):
+                for kernel_mode in get_op(case["op"]).modes(mode):
                     configs.append({**base, "name": case["op"], "shape": case["shape"], "case": case,
                                     "backend": backend, "mode": kernel_mode, "dtype": dtype,
                                     "batch_size": batch, "memory_format": fmt, "input_size": None})

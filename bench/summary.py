@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from .results import STATUS_MARKS
 from .tables import format_table
 
-MARKS = {"incorrect": "!", "error": "E", "oom": "M", "skipped": "-"}
 
-
-def _cell(row: dict | None):
+def status_cell(row: dict | None) -> str | None:
+    """A model row's images/s (marked ``!`` if incorrect), or its status mark; None for no row."""
     if row is None:
         return None
     if row["status"] in ("ok", "incorrect") and row.get("throughput"):
         value = f"{row['throughput']:,.1f}"
         return value + (" !" if row["status"] == "incorrect" else "")
-    return MARKS.get(row["status"], row["status"])
+    return STATUS_MARKS.get(row["status"], row["status"])
 
 
 def model_summary(rows: list[dict]) -> str:
@@ -28,7 +28,7 @@ def model_summary(rows: list[dict]) -> str:
     for (name, mode, dtype, batch, fmt, device), by_backend in groups.items():
         line = {"model": name, "mode": mode, "dtype": dtype, "batch": batch, "device": device}
         for backend in ("torch", "triton", "compile"):
-            line[backend] = _cell(by_backend.get(backend))
+            line[backend] = status_cell(by_backend.get(backend))
         base = by_backend.get("torch")
         for backend in ("triton", "compile"):
             other = by_backend.get(backend)

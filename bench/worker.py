@@ -20,19 +20,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable
+
+from . import progress
+from .errors import Skip, classify, one_line
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-# Where phase() sends: set by main to the runner's connection; outside a worker, nowhere.
-phase_listener: Callable[[str], None] | None = None
-
-
-def phase(name: str) -> None:
-    """Say what the current configuration is doing now ("building", "timing", ...): the runner
-    shows it in its progress line. A few small messages per configuration, never in a timed loop."""
-    if phase_listener is not None:
-        phase_listener(name)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -57,22 +49,6 @@ def die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def classify(error: BaseException) -> str:
-    import torch
-
-    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)):
-        return "oom"
-    text = str(error).lower()
-    if "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text:
-        return "oom"
-    return "error"
-
-
-def one_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:500]
-
-
 def resolve_workload(config: dict):
     """``config["workload"]`` ("module:function") names a custom workload; else by kind."""
     from . import workloads
@@ -84,10 +60,9 @@ def resolve_workload(config: dict):
     return {"model": workloads.run_model, "kernel": workloads.run_kernel}[config["kind"]]
 
 
-def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
+def run_config(config: dict, device) -> tuple[dict, bool]:
     """The measurement columns for one configuration, and whether the worker is still sound."""
     from .environment import ClockSampler
-    from .workloads import Skip
 
     started = time.time()
     measurement = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))}
@@ -101,12 +76,6 @@ def run_config(config: dict, device, environment: dict) -> tuple[dict, bool]:
         if verdict:  # first, before what the workload said (e.g. which conv2d paths ran)
             message = " | ".join(m for m in (verdict, measurement.get("message")) if m)
             measurement.update(status="incorrect", message=message)
-        bandwidth = environment.get("copy_bandwidth_gbps")
-        if measurement.get("achieved_gbps") is not None and bandwidth:
-            measurement["percent_of_copy_bandwidth"] = 100 * measurement["achieved_gbps"] / bandwidth
-        matmul = environment.get("bf16_matmul_tflops")
-        if measurement.get("achieved_tflops") is not None and matmul and config["dtype"] in ("bf16", "fp16"):
-            measurement["percent_of_matmul_rate"] = 100 * measurement["achieved_tflops"] / matmul
     except Skip as reason:
         measurement.update(status="skipped", message=str(reason))
     except Exception as error:  # noqa: BLE001 - every failure becomes a row
@@ -166,16 +135,12 @@ def main(connection, device_name: str, visible_device: str | None, environment: 
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     connection.send(("hello", environment))
 
-    def send_phase(name: str) -> None:
-        connection.send(("phase", name))
-
-    global phase_listener
-    phase_listener = send_phase
+    progress.listen(lambda name: connection.send(("phase", name)))
     while True:
         config = connection.recv()
         if config is None:
             return
-        measurement, healthy = run_config(config, device, environment)
+        measurement, healthy = run_config(config, device)
         connection.send(("row", _sanitize(measurement)))
         if not healthy:
             return

@@ -1,23 +1,26 @@
 """What one configuration runs: a whole model, or one hot-path op at one shape.
 
-Each ``run_*`` builds the workload for its backend, checks it against the fp32 reference
-(the eager model, or the torch op in float64), times it and returns the measurement columns
-of a row. Backends: ``torch`` (eager; cuDNN on a GPU), ``triton`` (``kernels.patch`` /
-``kernels.<op>``), ``compile`` (``torch.compile`` of the eager path). A backend that cannot run
-here raises :class:`Skip` with the reason: it is never silently replaced by another.
+Each ``run_*`` builds the workload for its backend (:mod:`bench.backends`), checks it against
+the fp32 reference (the eager model, or the op's torch reference in float64, :mod:`bench.ops`),
+times it and returns the measurement columns of a row. Errors are ``kernels.relative_error``;
+kernel rows are held to the kernel contract's ``kernels.TOLERANCE``, whole models to the looser
+bounds here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import os
+import math
 
 import torch
 import torch.nn.functional as F
 
+from .backends import get_backend
+from .ops import get_op
+from .ops.conv2d import decisions_message, taken_decisions
+from .progress import phase
 from .timing import time_function
-from .worker import phase
 
 AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -30,8 +33,6 @@ MODEL_TOLERANCE = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1}
 # small late layer by ~1e-3 (seen: resnet18 at 72 px, 18 values per channel in layer4), so
 # gradients get a looser bound. A wrong formula is off by far more.
 GRAD_TOLERANCE = {"fp32": 1e-2, "tf32": 3e-2, "fp16": 1e-1, "bf16": 2e-1}
-# Per-op tolerance against float64 (../shared/kernel-contract.md).
-KERNEL_TOLERANCE = {"fp32": 1e-5, "tf32": 5e-4, "fp16": 2e-3, "bf16": 1.6e-2}
 STORAGE_DTYPE = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -42,13 +43,8 @@ def tolerance(config: dict, table: dict) -> float | None:
 
 
 def check_phase(backend: str, device: torch.device) -> str:
-    """The check makes the first calls of the backend, which compile it (Triton: on a GPU)."""
-    compiles = backend == "compile" or backend == "triton" and device.type == "cuda"
-    return "compiling, checking" if compiles else "checking"
-
-
-class Skip(Exception):
-    """This backend cannot run this configuration here; the message says why."""
+    """The check makes the backend's first calls, which compile it on a backend that compiles here."""
+    return "compiling, checking" if get_backend(backend).compiles(device) else "checking"
 
 
 @contextlib.contextmanager
@@ -69,25 +65,14 @@ def autocast(device: torch.device, dtype: str):
     return contextlib.nullcontext()
 
 
-def triton_available(device: torch.device) -> None:
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise Skip("triton needs a CUDA GPU, or TRITON_INTERPRET=1 to run its interpreter on the CPU")
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        raise Skip("triton is not installed") from None
-
-
 def memory_format_of(name: str):
     return torch.channels_last if name == "channels_last" else torch.contiguous_format
 
 
-def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    out, ref = out.detach().double().cpu(), ref.detach().double().cpu()
-    if not torch.isfinite(out).all():
-        return float("nan")
-    denominator = ref.norm().item()
-    return (out - ref).norm().item() / denominator if denominator else (out - ref).norm().item()
+def worst(errors) -> float:
+    """The largest error, NaN if any is NaN (``max`` keeps whichever of NaN and a number comes first)."""
+    errors = list(errors)
+    return math.nan if any(math.isnan(e) for e in errors) else max(errors)
 
 
 def _logits(output):
@@ -111,32 +96,6 @@ def _grads(model: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.grad.detach().float().flatten().cpu() for p in model.parameters() if p.grad is not None])
 
 
-def build_backend(model: torch.nn.Module, backend: str, device: torch.device) -> torch.nn.Module:
-    if backend == "torch":
-        return model
-    if backend == "compile":
-        return compile_fresh(model)
-    if backend == "triton":
-        triton_available(device)
-        import kernels
-
-        if not hasattr(kernels, "patch"):
-            raise Skip("kernels.patch is not implemented yet: this build has no Triton kernels")
-        return kernels.patch(model)
-    raise ValueError(f"unknown backend {backend!r}")
-
-
-def compile_fresh(fn):
-    """``torch.compile`` specialised to this configuration's shapes.
-
-    One worker runs many configurations: without a reset, dynamo would turn shapes dynamic
-    after the second one and, past its recompile limit, quietly run the function eagerly -
-    timing eager under the name of compile.
-    """
-    torch._dynamo.reset()
-    return torch.compile(fn, dynamic=False)
-
-
 def _forward_backward(model, x, labels, dtype: str, device, training: bool):
     """Logits and, in training, the flat gradient vector of one pass under ``dtype``."""
     model.train(training)
@@ -157,6 +116,8 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
     that dtype, whichever is larger: a fast path is held to cuDNN's own standard, not to one
     that cuDNN could not meet (bf16 gradients of a small batch drift by tens of percent).
     """
+    from kernels import relative_error  # imports triton, which a row that checks nothing does without
+
     training = config["mode"] == "train"
     saved = _disable_dropout(model) | _disable_dropout(reference)  # same function, no random masks
     ref_logits, ref_grads = _forward_backward(reference, x, labels, "fp32", device, training)
@@ -188,8 +149,8 @@ def run_model(config: dict, device: torch.device) -> dict:
     fmt = memory_format_of(config["memory_format"])
     eager = models.create(config["name"]).to(device=device, memory_format=fmt)
     reference = copy.deepcopy(eager) if config["backend"] != "torch" or config["dtype"] != "fp32" else None
-    model = build_backend(eager, config["backend"], device)
-    taken_conv2d_decisions()  # forget earlier rows' decisions: the summary below is this row's
+    model = get_backend(config["backend"]).model(eager, device)
+    taken_decisions()  # forget earlier rows' decisions: the summary below is this row's
     size, batch = config["input_size"], config["batch_size"]
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (batch,), device=device)
@@ -219,9 +180,8 @@ def run_model(config: dict, device: torch.device) -> dict:
     with precision(config["dtype"]):
         timing = measure(step, device, config)
     result.update(timing)
-    result["throughput"] = batch / (result["median_ms"] * 1e-3)
     if config["backend"] == "triton":
-        result["message"] = conv2d_message(taken_conv2d_decisions(), "counts")
+        result["message"] = decisions_message(taken_decisions(), "counts")
     return result
 
 
@@ -263,162 +223,53 @@ def peak_rss_bytes() -> int | None:
     return None
 
 
-# --- which conv2d path ran ---------------------------------------------------------------------
-# kernels.conv2d picks a path per direction (triton-depthwise, triton-grouped or torch): measured
-# against cuDNN on a GPU unless a policy is forced. Rows say which paths ran, in one line.
-
-CONV2D_DIRECTIONS = ("forward", "input_grad", "weight_grad")
-
-
-def dispatch_policy(op_name: str, backend: str):
-    """A triton conv2d row measures the Triton kernels themselves, never cuDNN under their name:
-    the check and the timing run under ``kernels.conv2d_dispatch("triton")``."""
-    if op_name == "conv2d" and backend == "triton":
-        import kernels
-
-        return kernels.conv2d_dispatch("triton")
-    return contextlib.nullcontext()
-
-
-def taken_conv2d_decisions() -> list[dict]:
-    """The conv2d dispatcher's decisions since the last call (then forgotten); [] if none could be taken."""
-    import sys
-
-    kernels = sys.modules.get("kernels")
-    return kernels.conv2d_decisions(clear=True) if hasattr(kernels, "conv2d_decisions") else []
-
-
-def _times(decision: dict) -> str:
-    """'triton 0.123 ms, torch 0.101 ms' (Triton first), 'cached: ...', or why nothing was timed."""
-    times = sorted((decision.get("times_ms") or {}).items(), key=lambda item: item[0] == "torch")
-    if not times:
-        return decision["source"]
-    text = ", ".join(f"{path.split('-')[0]} {ms:.3f} ms" for path, ms in times)
-    return f"cached: {text}" if decision["source"] == "cache" else text
-
-
-def conv2d_message(decisions: list[dict], how: str) -> str | None:
-    """The decisions in one line, directions in order (None if there are none).
-
-    ``how``: "paths" (a kernel row's own: ``paths: forward=triton-grouped; ...``), "auto" (the
-    dispatcher's own choice with the times it measured: ``auto: forward=torch (triton 0.123 ms,
-    torch 0.101 ms); ...``), "counts" (a model row: shapes per path, ``conv2d shapes: forward
-    triton-grouped 16, torch 2; ...``)."""
-    parts = []
-    for direction in CONV2D_DIRECTIONS:
-        mine = [d for d in decisions if d["direction"] == direction]
-        if not mine:
-            continue
-        if how == "paths":
-            parts.append(f"{direction}=" + "/".join(sorted({d['path'] for d in mine})))
-        elif how == "auto":
-            parts.append(f"{direction}=" + ", ".join(f"{d['path']} ({_times(d)})" for d in mine))
-        else:
-            paths = [d["path"] for d in mine]
-            parts.append(f"{direction} " + ", ".join(f"{p} {paths.count(p)}" for p in sorted(set(paths))))
-    label = {"paths": "paths", "auto": "auto", "counts": "conv2d shapes"}[how]
-    return f"{label}: " + "; ".join(parts) if parts else None
-
-
-def auto_conv2d_choice(op, tensors: dict, kwargs: dict, grad_names: list, dtype: str) -> str | None:
-    """Run conv2d once more under the default "auto" policy (forward, and backward when the row
-    measures it) and say what the dispatcher chose, with the times it measured."""
-    import kernels
-
-    taken_conv2d_decisions()
-    run = {k: v.detach().requires_grad_(k in grad_names) for k, v in tensors.items()}
-    with precision(dtype):
-        out = _call(op.name, kernels.conv2d, run, kwargs, False)
-        if grad_names:
-            torch.autograd.grad(out, [run[k] for k in grad_names], torch.randn_like(out))
-    return conv2d_message(taken_conv2d_decisions(), "auto")
-
-
 # --- kernels --------------------------------------------------------------------------------
 
-def kernel_function(op_name: str, backend: str, device: torch.device):
-    from .kernel_cases import OPS
-
-    reference = OPS[op_name].reference
-    if backend == "torch":
-        return reference
-    if backend == "compile":
-        # The benchmark replays one backward graph many times (retain_graph=True), which
-        # donated buffers forbid; donation saves memory, not time.
-        import torch._functorch.config as functorch_config
-
-        if hasattr(functorch_config, "donated_buffer"):
-            functorch_config.donated_buffer = False
-        return compile_fresh(reference)
-    triton_available(device)
-    import kernels
-
-    if not hasattr(kernels, op_name):
-        raise Skip(f"kernels.{op_name} is not implemented yet")
-    return getattr(kernels, op_name)
-
-
-def _call(op_name: str, fn, tensors: dict, kwargs: dict, training: bool):
-    if op_name == "bn_relu":
-        t = dict(tensors)
-        return fn(t.pop("x"), t.pop("weight"), t.pop("bias"), t.pop("running_mean"), t.pop("running_var"),
-                  training=training, residual=t.pop("residual", None), **kwargs)
-    if op_name == "squeeze_excite":
-        t = dict(tensors)
-        return fn(t.pop("x"), t.pop("w1"), t.pop("b1"), t.pop("w2"), t.pop("b2"),
-                  residual=t.pop("residual", None), **kwargs)
-    return fn(**tensors, **kwargs)
-
-
-def _differentiable(op_name: str, tensors: dict) -> dict:
-    skip = {"running_mean", "running_var"}
-    return {k: v for k, v in tensors.items() if k not in skip and v.is_floating_point()}
-
-
 def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device) -> dict:
-    """Output and gradients against the torch op in float64 on the CPU, on the same inputs
-    (each side gets its own statistics buffers, since training updates them in place)."""
+    """Output and gradients of ``fn`` against ``op``'s reference in float64 on the CPU, on the same
+    inputs (each side gets its own statistics buffers, since training updates them in place)."""
+    from kernels import relative_error  # imports triton, which a row that checks nothing does without
+
     ref_tensors = {k: v.detach().double().cpu().requires_grad_(k in grad_names) for k, v in tensors.items()}
-    ref_out = _call(op.name, op.reference, ref_tensors, kwargs, training)
+    ref_out = op.call(op.reference, ref_tensors, kwargs, training)
     check_tensors = {k: v.detach().clone().requires_grad_(k in grad_names) for k, v in tensors.items()}
     with precision(dtype):  # the backward too: fp32 rows run no tf32 in either direction
-        out = _call(op.name, fn, check_tensors, kwargs, training)
+        out = op.call(fn, check_tensors, kwargs, training)
         result = {"rel_error": relative_error(out, ref_out),
                   "max_abs_error": (out.detach().double().cpu() - ref_out.detach()).abs().max().item()}
         if grad_names:
             dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
             grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
             ref_grads = torch.autograd.grad(ref_out, [ref_tensors[k] for k in grad_names], dy.double().cpu())
-            result["grad_rel_error"] = max(relative_error(g, r) for g, r in zip(grads, ref_grads))
+            result["grad_rel_error"] = worst(relative_error(g, r) for g, r in zip(grads, ref_grads))
     return result
 
 
 def run_kernel(config: dict, device: torch.device) -> dict:
-    from .kernel_cases import OPS
-
     phase("building")
-    op = OPS[config["name"]]
-    case, mode, dtype = config["case"], config["mode"], config["dtype"]
-    fn = kernel_function(op.name, config["backend"], device)
+    op = get_op(config["name"])
+    case, mode, dtype, backend = config["case"], config["mode"], config["dtype"], config["backend"]
+    fn = get_backend(backend).kernel(op, device)
     training = mode != "infer"
     generator = torch.Generator().manual_seed(0)
     tensors, kwargs = op.make_inputs(case, STORAGE_DTYPE[dtype], device, memory_format_of(config["memory_format"]),
                                      generator)
-    grad_names = list(_differentiable(op.name, tensors)) if mode == "train-backward" else []
+    grad_names = list(op.differentiable(tensors)) if mode == "train-backward" else []
     for name in grad_names:
         tensors[name].requires_grad_(True)
 
     result = {}
-    taken_conv2d_decisions()  # forget earlier rows' decisions: the message below is this row's
-    with dispatch_policy(op.name, config["backend"]):
-        if config["backend"] != "torch":  # the eager op is the baseline, not under test
-            phase(check_phase(config["backend"], device))
+    with op.policy(backend):
+        if backend != "torch":  # the eager op is the baseline, not under test
+            from kernels import TOLERANCE
+
+            phase(check_phase(backend, device))
             result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device))
-            result["tolerance"] = tolerance(config, KERNEL_TOLERANCE)
+            result["tolerance"] = tolerance(config, TOLERANCE)
 
         with precision(dtype):
             if mode == "train-backward":
-                out = _call(op.name, fn, tensors, kwargs, training)
+                out = op.call(fn, tensors, kwargs, training)
                 dy = torch.randn_like(out)
                 inputs = [tensors[k] for k in grad_names]
 
@@ -426,24 +277,20 @@ def run_kernel(config: dict, device: torch.device) -> dict:
                     return torch.autograd.grad(out, inputs, dy, retain_graph=True)
             else:
                 def step():
-                    return _call(op.name, fn, tensors, kwargs, training)
+                    return op.call(fn, tensors, kwargs, training)
             result.update(measure(step, device, config))
-    if op.name == "conv2d" and config["backend"] == "triton":
-        messages = [conv2d_message(taken_conv2d_decisions(), "paths")]
-        if device.type == "cuda":
-            phase("timing the dispatcher's own choice")
-            try:
-                messages.append(auto_conv2d_choice(op, tensors, kwargs, grad_names, dtype))
-            except Exception as error:  # noqa: BLE001 - the row measured the Triton path; say what failed
-                from .worker import one_line
 
-                messages.append(f"auto: failed ({one_line(error)})")
-        result["message"] = " | ".join(m for m in messages if m) or None
+    def run_again():
+        again = {k: v.detach().requires_grad_(k in grad_names) for k, v in tensors.items()}
+        with precision(dtype):
+            out = op.call(fn, again, kwargs, training)
+            if grad_names:
+                torch.autograd.grad(out, [again[k] for k in grad_names], torch.randn_like(out))
 
+    message = op.message(backend, device, run_again)
+    if message is not None:
+        result["message"] = message
     element_size = torch.empty((), dtype=STORAGE_DTYPE[dtype]).element_size()
     result["bytes_moved"] = op.bytes_moved(case, mode, element_size)
     result["flops"] = op.flops(case, mode)
-    seconds = result["median_ms"] * 1e-3
-    result["achieved_gbps"] = result["bytes_moved"] / seconds / 1e9
-    result["achieved_tflops"] = result["flops"] / seconds / 1e12
     return result

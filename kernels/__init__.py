@@ -4,7 +4,7 @@ Each op family keeps ``../shared/kernel-contract.md``: one file per family under
 (``@triton.jit`` kernels with their autotune configs, thin launchers, one autograd Function, the
 public functional API, an ``nn.Module`` twin), fp32/fp16/bf16 storage with fp32 arithmetic,
 contiguous NCHW and channels_last inputs, and a ``TypeError``/``ValueError`` naming the argument
-for any input outside that. Implemented so far:
+for any input outside that. The families:
 
 * :func:`bn_relu` - fused BatchNorm (+ residual) (+ ReLU), inference and training
   (``kernels/bn_relu.py``; twin :class:`TritonBatchNormReLU2d`);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -14,8 +15,9 @@ import torch
 from bench import results
 from bench.cli import main
 from bench_cli import REPO, run_bench
-from bench.kernel_cases import OPS, capture_cases
-from bench.workloads import _differentiable, check_kernel, conv2d_message, run_kernel
+from bench.ops import capture_cases, get_op
+from bench.ops.conv2d import decisions_message
+from bench.workloads import check_kernel, run_kernel
 
 SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
 
@@ -157,18 +159,19 @@ def test_kernel_rows_carry_bytes_and_flops(mode):
     assert "rel_error" not in result  # eager torch is the baseline, not under test
     passes = {"infer": 3, "train-forward": 4, "train-backward": 8}[mode]
     assert result["bytes_moved"] == passes * 64 * 56 * 56 * 4
-    assert result["achieved_gbps"] == pytest.approx(result["bytes_moved"] / (result["median_ms"] * 1e-3) / 1e9)
+    row = results.make_row(kernel_config("bn_relu", "torch", mode, "fp32", case), {"status": "ok", **result}, {})
+    assert row["achieved_gbps"] == pytest.approx(result["bytes_moved"] / (result["median_ms"] * 1e-3) / 1e9)
 
 
 @pytest.mark.parametrize("op_name, model", [("bn_relu", "resnet18"), ("lrn", "alexnet_paper"),
                                             ("conv2d", "alexnet_paper"), ("squeeze_excite", "se_resnet50")])
 @pytest.mark.parametrize("training", [False, True])
 def test_kernel_check_passes_the_reference_and_fails_a_wrong_op(op_name, model, training):
-    op = OPS[op_name]
+    op = get_op(op_name)
     case = capture_cases([op_name], [model], 1)[-1]
     generator = torch.Generator().manual_seed(0)
     tensors, kwargs = op.make_inputs(case, torch.float32, torch.device("cpu"), torch.channels_last, generator)
-    grads = list(_differentiable(op_name, tensors)) if training else []
+    grads = list(op.differentiable(tensors)) if training else []
     for name in grads:
         tensors[name].requires_grad_(True)
     args = (tensors, kwargs, grads, training, "fp32", generator, torch.device("cpu"))
@@ -181,6 +184,34 @@ def test_kernel_check_passes_the_reference_and_fails_a_wrong_op(op_name, model, 
 
     bad = check_kernel(op, off_by_a_bit, *args)
     assert bad["rel_error"] == pytest.approx(1e-3, rel=0.01)
+
+
+def test_a_kernel_check_is_not_a_number_where_any_output_or_gradient_is_not():
+    """An infinity the reference has not, in the output or in any one gradient (here the last),
+    makes the error NaN, which no bound passes."""
+    op = get_op("bn_relu")
+    case = capture_cases(["bn_relu"], ["resnet18"], 1)[0]
+    generator = torch.Generator().manual_seed(0)
+    tensors, kwargs = op.make_inputs(case, torch.float32, torch.device("cpu"), torch.channels_last, generator)
+    grads = list(op.differentiable(tensors))
+    assert grads[-1] == "bias"
+    for name in grads:
+        tensors[name].requires_grad_(True)
+    args = (tensors, kwargs, grads, True, "fp32", generator, torch.device("cpu"))
+
+    def infinite_bias_gradient(x, weight, bias, *rest, **options):
+        bias = bias * 1.0
+        bias.register_hook(lambda g: g * float("inf"))
+        return op.reference(x, weight, bias, *rest, **options)
+
+    result = check_kernel(op, infinite_bias_gradient, *args)
+    assert result["rel_error"] < 1e-6 and math.isnan(result["grad_rel_error"])
+
+    def one_infinity(*rest, **options):
+        y = op.reference(*rest, **options)
+        return y + torch.zeros_like(y).index_put_((torch.tensor(0),) * y.dim(), torch.tensor(float("inf")))
+
+    assert math.isnan(check_kernel(op, one_infinity, *args)["rel_error"])
 
 
 def test_compiled_kernel_is_checked_against_float64():
@@ -214,11 +245,11 @@ def decision(direction, path, source="rule", times=None):
 def test_conv2d_messages_are_one_line_per_row():
     measured = [decision("weight_grad", "triton-grouped", "cache", {"torch": 0.2, "triton-grouped": 0.15}),
                 decision("forward", "torch", "measured", {"triton-grouped": 0.1234, "torch": 0.101})]
-    assert conv2d_message(measured, "paths") == "paths: forward=torch; weight_grad=triton-grouped"
-    assert conv2d_message(measured, "auto") == ("auto: forward=torch (triton 0.123 ms, torch 0.101 ms); "
+    assert decisions_message(measured, "paths") == "paths: forward=torch; weight_grad=triton-grouped"
+    assert decisions_message(measured, "auto") == ("auto: forward=torch (triton 0.123 ms, torch 0.101 ms); "
                                                 "weight_grad=triton-grouped (cached: triton 0.150 ms, torch 0.200 ms)")
     model = [decision("forward", "triton-grouped")] * 3 + [decision("forward", "torch"),
                                                            decision("input_grad", "triton-depthwise")]
-    assert conv2d_message(model, "counts") == ("conv2d shapes: forward torch 1, triton-grouped 3; "
+    assert decisions_message(model, "counts") == ("conv2d shapes: forward torch 1, triton-grouped 3; "
                                                "input_grad triton-depthwise 1")
-    assert conv2d_message([], "paths") is None
+    assert decisions_message([], "paths") is None

@@ -60,6 +60,24 @@ def test_missing_file_is_named(tmp_path):
         results.load(tmp_path / "nothing.jsonl")
 
 
+def test_derived_columns_come_from_the_row_and_its_run():
+    """images/s of a model row; a kernel row's rates, and those over the run's copy bandwidth and
+    (fp16/bf16 only: an fp32 row has no tensor-core rate to be held to) its bf16 matrix rate."""
+    assert row()["throughput"] == pytest.approx(2 / 1.5e-3)
+    environment = {"copy_bandwidth_gbps": 4000.0, "bf16_matmul_tflops": 800.0}
+    for dtype, matmul_percent in (("bf16", 25.0), ("fp16", 25.0), ("fp32", None)):
+        config = {"kind": "kernel", "name": "lrn", "backend": "triton", "mode": "infer", "dtype": dtype,
+                  "batch_size": 64}
+        kernel = results.make_row(config, {"status": "ok", "median_ms": 1.0, "bytes_moved": 10**9,
+                                           "flops": 2 * 10**11}, environment)
+        assert kernel["throughput"] is None
+        assert kernel["achieved_gbps"] == pytest.approx(1000.0) and kernel["achieved_tflops"] == pytest.approx(200.0)
+        assert kernel["percent_of_copy_bandwidth"] == pytest.approx(25.0)
+        assert kernel["percent_of_matmul_rate"] == (matmul_percent and pytest.approx(matmul_percent))
+    skipped = results.make_row(config, {"status": "skipped", "message": "no GPU"}, environment)
+    assert all(skipped[c] is None for c in ("throughput", "achieved_gbps", "percent_of_copy_bandwidth"))
+
+
 def test_config_key_separates_what_differs():
     assert results.config_key(row()) == results.config_key(row())
     assert results.config_key(row()) != results.config_key(row("vgg11"))

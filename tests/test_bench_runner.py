@@ -11,8 +11,9 @@ import time
 import pytest
 import torch
 
-from bench import results, worker
-from bench.runner import RunOptions, Runner, physical_gpu
+from bench import progress, results
+from bench.devices import physical_gpu
+from bench.runner import RunOptions, Runner
 from bench_cli import REPO
 
 
@@ -106,20 +107,6 @@ def test_gradients_are_judged_against_their_own_bound(tmp_path):
     assert rows[1]["message"] == "gradient relative error 0.05 exceeds the fp32 tolerance 0.01"
 
 
-def test_kernel_rows_are_put_against_both_roofline_references():
-    """Achieved bandwidth over the run's copy bandwidth; achieved FLOP/s over its bf16 matrix
-    rate, for fp16/bf16 rows only (an fp32 row has no tensor-core rate to be held to)."""
-    from bench.worker import run_config
-
-    env = {"copy_bandwidth_gbps": 4000.0, "bf16_matmul_tflops": 800.0}
-    for dtype, matmul_percent in (("bf16", 25.0), ("fp16", 25.0), ("fp32", None)):
-        config = {"workload": "planted_workloads:kernel_rates", "dtype": dtype}
-        row, healthy = run_config(config, torch.device("cpu"), env)
-        assert healthy and row["status"] == "ok"
-        assert row["percent_of_copy_bandwidth"] == 25.0
-        assert row.get("percent_of_matmul_rate") == matmul_percent
-
-
 def test_progress_lines_say_the_phase_of_the_current_configuration(tmp_path, capsys):
     from planted_workloads import PHASES
 
@@ -133,17 +120,20 @@ def test_progress_lines_say_the_phase_of_the_current_configuration(tmp_path, cap
     assert "1/1" in lines[-1]  # the finished row's line
 
 
-def test_the_real_workloads_report_their_phases(monkeypatch):
-    from bench.kernel_cases import capture_cases
+def test_the_real_workloads_report_their_phases():
+    from bench.ops import capture_cases
     from bench.workloads import run_kernel
 
     seen = []
-    monkeypatch.setattr(worker, "phase_listener", seen.append)
     case = capture_cases(["bn_relu"], ["resnet18"], 1)[0]
     kernel = {"kind": "kernel", "name": "bn_relu", "shape": case["shape"], "case": case, "backend": "torch",
               "mode": "infer", "dtype": "fp32", "batch_size": 1, "memory_format": "nchw", "device": "cpu",
               "warmup": 1, "repeats": 1, "min_time_s": 0.0}
-    run_kernel(kernel, torch.device("cpu"))
+    progress.listen(seen.append)
+    try:
+        run_kernel(kernel, torch.device("cpu"))
+    finally:
+        progress.listen(None)
     assert seen == ["building", "warming up", "timing"]  # eager torch is the reference: no check
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from bench import cli, report, results
 from bench.report import data
-from bench.summary import _cell
+from bench.summary import status_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "results" / "samples"
@@ -139,7 +139,7 @@ def test_model_summary_matches_the_terminal_summary():
     (line,) = data.model_summary(prepared(*rows))
     assert line["triton_speedup"] == pytest.approx(1.25) and line["compile_speedup"] is None
     for backend, r in zip(("torch", "triton", "compile"), rows):
-        assert line[f"{backend}_cell"] == _cell(r)
+        assert line[f"{backend}_cell"] == status_cell(r)
     assert line["flags"] == ["incorrect", "skipped"]
     assert line["messages"] == ["compile: skipped happened"]
 
@@ -181,8 +181,8 @@ def test_one_platform_has_nothing_to_compare():
 
 
 def test_kernels_compare_by_bandwidth():
-    f = prepared(row(kind="kernel", name="lrn", achieved_gbps=1000.0),
-                 row(kind="kernel", name="lrn", achieved_gbps=3000.0, env={"device_name": "NVIDIA H100 PCIe"}))
+    f = prepared(row(kind="kernel", name="lrn", bytes_moved=10**10),  # 1000 GB/s in 10 ms
+                 row(kind="kernel", name="lrn", bytes_moved=3 * 10**10, env={"device_name": "NVIDIA H100 PCIe"}))
     entries, reference = data.across_platforms(f)
     assert reference == "NVIDIA H100 PCIe"  # one shared row each: the first by name
     assert {e["platform"]: e["relative"] for e in entries} == {"NVIDIA H100 PCIe": 1.0,
@@ -203,9 +203,9 @@ def test_device_peaks(name, gbps):
 
 
 def test_roofline_references_per_platform():
-    kernel = dict(kind="kernel", name="conv2d", achieved_gbps=100.0, achieved_tflops=5.0)
+    kernel = dict(kind="kernel", name="conv2d", bytes_moved=10**9, flops=5 * 10**10)  # 100 GB/s, 5 TFLOP/s
     f = prepared(row(**kernel), row(backend="triton", **kernel, env={"run_id": "r2", "copy_bandwidth_gbps": 4200.0}),
-                 row(backend="compile", **{**kernel, "achieved_gbps": None}),
+                 row(backend="compile", **{**kernel, "bytes_moved": None}),
                  row(backend="torch", mode="train", status="error", kind="kernel", name="conv2d"),
                  row(env={"device_name": "cpu", "copy_bandwidth_gbps": 6.0}, **kernel))
     rows, references = data.roofline(f)
@@ -279,7 +279,7 @@ def test_results_text_is_escaped_everywhere(tmp_path):
     attack = '<img src=x onerror=alert(1)></script><script>alert(2)</script>'
     rows = [row(name="resnet50" + attack, env={"host": attack, "run_id": attack}),
             row(name="resnet50" + attack, backend="triton", status="error", message=attack, env={"host": attack}),
-            row(kind="kernel", name="lrn" + attack, achieved_gbps=10.0, env={"device_name": "GPU" + attack})]
+            row(kind="kernel", name="lrn" + attack, bytes_moved=10**8, env={"device_name": "GPU" + attack})]
     path = tmp_path / "hostile.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = report.render([path], tmp_path / "hostile.html").read_text()
@@ -330,7 +330,7 @@ def report_cli(capsys, *args) -> tuple[int, str]:
 def test_rows_with_null_key_fields_render_as_missing(tmp_path):
     rows = [row(batch=b, backend=backend, peak_memory_bytes=2**30)
             for b in (64, 128) for backend in ("torch", "triton")]
-    rows += [row(kind="kernel", name="lrn", backend=backend, achieved_gbps=10.0) for backend in ("torch", "triton")]
+    rows += [row(kind="kernel", name="lrn", backend=backend, bytes_moved=10**8) for backend in ("torch", "triton")]
     nulls = [dict(r, batch_size=None) for r in rows] + [dict(rows[0], name=None), dict(rows[1], dtype=None)]
     out = report.render([write_rows(tmp_path / "nulls.jsonl", rows + nulls)], tmp_path / "nulls.html")
     text = out.read_text()

@@ -15,8 +15,9 @@ import re
 import statistics
 
 from ..gate import MIN_SAMPLES as _GATE_MIN_SAMPLES
-from ..results import KEY_COLUMNS
+from ..results import CONFIGURATION, KEY_COLUMNS
 from ..suite import BACKENDS
+from ..summary import status_cell
 
 # --- What makes a row untrustworthy: every threshold the report applies, in one place ---------
 
@@ -204,7 +205,8 @@ def _sortable(column):
 
 # --- Speedups ----------------------------------------------------------------------------------
 
-GROUP = ("platform", "kind", "name", "shape", "mode", "dtype", "batch_size", "memory_format", "input_size")
+# A configuration on one platform, across backends: what a speedup compares.
+GROUP = ("platform",) + tuple(c for c in CONFIGURATION if c != "backend")
 
 
 def _group_key(row) -> tuple:
@@ -238,8 +240,6 @@ def speedups(frame) -> list[dict]:
 
 def model_summary(frame) -> list[dict]:
     """Per platform, model, mode, dtype, batch: each backend's row and the fast paths' speedups."""
-    from ..summary import _cell  # the terminal summary's cell: images/s with its status mark
-
     groups: dict[tuple, dict] = {}
     for row in rows_of_kind(frame, "model"):
         groups.setdefault(_group_key(row), {})[row["backend"]] = row
@@ -250,7 +250,7 @@ def model_summary(frame) -> list[dict]:
         for backend in BACKENDS:
             row = backends.get(backend)
             line[backend] = row
-            line[f"{backend}_cell"] = _cell(row) if row is not None else None
+            line[f"{backend}_cell"] = status_cell(row)
             line[f"{backend}_throughput"] = number(row.get("throughput")) if row is not None else None
             if backend != REFERENCE_BACKEND:
                 ok = (row is not None and base is not None and base["status"] == "ok"

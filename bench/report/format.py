@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import html
 
+from ..results import STATUS_MARKS
 from .data import number, value
 
 # The terminal summary's status marks, then one per soft flag.
-FLAG_MARK = {"incorrect": "!", "error": "E", "oom": "M", "skipped": "-", "noisy": "~", "throttled": "T",
-             "clocks moved": "C"}
+FLAG_MARK = {**STATUS_MARKS, "noisy": "~", "throttled": "T", "clocks moved": "C"}
 
 
 def esc(text) -> str:
