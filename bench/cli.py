@@ -312,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
     run.add_argument("--out", help="results file (*.jsonl) or directory (default results/runs/)")
     run.add_argument("--resume", action="store_true",
-                     help="skip configurations already in the output file (a directory: its newest file "
-                          "of this suite)")
+                     help="skip configurations already run on this device in the output file (a directory: "
+                          "its newest file of this suite on this device)")
     run.add_argument("--worker-memory-limit", type=_count(1), metavar="BYTES",
                      help="cap each worker's memory beyond its start-up size; going over gives an 'oom' row")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
