@@ -6,6 +6,9 @@
   the Triton interpreter (``TRITON_INTERPRET=1`` set before triton was imported);
 * the ``(n, c, p)`` view of a 4-D activation that lets one kernel serve contiguous NCHW
   (``p`` unit-stride) and channels_last (``c`` unit-stride) without copying either;
+* the ``@triton.jit`` helpers of the tile kernels: which ``[BLOCK_P, BLOCK_C]`` tile a program
+  owns, the pointers to a tile of one tensor from that tensor's three strides, and a residual
+  block's tail (``+ residual``, ReLU);
 * grid and split-reduction helpers, output allocation (poisoned with NaN under
   :func:`poison_outputs`, so tests see any element a kernel failed to write) and the autotune
   wrapper (one config under the interpreter: a big tile by default, any GPU config under
@@ -274,6 +277,87 @@ def device_guard(t: torch.Tensor):
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
 
 
+# --- tile helpers (@triton.jit) ---------------------------------------------------------------
+#
+# The activation kernels work on [BLOCK_P pixels, BLOCK_C channels] tiles of the (n, c, p) view
+# above. Each tensor comes with its own three strides, passed as ``<tensor>_stride_n``,
+# ``<tensor>_stride_c`` and ``<tensor>_stride_p`` in that order (pixel_view's order), because
+# the tensors of one launch need not share a layout (an NCHW gradient beside a channels_last
+# input) and Triton specialises each stride of 1 separately.
+
+@triton.jit
+def channel_block(C, BLOCK_C: tl.constexpr):
+    """The channels ``c`` of this program's channel block (grid axis 1) and their mask ``c < C``."""
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return c, c < C
+
+
+@triton.jit
+def pixel_block(tile, P, BLOCK_P: tl.constexpr):
+    """Pixel block ``tile`` of ``N * cdiv(P, BLOCK_P)``, image by image: its image ``n``, its first
+    pixel ``p0``, ``rows = arange(BLOCK_P)`` and their mask ``p0 + rows < P``."""
+    tiles_p = tl.cdiv(P, BLOCK_P)
+    n = tile // tiles_p
+    p0 = (tile % tiles_p) * BLOCK_P
+    rows = tl.arange(0, BLOCK_P)
+    return n, p0, rows, rows < P - p0
+
+
+@triton.jit
+def program_tile(P, C, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's tile of a :func:`tile_grid` launch: ``(n, p0, rows, c, channel_mask, mask)``,
+    as :func:`pixel_block` (grid axis 0) and :func:`channel_block` (axis 1) give them, and the
+    tile's ``[BLOCK_P, BLOCK_C]`` mask."""
+    n, p0, rows, _ = pixel_block(tl.program_id(0), P, BLOCK_P)
+    c, channel_mask = channel_block(C, BLOCK_C)
+    # The same mask as row_mask[:, None] & channel_mask[None, :], in the form for which ptxas
+    # gives the elementwise kernels up to 4 fewer registers (sm_80, fp32).
+    mask = (rows[:, None] < P - p0) & channel_mask[None, :]
+    return n, p0, rows, c, channel_mask, mask
+
+
+@triton.jit
+def tile_ptrs(base, n, p0, rows, c, stride_n, stride_c, stride_p):
+    """Pointers ``[len(rows), len(c)]`` to the elements ``(n, c, p0 + rows)`` of the tensor at
+    ``base`` with strides ``(stride_n, stride_c, stride_p)``.
+
+    The image and first pixel make one scalar offset in int64 (``p0 * stride_p`` passes 2**31 in
+    a large channels_last batch, where ``P`` holds every image), added to ``base`` before the
+    tile's own offsets, which stay int32: one 64-bit add per element, no 64-bit multiply.
+    """
+    start = n.to(tl.int64) * stride_n + p0.to(tl.int64) * stride_p
+    return base + start + (rows[:, None] * stride_p + c[None, :] * stride_c)
+
+
+@triton.jit
+def row_ptrs(base, n, p0, rows, stride_n, stride_p):
+    """Pointers ``[len(rows), 1]`` to channel 0 of the pixels ``(n, p0 + rows)``, for a kernel that
+    reads one tile at several channel offsets ``q`` (``row_ptrs(...) + q[None, :] * stride_c``):
+    the rows' 64-bit pointers are computed once, only the channels' int32 offsets change."""
+    return base + (n.to(tl.int64) * stride_n + p0.to(tl.int64) * stride_p) + rows[:, None] * stride_p
+
+
+@triton.jit
+def image_offsets(p0, rows, c, stride_c, stride_p):
+    """Offsets ``[len(rows), len(c)]`` of the elements ``(c, p0 + rows)`` from the start of their
+    image, in int32 (an image has fewer than 2**31 elements): for a kernel that walks the pixels of
+    one image from a pointer to it, computed once in int64."""
+    return p0 * stride_p + (rows[:, None] * stride_p + c[None, :] * stride_c)
+
+
+@triton.jit
+def residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p,
+                  HAS_RES: tl.constexpr, RELU: tl.constexpr):
+    """The tail of a residual block on an fp32 tile ``y`` of ``(n, c, p0 + rows)``: ``+ res``
+    (read from ``RES``) if ``HAS_RES``, then ReLU if ``RELU``, NaN staying NaN as in torch.relu."""
+    if HAS_RES:
+        r = tl.load(tile_ptrs(RES, n, p0, rows, c, res_stride_n, res_stride_c, res_stride_p), mask=mask, other=0.0)
+        y += r.to(tl.float32)
+    if RELU:
+        y = tl.where(y < 0.0, 0.0, y)
+    return y
+
+
 # --- autotuning --------------------------------------------------------------------------------
 
 AUTOTUNED: list = []  # every autotuned kernel of the package (for use_config and the compile check)
@@ -283,6 +367,16 @@ _FORCED_CONFIG: int | None = None
 # big tile, so a CPU test launches a handful of programs. Every GPU config is still run through
 # the interpreter by the tests that select it with use_config().
 INTERPRETER_TILE = triton.Config({"BLOCK_P": 256, "BLOCK_C": 256}, num_warps=4)
+
+
+def tile_configs(elements: int, num_warps: int, channel_blocks: Sequence[int] = (64, 16, 256)) -> list:
+    """Autotune configs of a ``[BLOCK_P, BLOCK_C]`` tile kernel: tiles of ``elements`` elements,
+    one per ``BLOCK_C`` of ``channel_blocks``, in that order. The default three cover the
+    layouts: a balanced tile (channels_last with C >= 64, NCHW with H*W >= 64), a tall one
+    (NCHW with large H*W: long unit-stride pixel rows) and a wide one (channels_last with
+    C >= 256: long unit-stride channel rows)."""
+    return [triton.Config({"BLOCK_P": elements // block_c, "BLOCK_C": block_c}, num_warps=num_warps)
+            for block_c in channel_blocks]
 
 
 def autotune(configs: list, key: list[str], interpreter_config: triton.Config | None = None):

@@ -50,6 +50,12 @@ def ptr(dtype: torch.dtype) -> Ptr:
     return Ptr(dtype)
 
 
+def strides(*tensors: str, values: tuple[int, int, int]) -> dict[str, int]:
+    """The ``<tensor>_stride_n``, ``_c`` and ``_p`` arguments of each named tensor of a tile kernel
+    (``kernels._common``'s naming), all set to one layout's ``(n, c, p)`` strides."""
+    return {f"{t}_stride_{axis}": v for t in tensors for axis, v in zip("ncp", values, strict=True)}
+
+
 @dataclasses.dataclass
 class Case:
     kernel: object  # a triton Autotuner (every config is compiled) or a JITFunction
