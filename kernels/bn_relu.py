@@ -58,59 +58,45 @@ from ._patch import register_swap
 # --- kernels ------------------------------------------------------------------------------------
 
 # [BLOCK_P pixels, BLOCK_C channels] tiles of the elementwise kernels (apply, dx): 4096 elements,
-# 16 per thread. The first suits channels_last with C >= 64 and NCHW with H*W >= 64, the second
-# NCHW with large H*W, the third channels_last with C >= 256.
-TILE_CONFIGS = [
-    triton.Config({"BLOCK_P": 64, "BLOCK_C": 64}, num_warps=8),
-    triton.Config({"BLOCK_P": 256, "BLOCK_C": 16}, num_warps=8),
-    triton.Config({"BLOCK_P": 16, "BLOCK_C": 256}, num_warps=8),
-]
-# Tiles of the reductions: 2048 elements, two fp32 accumulators per element.
-REDUCE_CONFIGS = [
-    triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
-    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
-    triton.Config({"BLOCK_P": 8, "BLOCK_C": 256}, num_warps=4),
-]
+# 16 per thread; 64x64, 256x16 and 16x256, for C >= 64 in either layout, NCHW with large H*W and
+# channels_last with C >= 256 (ResNet's 64 to 2048 channels, 56x56 to 7x7 pixels).
+TILE_CONFIGS = _common.tile_configs(4096, num_warps=8)
+# Tiles of the reductions: 2048 elements (32x64, 128x16, 8x256), two fp32 accumulators per element.
+REDUCE_CONFIGS = _common.tile_configs(2048, num_warps=4)
 # The fold kernels touch C floats and chunks * C partials: one fixed config, no autotuning (the
 # forward fold updates the running statistics in place, so it must run exactly once).
 FOLD_BLOCK_C, FOLD_BLOCK_K, FOLD_WARPS = 64, 32, 4
 # The shape fields that change the best tile: N' (images, 1 once folded into P), C, P (pixels
 # per image) and the channel stride (1 for channels_last). Autotune adds the dtypes.
-TUNE_KEY = ["N", "C", "P", "sxc"]
+TUNE_KEY = ["N", "C", "P", "x_stride_c"]
 
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_stats_kernel(X, WS, N, C, P, sxn, sxc, sxp, NUM_CHUNKS,
+def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHUNKS,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per (chunk, channel): count, mean and M2 of the pixel tiles chunk, chunk + NUM_CHUNKS, ...
 
     WS is fp32 ``[3, NUM_CHUNKS, C]``; a chunk that owns no tile writes zeros.
     """
     chunk = tl.program_id(0)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    rows = tl.arange(0, BLOCK_P)
-    offs = rows[:, None] * sxp + c[None, :] * sxc
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    n_tiles = N * tiles_p
+    c, cmask = _common.channel_block(C, BLOCK_C)
+    n_tiles = N * tl.cdiv(P, BLOCK_P)
     # Shift: the mean of the chunk's first tile, so sum((x - shift)^2) does not cancel.
     shift = tl.zeros([BLOCK_C], dtype=tl.float32)
     if chunk < n_tiles:
-        p0 = (chunk % tiles_p) * BLOCK_P
-        base = (chunk // tiles_p).to(tl.int64) * sxn + p0.to(tl.int64) * sxp
-        mask = (rows[:, None] < P - p0) & cmask[None, :]
-        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        n, p0, rows, rmask = _common.pixel_block(chunk, P, BLOCK_P)
+        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p),
+                    mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
         shift = tl.sum(x, axis=0) / tl.minimum(P - p0, BLOCK_P).to(tl.float32)
     s1 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     s2 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     count = tl.zeros([BLOCK_P], dtype=tl.float32)
     for t in range(chunk, n_tiles, NUM_CHUNKS):
-        p0 = (t % tiles_p) * BLOCK_P
-        base = (t // tiles_p).to(tl.int64) * sxn + p0.to(tl.int64) * sxp
-        rmask = rows < P - p0
+        n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
         mask = rmask[:, None] & cmask[None, :]
-        x = tl.load(X + base + offs, mask=mask, other=0.0).to(tl.float32)
+        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+                    other=0.0).to(tl.float32)
         d = tl.where(mask, x - shift[None, :], 0.0)
         s1 += d
         s2 += d * d
@@ -127,8 +113,8 @@ def _bn_stats_kernel(X, WS, N, C, P, sxn, sxc, sxp, NUM_CHUNKS,
 
 
 @triton.jit
-def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, sw, sb, srm, srv, momentum, eps, unbias,
-                    TRAINING: tl.constexpr, UPDATE: tl.constexpr,
+def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, w_stride, b_stride, rm_stride, rv_stride,
+                    momentum, eps, unbias, TRAINING: tl.constexpr, UPDATE: tl.constexpr,
                     BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per channel: mean and biased variance (merged chunks in training, running stats in
     inference), the running-statistics update, and COEF = fp32 [mean, invstd, gamma*invstd, beta]."""
@@ -159,18 +145,18 @@ def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, sw, sb, srm, srv, mom
             total = merged
         var = m2 / tl.maximum(total, 1.0)
         if UPDATE:
-            rm = tl.load(RM + c * srm, mask=cmask, other=0.0).to(tl.float32)
-            rv = tl.load(RV + c * srv, mask=cmask, other=0.0).to(tl.float32)
+            rm = tl.load(RM + c * rm_stride, mask=cmask, other=0.0).to(tl.float32)
+            rv = tl.load(RV + c * rv_stride, mask=cmask, other=0.0).to(tl.float32)
             rm = (1.0 - momentum) * rm + momentum * mean
             rv = (1.0 - momentum) * rv + momentum * (var * unbias)
-            tl.store(RM + c * srm, rm.to(RM.dtype.element_ty), mask=cmask)
-            tl.store(RV + c * srv, rv.to(RV.dtype.element_ty), mask=cmask)
+            tl.store(RM + c * rm_stride, rm.to(RM.dtype.element_ty), mask=cmask)
+            tl.store(RV + c * rv_stride, rv.to(RV.dtype.element_ty), mask=cmask)
     else:
-        mean = tl.load(RM + c * srm, mask=cmask, other=0.0).to(tl.float32)
-        var = tl.load(RV + c * srv, mask=cmask, other=1.0).to(tl.float32)
+        mean = tl.load(RM + c * rm_stride, mask=cmask, other=0.0).to(tl.float32)
+        var = tl.load(RV + c * rv_stride, mask=cmask, other=1.0).to(tl.float32)
     invstd = 1.0 / tl.sqrt_rn(var + eps)
-    w = tl.load(W + c * sw, mask=cmask, other=0.0).to(tl.float32)
-    b = tl.load(B + c * sb, mask=cmask, other=0.0).to(tl.float32)
+    w = tl.load(W + c * w_stride, mask=cmask, other=0.0).to(tl.float32)
+    b = tl.load(B + c * b_stride, mask=cmask, other=0.0).to(tl.float32)
     tl.store(COEF + c, mean, mask=cmask)
     tl.store(COEF + C + c, invstd, mask=cmask)
     tl.store(COEF + 2 * C + c, w * invstd, mask=cmask)
@@ -179,60 +165,47 @@ def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, sw, sb, srm, srv, mom
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_apply_kernel(X, R, Y, COEF, N, C, P, sxn, sxc, sxp, srn, src, srp, syn, syc, syp,
+def _bn_apply_kernel(X, RES, Y, COEF, N, C, P,
+                     x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
+                     y_stride_n, y_stride_c, y_stride_p,
                      HAS_RES: tl.constexpr, RELU: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """y = relu((x - mean) * gamma * invstd + beta [+ r]): the folded per-channel scale applied
+    """y = relu((x - mean) * gamma * invstd + beta [+ res]): the folded per-channel scale applied
     without cancelling a large mean (one more FADD than x * scale + shift, same traffic)."""
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = (pid // tiles_p).to(tl.int64)
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    mask = (rows[:, None] < P - p0) & cmask[None, :]
-    p0 = p0.to(tl.int64)
+    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
     mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
     scale = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
     beta = tl.load(COEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
-    x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask, other=0.0)
+    x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask, other=0.0)
     y = (x.to(tl.float32) - mean) * scale + beta
-    if HAS_RES:
-        r = tl.load(R + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), mask=mask, other=0.0)
-        y += r.to(tl.float32)
-    if RELU:
-        y = tl.where(y < 0.0, 0.0, y)  # NaN stays NaN, as in torch.relu
-    tl.store(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), y.to(Y.dtype.element_ty),
+    y = _common.residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p, HAS_RES, RELU)
+    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), y.to(Y.dtype.element_ty),
              mask=mask)
 
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp, NUM_CHUNKS,
+def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p,
+                          y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p, NUM_CHUNKS,
                           RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per (chunk, channel): sum(g) and sum(g * x_hat), g = dy * (y > 0); WS is fp32 [2, NUM_CHUNKS, C]."""
     chunk = tl.program_id(0)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    rows = tl.arange(0, BLOCK_P)
+    c, cmask = _common.channel_block(C, BLOCK_C)
     mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
     invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)[None, :]
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    n_tiles = N * tiles_p
+    n_tiles = N * tl.cdiv(P, BLOCK_P)
     acc_g = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     acc_gx = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for t in range(chunk, n_tiles, NUM_CHUNKS):
-        n = (t // tiles_p).to(tl.int64)
-        p0 = (t % tiles_p) * BLOCK_P
-        mask = (rows[:, None] < P - p0) & cmask[None, :]
-        p0 = p0.to(tl.int64)
-        g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+        n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
+        mask = rmask[:, None] & cmask[None, :]
+        g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
         if RELU:
-            y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+            y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask,
+                        other=0.0)
             g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
-        x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask,
+        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
         acc_g += g
         acc_gx += g * ((x - mean) * invstd)
@@ -277,39 +250,32 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, COEF, BCOEF, DW, DB, C, count,
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_bwd_dx_kernel(X, Y, DY, DX, DR, BCOEF, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp,
-                      sgn, sgc, sgp, srn, src, srp,
+def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c, x_stride_p,
+                      y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
+                      dx_stride_n, dx_stride_c, dx_stride_p, dres_stride_n, dres_stride_c, dres_stride_p,
                       RELU: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """dx = A * g - K2 - (x - mean) * K3 and d(residual) = g, g = dy * (y > 0)."""
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = (pid // tiles_p).to(tl.int64)
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    mask = (rows[:, None] < P - p0) & cmask[None, :]
-    p0 = p0.to(tl.int64)
+    """dx = A * g - K2 - (x - mean) * K3 and d(res) = g, g = dy * (y > 0)."""
+    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
     a = tl.load(BCOEF + C + c, mask=cmask, other=0.0)[None, :]
-    g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+    g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                 other=0.0).to(tl.float32)
     if RELU:
-        y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+        y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask, other=0.0)
         g = tl.where(y <= 0.0, 0.0, g)
     dx = a * g
     if TRAINING:
         mean = tl.load(BCOEF + c, mask=cmask, other=0.0)[None, :]
         k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
         k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
-        x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask,
+        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
         dx = dx - k2 - (x - mean) * k3
-    tl.store(DX + (n * sgn + p0 * sgp) + (rows[:, None] * sgp + c[None, :] * sgc), dx.to(DX.dtype.element_ty),
-             mask=mask)
+    tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
+             dx.to(DX.dtype.element_ty), mask=mask)
     if HAS_DRES:
-        tl.store(DR + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), g.to(DR.dtype.element_ty),
-                 mask=mask)
+        tl.store(_common.tile_ptrs(DRES, n, p0, rows, c, dres_stride_n, dres_stride_c, dres_stride_p),
+                 g.to(DRES.dtype.element_ty), mask=mask)
 
 
 # --- launchers ----------------------------------------------------------------------------------
@@ -335,24 +301,34 @@ def _forward(x, weight, bias, running_mean, running_var, residual, training, mom
     tensors = [x] + ([residual] if residual is not None else [])
     y = _common.empty_like(x)
     n_, p, strides = _common.pixel_view(*tensors, y)
-    sx, sy = strides[0], strides[-1]
-    sr = strides[1] if residual is not None else sx
+    x_strides, y_strides = strides[0], strides[-1]
+    res_strides = strides[1] if residual is not None else x_strides
     coef = _common.empty((4, c), torch.float32, device)
     count = n * h * w
     with _common.device_guard(x):
         if training:
             chunks = _common.split_chunks(n_ * p, c, device)
             ws = _common.empty((3, chunks, c), torch.float32, device)
-            _bn_stats_kernel[_common.split_grid(chunks, c)](x, ws, n_, c, p, *sx, chunks)
+            _bn_stats_kernel[_common.split_grid(chunks, c)](
+                x, ws,  # input; fp32 [count, mean, M2] per (chunk, channel)
+                n_, c, p, *x_strides,  # the (n, c, p) view and x's strides in it
+                chunks)  # programs per channel block
         else:
             chunks, ws = 1, coef  # not read
         _bn_fold_kernel[_fold_grid(c)](
-            ws, chunks, weight, bias, rm, rv, coef, c, weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0),
-            float(momentum), float(eps), count / max(count - 1, 1), TRAINING=training, UPDATE=update,
+            ws, chunks,  # the statistics' partials (not read in inference)
+            weight, bias, rm, rv,  # per-channel parameters and running statistics
+            coef, c,  # output: fp32 [mean, invstd, gamma * invstd, beta] per channel
+            weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0),
+            float(momentum), float(eps), count / max(count - 1, 1),  # the last: the unbiased variance's factor
+            TRAINING=training, UPDATE=update,
             BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
         if x.numel():
             _bn_apply_kernel[_common.tile_grid(n_, p, c)](
-                x, residual if residual is not None else x, y, coef, n_, c, p, *sx, *sr, *sy,
+                x, residual if residual is not None else x, y,  # the residual pointer is not read without one
+                coef,  # fp32 [mean, invstd, gamma * invstd, beta] per channel
+                n_, c, p,  # the (n, c, p) view
+                *x_strides, *res_strides, *y_strides,
                 HAS_RES=residual is not None, RELU=relu)
     return y, coef
 
@@ -371,23 +347,36 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
     ys = y if relu else x  # y is only read for the ReLU mask
     outs = [t for t in (dx, dr) if t is not None]
     n_, p, strides = _common.pixel_view(x, ys, dy, *outs)
-    sx, sy, sd = strides[:3]
-    sg = strides[3] if dx is not None else sx
-    sr = strides[4] if dr is not None else sx
+    x_strides, y_strides, dy_strides = strides[:3]
+    dx_strides = strides[3] if dx is not None else x_strides
+    dres_strides = strides[4] if dr is not None else x_strides
     with _common.device_guard(x):
         if with_partials:
             chunks = _common.split_chunks(n_ * p, c, device)
             ws = _common.empty((2, chunks, c), torch.float32, device)
             _bn_bwd_reduce_kernel[_common.split_grid(chunks, c)](
-                x, ys, dy, coef, ws, n_, c, p, *sx, *sy, *sd, chunks, RELU=relu)
+                x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                coef, ws,  # the forward's fp32 coefficients; fp32 [sum(g), sum(g * x_hat)] partials
+                n_, c, p,  # the (n, c, p) view
+                *x_strides, *y_strides, *dy_strides,
+                chunks,  # programs per channel block
+                RELU=relu)
         else:
             chunks, ws = 1, bcoef  # not read
         _bn_bwd_fold_kernel[_fold_grid(c)](
-            ws, chunks, coef, bcoef, dw, db, c, float(max(n * h * w, 1)), HAS_PARTIALS=with_partials,
-            TRAINING=training, BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+            ws, chunks,  # the reduction's partials (not read without them)
+            coef, bcoef,  # the forward's coefficients; output: the dx kernel's
+            dw, db,  # gradients of gamma and beta
+            c, float(max(n * h * w, 1)),  # values per channel, for the batch means
+            HAS_PARTIALS=with_partials, TRAINING=training,
+            BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
         if dx is not None and x.numel():
             _bn_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
-                x, ys, dy, dx, dr if dr is not None else dx, bcoef, n_, c, p, *sx, *sy, *sd, *sg, *sr,
+                x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                dx, dr if dr is not None else dx,  # outputs; d(residual) is not written without one
+                bcoef,  # fp32 [mean, A, A * mean(g), A * invstd * mean(g * x_hat)] per channel
+                n_, c, p,  # the (n, c, p) view
+                *x_strides, *y_strides, *dy_strides, *dx_strides, *dres_strides,
                 RELU=relu, HAS_DRES=dr is not None, TRAINING=training)
     return (dx if need_dx else None, dw if need_dw else None, db if need_db else None, dr)
 
@@ -521,7 +510,7 @@ def compile_cases():
     matter only through what Triton specialises on (a stride of 1, divisibility by 16). The
     constexpr flags are those that make each kernel do the most work.
     """
-    from .compile_check import Case, ptr
+    from .compile_check import Case, ptr, strides
 
     c, hw, n = 64, 56 * 56, 64
     layouts = {  # (N', P, (sn, sc, sp)) as pixel_view gives them
@@ -533,27 +522,24 @@ def compile_cases():
         for layout, (n_, p, s) in layouts.items():
             chunks = 132
             cases.append(Case(_bn_stats_kernel, dtype, layout, dict(
-                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
-                NUM_CHUNKS=chunks)))
+                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", values=s), NUM_CHUNKS=chunks)))
             cases.append(Case(_bn_apply_kernel, dtype, layout, dict(
-                X=ptr(dtype), R=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), N=n_, C=c, P=p,
-                sxn=s[0], sxc=s[1], sxp=s[2], srn=s[0], src=s[1], srp=s[2], syn=s[0], syc=s[1], syp=s[2],
-                HAS_RES=True, RELU=True)))
+                X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), N=n_, C=c, P=p,
+                **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True)))
             cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), COEF=ptr(torch.float32), WS=ptr(torch.float32),
-                N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2],
-                sdn=s[0], sdc=s[1], sdp=s[2], NUM_CHUNKS=chunks, RELU=True)))
+                N=n_, C=c, P=p, **strides("x", "y", "dy", values=s), NUM_CHUNKS=chunks, RELU=True)))
             cases.append(Case(_bn_bwd_dx_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DR=ptr(dtype), BCOEF=ptr(torch.float32),
-                N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2],
-                sdn=s[0], sdc=s[1], sdp=s[2], sgn=s[0], sgc=s[1], sgp=s[2], srn=s[0], src=s[1], srp=s[2],
+                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype), BCOEF=ptr(torch.float32),
+                N=n_, C=c, P=p, **strides("x", "y", "dy", "dx", "dres", values=s),
                 RELU=True, HAS_DRES=True, TRAINING=True)))
         # The fold kernels see the parameters' dtype (fp32 under autocast; the model's dtype after
         # model.to(dtype)), never the activation's.
         fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)
         cases.append(Case(_bn_fold_kernel, dtype, "-", dict(
             WS=ptr(torch.float32), NUM_CHUNKS=132, W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
-            COEF=ptr(torch.float32), C=c, sw=1, sb=1, srm=1, srv=1, momentum=0.1, eps=1e-5, unbias=1.0001,
+            COEF=ptr(torch.float32), C=c, w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
+            momentum=0.1, eps=1e-5, unbias=1.0001,
             TRAINING=True, UPDATE=True, **fold), num_warps=FOLD_WARPS))
         cases.append(Case(_bn_bwd_fold_kernel, dtype, "-", dict(
             WS=ptr(torch.float32), NUM_CHUNKS=132, COEF=ptr(torch.float32), BCOEF=ptr(torch.float32),
