@@ -48,63 +48,54 @@ from ._patch import register_swap
 
 # [BLOCK_P pixels, BLOCK_C channels], 1024 elements (8 per thread: the backward keeps five fp32
 # tiles live across its window loop). Wide channel blocks keep the size - 1 channel halo small:
-# the first suits channels_last with C >= 64 (AlexNet's 96, GoogLeNet's 64 and 192), the second
-# NCHW, the third channels_last with C >= 128 (AlexNet's 256).
-LRN_CONFIGS = [
-    triton.Config({"BLOCK_P": 16, "BLOCK_C": 64}, num_warps=4),
-    triton.Config({"BLOCK_P": 64, "BLOCK_C": 16}, num_warps=4),
-    triton.Config({"BLOCK_P": 8, "BLOCK_C": 128}, num_warps=4),
-]
-TUNE_KEY = ["N", "C", "P", "sxc", "SIZE"]
+# 16x64 suits channels_last with C >= 64 (AlexNet's 96, GoogLeNet's 64 and 192), 64x16 NCHW,
+# 8x128 channels_last with C >= 128 (AlexNet's 256).
+LRN_CONFIGS = _common.tile_configs(1024, num_warps=4, channel_blocks=(64, 16, 128))
+TUNE_KEY = ["N", "C", "P", "x_stride_c", "SIZE"]
+
+
+@triton.jit
+def _window_mask(row_mask, q, C):
+    """The tile's rows at channels ``q``, where ``0 <= q < C`` (outside: torch's zero padding)."""
+    return row_mask[:, None] & ((q >= 0) & (q < C))[None, :]
 
 
 @_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _lrn_fwd_kernel(X, Y, N, C, P, sxn, sxc, sxp, syn, syc, syp, SIZE, LO, k, alpha_n, beta,
-                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
+                    SIZE, LO, k, alpha_n, beta, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """y = x * (k + alpha_n * S)^-beta, S the window sum of x^2 (LO = size // 2 channels below)."""
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = (pid // tiles_p).to(tl.int64)
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = (rows < P - p0)[:, None]
-    p0 = p0.to(tl.int64)
-    xb = X + (n * sxn + p0 * sxp) + rows[:, None] * sxp
+    n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
+    c, cmask = _common.channel_block(C, BLOCK_C)
+    x_rows = _common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p)
     s = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for i in range(0, SIZE):
         q = c + (i - LO)
-        v = tl.load(xb + q[None, :] * sxc, mask=pmask & ((q >= 0) & (q < C))[None, :], other=0.0).to(tl.float32)
+        v = tl.load(x_rows + q[None, :] * x_stride_c, mask=_window_mask(rmask, q, C), other=0.0).to(tl.float32)
         s += v * v
-    mask = pmask & (c < C)[None, :]
-    x = tl.load(xb + c[None, :] * sxc, mask=mask, other=0.0).to(tl.float32)
+    mask = rmask[:, None] & cmask[None, :]
+    x = tl.load(x_rows + c[None, :] * x_stride_c, mask=mask, other=0.0).to(tl.float32)
     y = x * tl.exp2(-beta * tl.log2(k + alpha_n * s))
-    tl.store(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), y.to(Y.dtype.element_ty),
+    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), y.to(Y.dtype.element_ty),
              mask=mask)
 
 
 @_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _lrn_bwd_kernel(X, DY, DX, N, C, P, sxn, sxc, sxp, sdn, sdc, sdp, sgn, sgc, sgp, SIZE, LO, k, alpha_n, beta,
+def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
+                    dx_stride_n, dx_stride_c, dx_stride_p, SIZE, LO, k, alpha_n, beta,
                     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx_c = dy_c d_c^-beta - 2 beta alpha_n x_c sum_{q: c in window(q)} dy_q x_q d_q^(-beta-1)."""
     HI = SIZE - 1 - LO
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = (pid // tiles_p).to(tl.int64)
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = (rows < P - p0)[:, None]
-    p0 = p0.to(tl.int64)
-    xb = X + (n * sxn + p0 * sxp) + rows[:, None] * sxp
-    db = DY + (n * sdn + p0 * sdp) + rows[:, None] * sdp
+    n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
+    c, cmask = _common.channel_block(C, BLOCK_C)
+    x_rows = _common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p)
+    dy_rows = _common.row_ptrs(DY, n, p0, rows, dy_stride_n, dy_stride_p)
     # S of the first q whose window holds c (q = c - HI): channels c - HI - LO ... c.
     s = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for i in range(0, SIZE):
         j = c + (i - HI - LO)
-        v = tl.load(xb + j[None, :] * sxc, mask=pmask & ((j >= 0) & (j < C))[None, :], other=0.0).to(tl.float32)
+        v = tl.load(x_rows + j[None, :] * x_stride_c, mask=_window_mask(rmask, j, C), other=0.0).to(tl.float32)
         s += v * v
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     log_own = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
@@ -112,9 +103,9 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, sxn, sxc, sxp, sdn, sdc, sdp, sgn, sgc, 
     dy_own = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for i in range(0, SIZE):
         q = c + (i - HI)
-        qmask = pmask & ((q >= 0) & (q < C))[None, :]
-        xq = tl.load(xb + q[None, :] * sxc, mask=qmask, other=0.0).to(tl.float32)
-        dyq = tl.load(db + q[None, :] * sdc, mask=qmask, other=0.0).to(tl.float32)
+        qmask = _window_mask(rmask, q, C)
+        xq = tl.load(x_rows + q[None, :] * x_stride_c, mask=qmask, other=0.0).to(tl.float32)
+        dyq = tl.load(dy_rows + q[None, :] * dy_stride_c, mask=qmask, other=0.0).to(tl.float32)
         lg = tl.log2(k + alpha_n * tl.where(s < 0.0, 0.0, s))  # sliding sums may round below 0
         acc += tl.where(qmask, dyq * xq * tl.exp2((-beta - 1.0) * lg), 0.0)
         own = i == HI
@@ -125,13 +116,12 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, sxn, sxc, sxp, sdn, sdc, sdp, sgn, sgc, 
         if i + 1 < SIZE:
             a = q + 1 + HI
             b = q - LO
-            va = tl.load(xb + a[None, :] * sxc, mask=pmask & ((a >= 0) & (a < C))[None, :], other=0.0).to(tl.float32)
-            vb = tl.load(xb + b[None, :] * sxc, mask=pmask & ((b >= 0) & (b < C))[None, :], other=0.0).to(tl.float32)
+            va = tl.load(x_rows + a[None, :] * x_stride_c, mask=_window_mask(rmask, a, C), other=0.0).to(tl.float32)
+            vb = tl.load(x_rows + b[None, :] * x_stride_c, mask=_window_mask(rmask, b, C), other=0.0).to(tl.float32)
             s += va * va - vb * vb
     dx = dy_own * tl.exp2(-beta * log_own) - (2.0 * beta * alpha_n) * x_own * acc
-    mask = pmask & (c < C)[None, :]
-    tl.store(DX + (n * sgn + p0 * sgp) + (rows[:, None] * sgp + c[None, :] * sgc), dx.to(DX.dtype.element_ty),
-             mask=mask)
+    tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p), dx.to(DX.dtype.element_ty),
+             mask=rmask[:, None] & cmask[None, :])
 
 
 # --- launchers ----------------------------------------------------------------------------------
@@ -143,10 +133,14 @@ def _scalars(size, alpha, beta, k):
 def _forward(x, size, alpha, beta, k):
     n, c, h, w = x.shape
     y = _common.empty_like(x)
-    n_, p, (sx, sy) = _common.pixel_view(x, y)
+    n_, p, (x_strides, y_strides) = _common.pixel_view(x, y)
     if x.numel():
         with _common.device_guard(x):
-            _lrn_fwd_kernel[_common.tile_grid(n_, p, c)](x, y, n_, c, p, *sx, *sy, **_scalars(size, alpha, beta, k))
+            _lrn_fwd_kernel[_common.tile_grid(n_, p, c)](
+                x, y,  # input, output
+                n_, c, p,  # the (n, c, p) view
+                *x_strides, *y_strides,
+                **_scalars(size, alpha, beta, k))  # the window and the formula's constants
     return y
 
 
@@ -154,11 +148,14 @@ def _backward(x, dy, size, alpha, beta, k):
     n, c, h, w = x.shape
     dy = _common.mergeable(dy)
     dx = _common.empty_like(x)
-    n_, p, (sx, sd, sg) = _common.pixel_view(x, dy, dx)
+    n_, p, (x_strides, dy_strides, dx_strides) = _common.pixel_view(x, dy, dx)
     if x.numel():
         with _common.device_guard(x):
-            _lrn_bwd_kernel[_common.tile_grid(n_, p, c)](x, dy, dx, n_, c, p, *sx, *sd, *sg,
-                                                         **_scalars(size, alpha, beta, k))
+            _lrn_bwd_kernel[_common.tile_grid(n_, p, c)](
+                x, dy, dx,  # the forward's input, the incoming gradient, the output
+                n_, c, p,  # the (n, c, p) view
+                *x_strides, *dy_strides, *dx_strides,
+                **_scalars(size, alpha, beta, k))  # the window and the formula's constants
     return dx
 
 
@@ -221,7 +218,7 @@ register_swap("lrn", ("models.blocks:LocalResponseNorm", "torch.nn:LocalResponse
 
 def compile_cases():
     """Both kernels per dtype and layout, at AlexNet's norm1 (C=96, 55x55, batch 64)."""
-    from .compile_check import Case, ptr
+    from .compile_check import Case, ptr, strides
 
     c, hw, n = 96, 55 * 55, 64
     layouts = {"nchw": (n, hw, (c * hw, hw, 1)), "nhwc": (1, n * hw, (0, 1, c))}
@@ -230,9 +227,8 @@ def compile_cases():
     for dtype in _common.DTYPES:
         for layout, (n_, p, s) in layouts.items():
             cases.append(Case(_lrn_fwd_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
-                syn=s[0], syc=s[1], syp=s[2], **scalars)))
+                X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars)))
             cases.append(Case(_lrn_bwd_kernel, dtype, layout, dict(
-                X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
-                sdn=s[0], sdc=s[1], sdp=s[2], sgn=s[0], sgc=s[1], sgp=s[2], **scalars)))
+                X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, **strides("x", "dy", "dx", values=s),
+                **scalars)))
     return cases
