@@ -66,14 +66,20 @@ from models.blocks import SqueezeExcite
 
 from . import _common
 from ._patch import register_swap
-from .bn_relu import REDUCE_CONFIGS, TILE_CONFIGS
 
 # --- kernels ------------------------------------------------------------------------------------
 
-# The elementwise (scale, dx) and reduction (squeeze, backward reduce) kernels use the tile
-# shapes of kernels.bn_relu (the same reasoning: 4096-element tiles for the elementwise kernels,
-# 2048 for the reductions with their fp32 accumulator; one per layout/shape regime).
-TUNE_KEY = ["N", "C", "P", "sxc"]
+# [BLOCK_P pixels, BLOCK_C channels] tiles of the elementwise kernels (scale, dx): 4096 elements,
+# 16 per thread. SE-ResNet's SE blocks have C = 256 to 2048 and 56x56 to 7x7 pixels per image:
+# 64x64 suits both layouts at every stage (at 7x7 it masks 15 of 64 pixel rows), 256x16 NCHW at
+# 56x56 and 28x28, 16x256 channels_last.
+TILE_CONFIGS = _common.tile_configs(4096, num_warps=8)
+# Tiles of the reductions over one image's pixels (squeeze, backward reduce): 2048 elements
+# (32x64, 128x16, 8x256), an fp32 accumulator per element; the same three regimes.
+REDUCE_CONFIGS = _common.tile_configs(2048, num_warps=4)
+# The shape fields that change the best tile: N (images), C, P (pixels per image) and the
+# channel stride (1 for channels_last). Autotune adds the dtypes.
+TUNE_KEY = ["N", "C", "P", "x_stride_c"]
 # Under the interpreter: the per-image pixel axis of an SE is short (7x7 ... 56x56, far fewer in
 # tests), so a tile of 32 pixels wastes less masked work than _common.INTERPRETER_TILE's 256.
 INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
@@ -93,21 +99,21 @@ PARAMS_WARPS = {False: 4, True: 8}
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_squeeze_kernel(X, WS, N, C, P, sxn, sxc, sxp, NUM_CHUNKS, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHUNKS,
+                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """WS[n, chunk, c] = fp32 sum of x[n, c, p] over the pixel tiles chunk, chunk + NUM_CHUNKS, ...
     of image n (grid: N * NUM_CHUNKS, channel blocks); a chunk owning no tile writes zeros."""
     pid = tl.program_id(0)
     n = pid // NUM_CHUNKS
     chunk = pid % NUM_CHUNKS
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
+    c, cmask = _common.channel_block(C, BLOCK_C)
     rows = tl.arange(0, BLOCK_P)
-    offs = rows[:, None] * sxp + c[None, :] * sxc
-    base = X + n.to(tl.int64) * sxn  # offsets within one image in int32 (an image < 2**31 elements)
+    x_image = X + n.to(tl.int64) * x_stride_n
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for p0 in range(chunk * BLOCK_P, P, NUM_CHUNKS * BLOCK_P):
         mask = (rows[:, None] < P - p0) & cmask[None, :]
-        acc += tl.load(base + (p0 * sxp + offs), mask=mask, other=0.0).to(tl.float32)
+        acc += tl.load(x_image + _common.image_offsets(p0, rows, c, x_stride_c, x_stride_p), mask=mask,
+                       other=0.0).to(tl.float32)
     tl.store(WS + (n * NUM_CHUNKS + chunk) * C + c, tl.sum(acc, axis=0), mask=cmask)
 
 
@@ -121,7 +127,8 @@ def _matmul(a, b, DOT: tl.constexpr):
 
 
 @triton.jit
-def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw, sw1r, sw1c, sw2c, sw2r,
+def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw,
+                      w1_stride_r, w1_stride_c, w2_stride_c, w2_stride_r,
                       BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
                       DOT: tl.constexpr):
     """S[n, c] = sigmoid(b2 + sum_r w2[c, r] relu(b1[r] + sum_k w1[r, k] m[n, k])), fp32, with
@@ -142,13 +149,13 @@ def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw, sw1r, 
             m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
             for j in range(0, NUM_CHUNKS):
                 m += tl.load(WS + (n[:, None] * NUM_CHUNKS + j) * C + k[None, :], mask=mmask, other=0.0)
-            w1 = tl.load(W1 + r[None, :] * sw1r + k[:, None] * sw1c, mask=kmask[:, None] & rmask[None, :],
+            w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=kmask[:, None] & rmask[None, :],
                          other=0.0).to(tl.float32)  # [BLOCK_K, BLOCK_R] = w1^T
             z += _matmul(m * inv_hw, w1, DOT)
         b1 = tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)
         h = z + b1[None, :]
         h = tl.where(h > 0.0, h, 0.0)  # padded r: 0
-        w2 = tl.load(W2 + c[None, :] * sw2c + r[:, None] * sw2r, mask=rmask[:, None] & cmask[None, :],
+        w2 = tl.load(W2 + c[None, :] * w2_stride_c + r[:, None] * w2_stride_r, mask=rmask[:, None] & cmask[None, :],
                      other=0.0).to(tl.float32)  # [BLOCK_R, BLOCK_C] = w2^T
         acc += _matmul(h, w2, DOT)
     b2 = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
@@ -157,7 +164,8 @@ def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw, sw1r, 
 
 
 @triton.jit
-def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CHUNKS, inv_hw, sw1r, sw1c, sw2c, sw2r,
+def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CHUNKS, inv_hw,
+                                 w1_stride_r, w1_stride_c, w2_stride_c, w2_stride_r,
                                  BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
                                  DOT: tl.constexpr):
     """Per [BLOCK_N images, BLOCK_R hidden units]: z1 = w1 m + b1 (recomputed), H = relu(z1) and
@@ -181,8 +189,9 @@ def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CH
             ds += tl.load(DWS + off, mask=mmask, other=0.0)
         s = tl.load(S + n[:, None] * C + k[None, :], mask=mmask, other=0.0)
         wmask = kmask[:, None] & rmask[None, :]
-        w1 = tl.load(W1 + r[None, :] * sw1r + k[:, None] * sw1c, mask=wmask, other=0.0).to(tl.float32)  # w1^T
-        w2 = tl.load(W2 + k[:, None] * sw2c + r[None, :] * sw2r, mask=wmask, other=0.0).to(tl.float32)
+        w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=wmask,
+                     other=0.0).to(tl.float32)  # w1^T
+        w2 = tl.load(W2 + k[:, None] * w2_stride_c + r[None, :] * w2_stride_r, mask=wmask, other=0.0).to(tl.float32)
         z += _matmul(m * inv_hw, w1, DOT)
         dh += _matmul(ds * s * (1.0 - s), w2, DOT)
     z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
@@ -193,7 +202,7 @@ def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CH
 
 @triton.jit
 def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2, N, C, R, NUM_CHUNKS, inv_hw,
-                                 sw1r, sw1c, sg1r, sg1c, sg2c, sg2r,
+                                 w1_stride_r, w1_stride_c, dw1_stride_r, dw1_stride_c, dw2_stride_c, dw2_stride_r,
                                  BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
                                  DOT: tl.constexpr):
     """Per BLOCK_C channels: DM = (dz1 w1) / (H*W) (fp32 [N, C], the mean's gradient),
@@ -210,7 +219,7 @@ def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2,
             r = r0 + tl.arange(0, BLOCK_R)
             rmask = r < R
             dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
-            w1 = tl.load(W1 + r[:, None] * sw1r + c[None, :] * sw1c, mask=rmask[:, None] & cmask[None, :],
+            w1 = tl.load(W1 + r[:, None] * w1_stride_r + c[None, :] * w1_stride_c, mask=rmask[:, None] & cmask[None, :],
                          other=0.0).to(tl.float32)
             acc += _matmul(dz1, w1, DOT)
         tl.store(DM + n[:, None] * C + c[None, :], acc * inv_hw, mask=nmask[:, None] & cmask[None, :])
@@ -243,93 +252,77 @@ def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2,
             if r0 == 0:
                 db2 += tl.sum(dz2, axis=0)
         wmask = cmask[:, None] & rmask[None, :]
-        tl.store(DW2 + c[:, None] * sg2c + r[None, :] * sg2r, g2.to(DW2.dtype.element_ty), mask=wmask)
-        tl.store(DW1 + r[None, :] * sg1r + c[:, None] * sg1c, g1.to(DW1.dtype.element_ty), mask=wmask)
+        tl.store(DW2 + c[:, None] * dw2_stride_c + r[None, :] * dw2_stride_r, g2.to(DW2.dtype.element_ty), mask=wmask)
+        tl.store(DW1 + r[None, :] * dw1_stride_r + c[:, None] * dw1_stride_c, g1.to(DW1.dtype.element_ty), mask=wmask)
         tl.store(DB1 + r, db1.to(DB1.dtype.element_ty), mask=rmask & (pid == 0))
     tl.store(DB2 + c, db2.to(DB2.dtype.element_ty), mask=cmask)
 
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_scale_kernel(X, R, Y, S, N, C, P, sxn, sxc, sxp, srn, src, srp, syn, syc, syp,
+def _se_scale_kernel(X, RES, Y, S, N, C, P,
+                     x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
+                     y_stride_n, y_stride_c, y_stride_p,
                      HAS_RES: tl.constexpr, RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """y = relu(x * s[n, c] [+ r]): one read of x (and r), one write of y."""
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = pid // tiles_p
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    """y = relu(x * s[n, c] [+ res]): one read of x (and res), one write of y."""
+    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
     s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
-    n = n.to(tl.int64)
-    p0 = p0.to(tl.int64)
-    x = tl.load(X + (n * sxn + p0 * sxp) + (rows[:, None] * sxp + c[None, :] * sxc), mask=mask, other=0.0)
+    x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask, other=0.0)
     y = x.to(tl.float32) * s
-    if HAS_RES:
-        r = tl.load(R + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), mask=mask, other=0.0)
-        y += r.to(tl.float32)
-    if RELU:
-        y = tl.where(y < 0.0, 0.0, y)  # NaN stays NaN, as in torch.relu
-    tl.store(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), y.to(Y.dtype.element_ty),
+    y = _common.residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p, HAS_RES, RELU)
+    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), y.to(Y.dtype.element_ty),
              mask=mask)
 
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_bwd_reduce_kernel(X, Y, DY, WS, N, C, P, sxn, sxc, sxp, syn, syc, syp, sdn, sdc, sdp, NUM_CHUNKS,
+def _se_bwd_reduce_kernel(X, Y, DY, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
+                          dy_stride_n, dy_stride_c, dy_stride_p, NUM_CHUNKS,
                           RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """WS[n, chunk, c] = fp32 sum of g * x over the chunk's pixel tiles of image n, g = dy * (y > 0)."""
     pid = tl.program_id(0)
     n = pid // NUM_CHUNKS
     chunk = pid % NUM_CHUNKS
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
+    c, cmask = _common.channel_block(C, BLOCK_C)
     rows = tl.arange(0, BLOCK_P)
-    n64 = n.to(tl.int64)  # offsets within one image in int32 (an image < 2**31 elements)
-    xb, yb, db = X + n64 * sxn, Y + n64 * syn, DY + n64 * sdn
+    n64 = n.to(tl.int64)
+    x_image, y_image, dy_image = X + n64 * x_stride_n, Y + n64 * y_stride_n, DY + n64 * dy_stride_n
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for p0 in range(chunk * BLOCK_P, P, NUM_CHUNKS * BLOCK_P):
         mask = (rows[:, None] < P - p0) & cmask[None, :]
-        g = tl.load(db + (p0 * sdp + (rows[:, None] * sdp + c[None, :] * sdc)), mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(dy_image + _common.image_offsets(p0, rows, c, dy_stride_c, dy_stride_p), mask=mask,
+                    other=0.0).to(tl.float32)
         if RELU:
-            y = tl.load(yb + (p0 * syp + (rows[:, None] * syp + c[None, :] * syc)), mask=mask, other=0.0)
+            y = tl.load(y_image + _common.image_offsets(p0, rows, c, y_stride_c, y_stride_p), mask=mask, other=0.0)
             g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
-        x = tl.load(xb + (p0 * sxp + (rows[:, None] * sxp + c[None, :] * sxc)), mask=mask, other=0.0).to(tl.float32)
+        x = tl.load(x_image + _common.image_offsets(p0, rows, c, x_stride_c, x_stride_p), mask=mask,
+                    other=0.0).to(tl.float32)
         acc += g * x
     tl.store(WS + (n * NUM_CHUNKS + chunk) * C + c, tl.sum(acc, axis=0), mask=cmask)
 
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_bwd_dx_kernel(Y, DY, DX, DR, S, DM, N, C, P, syn, syc, syp, sdn, sdc, sdp, sgn, sgc, sgp, srn, src, srp,
+def _se_bwd_dx_kernel(Y, DY, DX, DRES, S, DM, N, C, P, y_stride_n, y_stride_c, y_stride_p,
+                      dy_stride_n, dy_stride_c, dy_stride_p, dx_stride_n, dx_stride_c, dx_stride_p,
+                      dres_stride_n, dres_stride_c, dres_stride_p,
                       RELU: tl.constexpr, HAS_DX: tl.constexpr, HAS_DRES: tl.constexpr,
                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx = g * s[n, c] + dm[n, c] (dm: the mean's gradient, already / (H*W)); d(res) = g."""
-    tiles_p = (P + BLOCK_P - 1) // BLOCK_P
-    pid = tl.program_id(0)
-    n = pid // tiles_p
-    p0 = (pid % tiles_p) * BLOCK_P
-    rows = tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    mask = (rows[:, None] < P - p0) & cmask[None, :]
+    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
     s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
     dm = tl.load(DM + n * C + c, mask=cmask, other=0.0)[None, :]
-    n = n.to(tl.int64)
-    p0 = p0.to(tl.int64)
-    g = tl.load(DY + (n * sdn + p0 * sdp) + (rows[:, None] * sdp + c[None, :] * sdc), mask=mask,
+    g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                 other=0.0).to(tl.float32)
     if RELU:
-        y = tl.load(Y + (n * syn + p0 * syp) + (rows[:, None] * syp + c[None, :] * syc), mask=mask, other=0.0)
+        y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask, other=0.0)
         g = tl.where(y <= 0.0, 0.0, g)
     if HAS_DX:
-        tl.store(DX + (n * sgn + p0 * sgp) + (rows[:, None] * sgp + c[None, :] * sgc),
+        tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
                  (g * s + dm).to(DX.dtype.element_ty), mask=mask)
     if HAS_DRES:
-        tl.store(DR + (n * srn + p0 * srp) + (rows[:, None] * srp + c[None, :] * src), g.to(DR.dtype.element_ty),
-                 mask=mask)
+        tl.store(_common.tile_ptrs(DRES, n, p0, rows, c, dres_stride_n, dres_stride_c, dres_stride_p),
+                 g.to(DRES.dtype.element_ty), mask=mask)
 
 
 # --- launchers ----------------------------------------------------------------------------------
@@ -370,8 +363,8 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
     y = _common.empty_like(x)
     tensors = [x] + ([residual] if residual is not None else []) + [y]
     n_, p, strides = _image_view(*tensors)
-    sx, sy = strides[0], strides[-1]
-    sr = strides[1] if residual is not None else sx
+    x_strides, y_strides = strides[0], strides[-1]
+    res_strides = strides[1] if residual is not None else x_strides
     chunks = _chunks(n_, p, c, device)
     ws = _common.empty((n, chunks, c), torch.float32, device)
     s = _common.empty((n, c), torch.float32, device)
@@ -380,12 +373,20 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
     cfg = _excite_config(n, c, r_)
     with _common.device_guard(x):
         _se_squeeze_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
-            x, ws, n_, c, p, *sx, chunks)
+            x, ws,  # input; fp32 partial sums per (image, chunk, channel)
+            n_, c, p, *x_strides,  # the (n, c, p) view, one image per n, and x's strides in it
+            chunks)  # programs per (image, channel block)
         _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
-            ws, w1, b1, w2, b2, s, n, c, r_, chunks, 1.0 / (h * w), w1.stride(0), w1.stride(1), w2.stride(0),
-            w2.stride(1), **cfg, num_warps=EXCITE_WARPS)
+            ws, w1, b1, w2, b2,  # the squeeze's partials; the excitation's parameters
+            s,  # output: fp32 scale per (image, channel)
+            n, c, r_, chunks, 1.0 / (h * w),  # images, channels, hidden units, partials per mean, 1 / (H*W)
+            w1.stride(0), w1.stride(1), w2.stride(0), w2.stride(1),
+            **cfg, num_warps=EXCITE_WARPS)
         _se_scale_kernel[_common.tile_grid(n_, p, c)](
-            x, residual if residual is not None else x, y, s, n_, c, p, *sx, *sr, *sy,
+            x, residual if residual is not None else x, y,  # the residual pointer is not read without one
+            s,  # fp32 scale per (image, channel)
+            n_, c, p,  # the (n, c, p) view, one image per n
+            *x_strides, *res_strides, *y_strides,
             HAS_RES=residual is not None, RELU=relu)
     return y, ws, s
 
@@ -411,11 +412,18 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     if n == 0:
         return dm, dw1.zero_(), db1.zero_(), dw2.zero_(), db2.zero_()
     _se_excite_bwd_hidden_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
-        ws, dws, s, w1, b1, w2, h, dz1, n, c, r_, chunks, 1.0 / hw, w1.stride(0), w1.stride(1), w2.stride(0),
-        w2.stride(1), **cfg_h, num_warps=EXCITE_WARPS)
+        ws, dws, s,  # fp32 partials of x and of d(s); the forward's scale
+        w1, b1, w2,  # parameters
+        h, dz1,  # outputs: fp32 hidden layer and its gradient per (image, hidden unit)
+        n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
+        w1.stride(0), w1.stride(1), w2.stride(0), w2.stride(1),
+        **cfg_h, num_warps=EXCITE_WARPS)
     _se_excite_bwd_params_kernel[(_common.cdiv(c, cfg["BLOCK_C"]),)](
-        ws, dws, s, w1, h, dz1, dm, dw1, db1, dw2, db2, n, c, r_, chunks, 1.0 / hw, w1.stride(0), w1.stride(1),
-        dw1.stride(0), dw1.stride(1), dw2.stride(0), dw2.stride(1), **cfg_p, num_warps=PARAMS_WARPS[cfg["DOT"]])
+        ws, dws, s, w1, h, dz1,  # inputs, as above, and the hidden kernel's outputs
+        dm, dw1, db1, dw2, db2,  # outputs: the mean's gradient (fp32, / (H*W)), the parameters' gradients
+        n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
+        w1.stride(0), w1.stride(1), dw1.stride(0), dw1.stride(1), dw2.stride(0), dw2.stride(1),
+        **cfg_p, num_warps=PARAMS_WARPS[cfg["DOT"]])
     return dm, dw1, db1, dw2, db2
 
 
@@ -430,9 +438,9 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
     ys = y if relu else x  # y is only read for the ReLU mask
     outs = [t for t in (dx, dr) if t is not None]
     n_, p, strides = _image_view(x, ys, dy, *outs)
-    sx, sy, sd = strides[:3]
-    sg = strides[3] if dx is not None else sx
-    sr = strides[-1] if dr is not None else sx
+    x_strides, y_strides, dy_strides = strides[:3]
+    dx_strides = strides[3] if dx is not None else x_strides
+    dres_strides = strides[-1] if dr is not None else x_strides
     needs_excite = need_dx or any(need[1:5])
     dm = dw1 = db1 = dw2 = db2 = None
     with _common.device_guard(x):
@@ -441,14 +449,23 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
             dws = _common.empty((n, chunks, c), torch.float32, device)
             if x.numel():
                 _se_bwd_reduce_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
-                    x, ys, dy, dws, n_, c, p, *sx, *sy, *sd, chunks, RELU=relu)
+                    x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                    dws,  # output: fp32 partial sums of g * x per (image, chunk, channel)
+                    n_, c, p,  # the (n, c, p) view, one image per n
+                    *x_strides, *y_strides, *dy_strides,
+                    chunks,  # programs per (image, channel block)
+                    RELU=relu)
             else:
                 dws.zero_()
             dm, dw1, db1, dw2, db2 = _excite_backward(ws, s, dws, w1, b1, w2, b2, max(h * w, 1))
         if (dx is not None or dr is not None) and x.numel():
             _se_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
-                ys, dy, dx if dx is not None else dr, dr if dr is not None else dx, s, dm if dm is not None else s,
-                n_, c, p, *sy, *sd, *sg, *sr, RELU=relu, HAS_DX=dx is not None, HAS_DRES=dr is not None)
+                ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                dx if dx is not None else dr, dr if dr is not None else dx,  # outputs: only those asked are written
+                s, dm if dm is not None else s,  # fp32 scale and mean's gradient per (image, channel)
+                n_, c, p,  # the (n, c, p) view, one image per n
+                *y_strides, *dy_strides, *dx_strides, *dres_strides,
+                RELU=relu, HAS_DX=dx is not None, HAS_DRES=dr is not None)
     grads = (dw1, db1, dw2, db2)
     return (dx, *(g if wanted else None for g, wanted in zip(grads, need[1:5], strict=True)), dr)
 
@@ -567,7 +584,7 @@ def compile_cases():
     16, batch 64); the excitation and its two backward kernels in both forms at its last stage
     (C=2048, R=128): tl.dot tiles (layout "-", the form the benchmarks' batches use, so the quick
     check compiles it) and matrix-vector (layout "mv", batches below MM_MIN_BATCH)."""
-    from .compile_check import Case, ptr
+    from .compile_check import Case, ptr, strides
 
     c, hw, n = 256, 56 * 56, 64
     layouts = {"nchw": (n, hw, (c * hw, hw, 1)), "nhwc": (n, hw, (hw * c, 1, c))}
@@ -576,34 +593,33 @@ def compile_cases():
     for dtype in _common.DTYPES:
         for layout, (n_, p, s) in layouts.items():
             cases.append(Case(_se_squeeze_kernel, dtype, layout, dict(
-                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, sxn=s[0], sxc=s[1], sxp=s[2],
-                NUM_CHUNKS=chunks)))
+                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", values=s), NUM_CHUNKS=chunks)))
             cases.append(Case(_se_scale_kernel, dtype, layout, dict(
-                X=ptr(dtype), R=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), N=n_, C=c, P=p,
-                sxn=s[0], sxc=s[1], sxp=s[2], srn=s[0], src=s[1], srp=s[2], syn=s[0], syc=s[1], syp=s[2],
-                HAS_RES=True, RELU=True)))
+                X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), N=n_, C=c, P=p,
+                **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True)))
             cases.append(Case(_se_bwd_reduce_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p,
-                sxn=s[0], sxc=s[1], sxp=s[2], syn=s[0], syc=s[1], syp=s[2], sdn=s[0], sdc=s[1], sdp=s[2],
-                NUM_CHUNKS=chunks, RELU=True)))
+                **strides("x", "y", "dy", values=s), NUM_CHUNKS=chunks, RELU=True)))
             cases.append(Case(_se_bwd_dx_kernel, dtype, layout, dict(
-                Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DR=ptr(dtype), S=ptr(torch.float32),
-                DM=ptr(torch.float32), N=n_, C=c, P=p, syn=s[0], syc=s[1], syp=s[2], sdn=s[0], sdc=s[1], sdp=s[2],
-                sgn=s[0], sgc=s[1], sgp=s[2], srn=s[0], src=s[1], srp=s[2], RELU=True, HAS_DX=True,
-                HAS_DRES=True)))
+                Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype), S=ptr(torch.float32),
+                DM=ptr(torch.float32), N=n_, C=c, P=p, **strides("y", "dy", "dx", "dres", values=s),
+                RELU=True, HAS_DX=True, HAS_DRES=True)))
         # the excitation sees the parameters' dtype (fp32 under autocast; the model's after .to())
         f32 = ptr(torch.float32)
+        w1_strides = dict(w1_stride_r=2048, w1_stride_c=1)  # contiguous [R, C] and [C, R] weights
+        w2_strides = dict(w2_stride_c=128, w2_stride_r=1)
         for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
             small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
             cases.append(Case(_se_excite_kernel, dtype, layout, dict(
                 WS=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), B2=ptr(dtype), S=f32, **small,
-                sw1r=2048, sw1c=1, sw2c=128, sw2r=1, **cfg), num_warps=EXCITE_WARPS))
+                **w1_strides, **w2_strides, **cfg), num_warps=EXCITE_WARPS))
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), H=f32, DZ1=f32, **small,
-                sw1r=2048, sw1c=1, sw2c=128, sw2r=1, **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}),
+                **w1_strides, **w2_strides, **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}),
                 num_warps=EXCITE_WARPS))
             cases.append(Case(_se_excite_bwd_params_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), H=f32, DZ1=f32, DM=f32, DW1=ptr(dtype), DB1=ptr(dtype),
-                DW2=ptr(dtype), DB2=ptr(dtype), **small, sw1r=2048, sw1c=1, sg1r=2048, sg1c=1, sg2c=128, sg2r=1,
+                DW2=ptr(dtype), DB2=ptr(dtype), **small, **w1_strides,
+                dw1_stride_r=2048, dw1_stride_c=1, dw2_stride_c=128, dw2_stride_r=1,
                 **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R", "DOT")}), num_warps=PARAMS_WARPS[cfg["DOT"]]))
     return cases
