@@ -2,7 +2,7 @@
 
 torchvision (same layout: strict state_dict load, equal outputs, its own parameter and GMAC
 figures), timm (parameter counts, and layouts where they match), and the exact counts derived
-from the papers' tables. Family-specific structure lives in tests/test_models_<family>.py.
+from the papers' tables. Family-specific structure lives in tests/models/test_<family>.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torchvision
 
 import models
-from bench_cli import run_bench
+from tests.bench.helpers import run_bench
 from kernels import relative_error
 from models.blocks import ImageClassifier
 

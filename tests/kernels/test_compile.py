@@ -13,13 +13,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from kernels import compile_check
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests import REPO
 
 
 def _key(row: dict) -> tuple:
@@ -64,7 +62,7 @@ def test_report_has_no_spills(report):
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # compile real binaries
-    return subprocess.run([sys.executable, "-m", "kernels.compile_check", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "kernels.compile_check", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=900)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bench import ops, suite
 from bench.backends import get_backend, list_backends
-from bench_cli import REPO
+from tests import REPO
 
 # An op as a contributor writes it, registered from outside bench/ops/: an elementwise scale at
 # every 4-D ReLU of a model. The script expands a suite of it and runs its rows, as the worker does.

@@ -18,8 +18,10 @@ import kernels
 import models
 from kernels import TritonBatchNormReLU2d, TritonConv2d, TritonLocalResponseNorm, _common, _patch
 from models.blocks import BatchNormReLU2d, LocalResponseNorm
-from kernel_testing import DEVICE, RoutingDecisions, check_against_float64, check_no_near_ties  # noqa: F401
-from kernel_testing import ieee_fp32, pool_margins, pytestmark  # noqa: F401
+from tests.kernels.helpers import (DEVICE, RoutingDecisions, check_against_float64, check_no_near_ties, needs_device,
+                                   pool_margins)
+
+pytestmark = needs_device
 
 
 def _storage(model):

@@ -1,7 +1,7 @@
 """Family checks for Inception-v4 / Inception-ResNet-v1 / -v2: the paper's structural facts.
 
 Parameter counts against timm, timm state_dict equality, shapes and minimum sizes are checked
-for every model in tests/test_models.py; this file checks what is specific to the family.
+for every model in tests/models/test_zoo.py; this file checks what is specific to the family.
 """
 
 import functools

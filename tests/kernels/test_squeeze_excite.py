@@ -21,8 +21,10 @@ import kernels
 import models
 from kernels import TritonSqueezeExcite, _common
 from models.blocks import SqueezeExcite
-from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, check_against_float64, hypothesis_examples, ieee_fp32, pytestmark  # noqa: F401
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_against_float64, check_cpu_refused,
+                                   hypothesis_examples, needs_device, random_tensor, to_layout)
 
+pytestmark = needs_device
 se_module = sys.modules["kernels.squeeze_excite"]
 
 EXAMPLES = hypothesis_examples(15)
@@ -50,27 +52,27 @@ def run_case(shape, dtype, layout="nchw", *, reduction=4, residual, relu, weight
     n, c = shape[:2]
     r_ = max(c // reduction, 1)
     wshape = (lambda o, i: (o, i, 1, 1)) if weights == "conv" else (lambda o, i: (o, i))
-    x = _tensor(shape, dtype, gen, scale=2.0, shift=0.3)
-    w1 = _tensor(wshape(r_, c), param_dtype, gen, scale=c ** -0.5 * 2)
-    b1 = _tensor(r_, param_dtype, gen, scale=0.5) if bias else None
-    w2 = _tensor(wshape(c, r_), param_dtype, gen, scale=r_ ** -0.5 * 2)
-    b2 = _tensor(c, param_dtype, gen, scale=0.5) if bias else None
-    r = _tensor(shape, dtype, gen) if residual else None
-    dy = _tensor(shape, dtype, gen)
+    x = random_tensor(shape, dtype, gen, scale=2.0, shift=0.3)
+    w1 = random_tensor(wshape(r_, c), param_dtype, gen, scale=c ** -0.5 * 2)
+    b1 = random_tensor(r_, param_dtype, gen, scale=0.5) if bias else None
+    w2 = random_tensor(wshape(c, r_), param_dtype, gen, scale=r_ ** -0.5 * 2)
+    b2 = random_tensor(c, param_dtype, gen, scale=0.5) if bias else None
+    r = random_tensor(shape, dtype, gen) if residual else None
+    dy = random_tensor(shape, dtype, gen)
     originals = [x, w1, b1, w2, b2, r]
     grads = range(6) if grads is None else grads
 
     def dev(t, i):
         if t is None:
             return None
-        t = _layout(t, layout) if t.dim() == 4 and i in (0, 5) else t
+        t = to_layout(t, layout) if t.dim() == 4 and i in (0, 5) else t
         t = t.to(DEVICE)
         if i == 0 and transform:
             t = transform(t)
         return t.requires_grad_(i in grads)
 
     inputs = [dev(t, i) for i, t in enumerate(originals)]
-    dys = _layout(dy, layout).to(DEVICE)
+    dys = to_layout(dy, layout).to(DEVICE)
     dys = dy_transform(dys) if dy_transform else dys
     with _common.poison_outputs():
         y = kernels.squeeze_excite(inputs[0], *inputs[1:5], residual=inputs[5], relu=relu)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from bench import cli, suite as suites
 from bench.ops import capture_cases, get_op
 from bench.ops.conv2d import depthwise_cases
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests import REPO
 
 
 def test_every_suite_loads_and_expands():
@@ -331,7 +329,7 @@ def test_loading_and_checking_a_suite_imports_no_torch(tmp_path):
             f"try: s.load_suite('bad', {str(tmp_path)!r})\n"
             "except s.SuiteError as e: print(e)\n"
             "print('torch' in sys.modules, 'models' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.splitlines()[-1] == "False False", done.stdout + done.stderr
     assert "matrix 2: batch_sizes" in done.stdout
 

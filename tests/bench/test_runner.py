@@ -14,13 +14,17 @@ import torch
 from bench import progress, results
 from bench.devices import physical_gpu
 from bench.runner import RunOptions, Runner
-from bench_cli import REPO
+from tests import REPO
+from tests.bench.planted_workloads import PHASES
+
+# The worker imports the planted workloads by this name: the repository is on its path.
+PLANTED = "tests.bench.planted_workloads"
 
 
 def config(workload: str, name: str = "planted", timeout_s: float = 120) -> dict:
     return {"kind": "model", "name": name, "shape": None, "backend": "torch", "mode": "infer", "dtype": "fp32",
             "batch_size": 1, "memory_format": "nchw", "input_size": 8, "device": "cpu", "warmup": 0,
-            "repeats": 1, "min_time_s": 0.0, "timeout_s": timeout_s, "workload": f"planted_workloads:{workload}"}
+            "repeats": 1, "min_time_s": 0.0, "timeout_s": timeout_s, "workload": f"{PLANTED}:{workload}"}
 
 
 def run(configs, path, **options):
@@ -108,8 +112,6 @@ def test_gradients_are_judged_against_their_own_bound(tmp_path):
 
 
 def test_progress_lines_say_the_phase_of_the_current_configuration(tmp_path, capsys):
-    from planted_workloads import PHASES
-
     options = RunOptions(run_id="test", devices=["cpu"], progress=True,
                          environments={"cpu": {"device_name": "cpu", "run_id": "test"}})
     rows = Runner([config("report_phases", "phased")], tmp_path / "r.jsonl", options).run()
@@ -159,7 +161,7 @@ def test_a_cuda_device_index_beyond_cuda_visible_devices_is_one_line(visible):
 
 
 # `python -m bench run` on the CPU with each configuration running the next planted workload.
-PLANTED_RUN = """
+PLANTED_RUN = f"""
 import sys
 
 from bench import cli, suite
@@ -171,7 +173,7 @@ expand = suite.expand
 def planted(*args, **kwargs):
     configs = expand(*args, **kwargs)[:len(workloads)]
     for config, workload in zip(configs, workloads):
-        config["workload"] = "planted_workloads:" + workload
+        config["workload"] = "{PLANTED}:" + workload
     return configs
 
 
@@ -184,7 +186,7 @@ sys.exit(cli.main(["run", "--device", "cpu", "--models", "resnet18", "--backends
 def start_planted_run(tmp_path, workloads: list[str], out) -> subprocess.Popen:
     """In a process group of its own (the test ends the whole group), stdout and stderr in files."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.update(PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
+    env.update(PYTHONPATH=str(REPO),
                PLANTED_PID_FILE=str(tmp_path / "worker.pid"))
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
         return subprocess.Popen([sys.executable, "-c", PLANTED_RUN, ",".join(workloads), "--out", str(out)],

@@ -12,7 +12,8 @@ import pytest
 
 from bench import gate, results, stats
 from bench.gate_calibration import calibrate, reach, synthetic_run
-from bench_cli import REPO, run_bench
+from tests import REPO
+from tests.bench.helpers import run_bench
 
 
 def rows_of(run, **changes):

@@ -14,10 +14,11 @@ import torch
 
 from bench import results
 from bench.cli import main
-from bench_cli import REPO, run_bench
 from bench.ops import capture_cases, get_op
 from bench.ops.conv2d import decisions_message
 from bench.workloads import check_kernel, run_kernel
+from tests import REPO
+from tests.bench.helpers import run_bench
 
 SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import REPO
 
 
 def run_bench(*args, cwd=None, interpret: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -21,8 +21,10 @@ from torch import nn
 import kernels
 from kernels import TritonBatchNormReLU2d, _common
 from models.blocks import BatchNormReLU2d
-from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
+                                   needs_device, random_tensor, to_layout)
 
+pytestmark = needs_device
 EXAMPLES = hypothesis_examples(20)
 
 
@@ -31,18 +33,18 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
     """One call of bn_relu (forward and backward) vs F.batch_norm in float64; returns the output."""
     gen = torch.Generator().manual_seed(seed)
     c = shape[1]
-    x = _tensor(shape, dtype, gen, scale=2.0, shift=0.5)
+    x = random_tensor(shape, dtype, gen, scale=2.0, shift=0.5)
     weight = (torch.rand(c, generator=gen, dtype=F64) + 0.5).to(param_dtype) if affine else None
-    bias = _tensor(c, param_dtype, gen, scale=0.5) if affine else None
-    rm = _tensor(c, param_dtype, gen, scale=0.1) if running else None
+    bias = random_tensor(c, param_dtype, gen, scale=0.5) if affine else None
+    rm = random_tensor(c, param_dtype, gen, scale=0.1) if running else None
     rv = (torch.rand(c, generator=gen, dtype=F64) + 0.5).to(param_dtype) if running else None
-    r = _tensor(shape, dtype, gen) if residual else None
-    dy = _tensor(shape, dtype, gen)
+    r = random_tensor(shape, dtype, gen) if residual else None
+    dy = random_tensor(shape, dtype, gen)
 
     def dev(t, lay=layout):
         if t is None:
             return None
-        t = _layout(t, lay) if t.dim() == 4 else t
+        t = to_layout(t, lay) if t.dim() == 4 else t
         return t.to(DEVICE)
 
     xs = dev(x)

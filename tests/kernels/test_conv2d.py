@@ -23,20 +23,13 @@ from torch import nn
 
 import kernels
 from kernels import TritonConv2d, _common
-from kernel_testing import DEVICE, DTYPES, F64, LAYOUTS, _layout, _tensor, check, hypothesis_examples, pytestmark  # noqa: F401,E501
-from kernel_testing import check_cpu_refused
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
+                                   needs_device, random_tensor, to_layout)
 
+# fp32 cases are held to the fp32 bound, so tf32 is off unless a test turns it on.
+pytestmark = [needs_device, pytest.mark.usefixtures("ieee_fp32")]
 conv_module = importlib.import_module("kernels.conv2d")  # kernels.conv2d is the function
 EXAMPLES = hypothesis_examples(15)
-
-
-@pytest.fixture(autouse=True)
-def ieee_fp32():
-    """fp32 cases are held to the fp32 bound, so tf32 is off unless a test turns it on."""
-    saved = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32 = saved
 
 
 def run_case(x_shape, c_out, kernel, *, groups, stride=1, padding=0, dilation=1, bias=True,
@@ -45,16 +38,16 @@ def run_case(x_shape, c_out, kernel, *, groups, stride=1, padding=0, dilation=1,
     kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
     gen = torch.Generator().manual_seed(seed)
     c_in = x_shape[1]
-    x = _tensor(x_shape, dtype, gen)
-    w = _tensor((c_out, c_in // groups, kh, kw), dtype, gen, scale=(c_in // groups * kh * kw) ** -0.5)
-    b = _tensor((c_out,), dtype, gen) if bias else None
-    xs = _layout(x, layout).to(DEVICE)
+    x = random_tensor(x_shape, dtype, gen)
+    w = random_tensor((c_out, c_in // groups, kh, kw), dtype, gen, scale=(c_in // groups * kh * kw) ** -0.5)
+    b = random_tensor((c_out,), dtype, gen) if bias else None
+    xs = to_layout(x, layout).to(DEVICE)
     xs = (transform(xs) if transform else xs).requires_grad_(True)
     ws = w.to(DEVICE).requires_grad_(True)
     bs = b.to(DEVICE).requires_grad_(True) if bias else None
     with conv_module.conv2d_dispatch(policy), _common.poison_outputs():
         y = kernels.conv2d(xs, ws, bs, stride, padding, dilation, groups)
-        dy = _tensor(tuple(y.shape), dtype, gen).to(DEVICE)
+        dy = random_tensor(tuple(y.shape), dtype, gen).to(DEVICE)
         grads = torch.autograd.grad(y, [xs, ws] + ([bs] if bias else []), dy)
 
     x64 = (transform(x) if transform else x).double().requires_grad_(True)

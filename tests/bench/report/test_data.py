@@ -20,9 +20,9 @@ import pytest
 from bench import cli, report, results
 from bench.report import data
 from bench.summary import status_cell
+from tests import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "results" / "samples"
+SAMPLES = REPO / "results" / "samples"
 
 GPU_ENV = {"run_id": "r1", "host": "h1", "device_name": "NVIDIA H200", "copy_bandwidth_gbps": 4000.0,
            "cpu": "some cpu", "sm_clock_max_mhz": 1980}
@@ -303,7 +303,7 @@ def test_page_is_self_contained(tmp_path):
 def test_the_runner_never_imports_plotly():
     code = ("import sys, bench.cli, bench.runner, bench.worker, bench.report, bench.report.data; "
             "sys.exit('plotly' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
 def test_committed_synthetic_sample_is_marked_synthetic():
@@ -364,7 +364,7 @@ def test_a_bad_output_is_refused_without_importing_pandas_or_plotly(tmp_path):
     code = ("import sys, bench.cli\n"
             f"code = bench.cli.main(['report', {str(SAMPLES)!r}, '-o', {str(tmp_path)!r}])\n"
             "print(code, 'pandas' in sys.modules, 'plotly' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.splitlines()[-1] == "2 False False", done.stdout + done.stderr
 
 

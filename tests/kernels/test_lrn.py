@@ -17,8 +17,10 @@ from torch import nn
 import kernels
 from kernels import TritonLocalResponseNorm, _common
 from models.blocks import LocalResponseNorm
-from kernel_testing import check_cpu_refused, DEVICE, DTYPES, F64, LAYOUTS, check, hypothesis_examples, pytestmark  # noqa: F401
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
+                                   needs_device)
 
+pytestmark = needs_device
 EXAMPLES = hypothesis_examples(20)
 
 

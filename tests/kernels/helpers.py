@@ -1,6 +1,7 @@
 """What every kernel test file shares: where the kernels run, the dtypes and layouts swept,
 and the relative-error check against float64 (../shared/kernel-contract.md); for whole models,
-the bound derived from the fp32 reference's own error and the check that an input has no near-ties."""
+the bound derived from the fp32 reference's own error and the check that an input has no near-ties.
+The fixtures (``ieee_fp32``) are in tests/kernels/conftest.py."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.workloads import precision
 from kernels import TOLERANCE, _common, relative_error
+from tests import REPO
 
 DEVICE = "cpu" if _common.INTERPRET else ("cuda" if torch.cuda.is_available() else None)
-pytestmark = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1 set before triton is imported "
-                                                       "(nox -s tests sets it) or a CUDA GPU")
+# A test module that runs kernels sets ``pytestmark = needs_device``.
+needs_device = pytest.mark.skipif(DEVICE is None, reason="needs TRITON_INTERPRET=1 set before triton is imported "
+                                                         "(nox -s tests sets it) or a CUDA GPU")
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 LAYOUTS = ["nchw", "channels_last"]
 F64 = torch.float64
@@ -29,11 +31,11 @@ def hypothesis_examples(default: int) -> int:
     return int(os.environ.get("KERNELS_HYPOTHESIS_EXAMPLES", str(default)))
 
 
-def _layout(t: torch.Tensor, layout: str) -> torch.Tensor:
+def to_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
     return t.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else t.contiguous()
 
 
-def _tensor(shape, dtype, gen, scale=1.0, shift=0.0):
+def random_tensor(shape, dtype, gen, scale=1.0, shift=0.0):
     return (torch.randn(shape, generator=gen, dtype=F64) * scale + shift).to(dtype)
 
 
@@ -46,7 +48,7 @@ def run_without_interpreter(code: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python from the repository root, TRITON_INTERPRET unset."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=REPO)
 
 
 def check_cpu_refused(setup: str, *calls: str) -> None:
@@ -63,13 +65,6 @@ def check_cpu_refused(setup: str, *calls: str) -> None:
 
 
 # --- whole models -------------------------------------------------------------------------------
-
-@pytest.fixture
-def ieee_fp32():
-    """fp32 models compute in fp32: on a GPU, cuDNN's tf32 (on by default) and cuBLAS's are off."""
-    with precision("fp32"):
-        yield
-
 
 def check_against_float64(name: str, out, ref, ref64, *, factor: float = 2.0,
                           floor: float = TOLERANCE["fp32"]) -> None:
