@@ -1,7 +1,9 @@
-"""``python -m bench run`` end to end on the CPU, and every user error it can meet."""
+"""The command line: ``python -m bench run`` end to end on the CPU and every user error it can meet,
+and ``python -m bench models``."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -12,6 +14,7 @@ import time
 import pytest
 import torch
 
+import models
 from bench import results
 from bench.cli import main
 from bench.ops import capture_cases, get_op
@@ -145,6 +148,24 @@ def test_resume_refuses_a_foreign_file(tmp_path):
     result = bench("run", "--models", "resnet18", "--resume", "--out", str(out))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {out}:1: not a results row (no schema_version)"
+
+
+def test_cli_models_json_lists_every_model():
+    result = run_bench("models", "--json")
+    assert result.returncode == 0, result.stderr
+    cards = json.loads(result.stdout)
+    assert [c["name"] for c in cards] == models.list_models()
+    assert {"name", "family", "paper", "year", "input_size", "params", "gmacs"} <= set(cards[0])
+
+
+def test_cli_models_table_and_bad_name():
+    table = run_bench("models", "resnet50", "vgg16")
+    assert table.returncode == 0
+    assert "25,557,032" in table.stdout and "138,357,544" in table.stdout
+    bad = run_bench("models", "resnet5")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: unknown model 'resnet5'; did you mean resnet50, resnet152, resnet34, resnet18?"
+    assert "Traceback" not in bad.stderr
 
 
 def kernel_config(op, backend, mode, dtype, case):

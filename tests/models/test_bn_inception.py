@@ -5,6 +5,7 @@ from torch import nn
 
 import models
 from models.blocks import BatchNormReLU2d, ConvBNReLU
+from tests.models.helpers import meta_model
 
 NAMES = ["3a", "3b", "3c", "4a", "4b", "4c", "4d", "4e", "5a", "5b"]
 # Figure 5: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, pool projection
@@ -18,11 +19,6 @@ FIGURE5 = [
 ]
 OUT_CHANNELS = [256, 320, 576, 576, 576, 608, 608, 1056, 1024, 1024]
 OUT_SIZE_224 = [28, 28, 14, 14, 14, 14, 14, 7, 7, 7]
-
-
-def build():
-    with torch.device("meta"):
-        return models.create("bn_inception").eval()
 
 
 def conv_bn_params(cin, cout, k):
@@ -45,11 +41,11 @@ def figure5_params(num_classes=1000):
 def test_params_follow_figure5():
     expected = figure5_params()
     assert models.get_entry("bn_inception").reference.paper_params == expected
-    assert models.count_params(build()) == expected
+    assert models.count_params(meta_model("bn_inception").eval()) == expected
 
 
 def test_module_outputs():
-    model = build()
+    model = meta_model("bn_inception").eval()
     assert [m.out_channels for m in model.inceptions] == OUT_CHANNELS
     shapes = []
     for module in model.inceptions:
@@ -60,7 +56,7 @@ def test_module_outputs():
 
 
 def test_first_conv_is_separable_with_depth_multiplier_8():
-    stem = build().conv1
+    stem = meta_model("bn_inception").eval().conv1
     dw = stem.depthwise
     assert (dw.in_channels, dw.out_channels, dw.groups) == (3, 24, 3)
     assert (dw.kernel_size, dw.stride, dw.padding) == ((7, 7), (2, 2), (3, 3))
@@ -73,7 +69,7 @@ def test_first_conv_is_separable_with_depth_multiplier_8():
 
 
 def test_stem():
-    model = build()
+    model = meta_model("bn_inception").eval()
     assert (model.conv2.conv.out_channels, model.conv2.conv.kernel_size) == (64, (1, 1))
     assert (model.conv3.conv.out_channels, model.conv3.conv.kernel_size) == (192, (3, 3))
     for pool in (model.maxpool1, model.maxpool2):
@@ -81,7 +77,7 @@ def test_stem():
 
 
 def test_branches_follow_figure5():
-    model = build()
+    model = meta_model("bn_inception").eval()
     for name, module, (c1, r3, c3, rd, cd, pool, proj, stride) in zip(NAMES, model.inceptions, FIGURE5):
         if c1:
             assert module.branch1.conv.out_channels == c1, name
@@ -105,7 +101,7 @@ def test_branches_follow_figure5():
 
 
 def test_batchnorm_after_every_conv_and_nothing_paper_removed():
-    model = build()
+    model = meta_model("bn_inception").eval()
     assert not any(m.kernel_size == (5, 5) for m in model.modules() if isinstance(m, nn.Conv2d))
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     wrapped = [m.conv for m in model.modules() if isinstance(m, ConvBNReLU)]

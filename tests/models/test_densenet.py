@@ -6,6 +6,7 @@ from torch import nn
 
 import models
 from models.blocks import BatchNormReLU2d
+from tests.models.helpers import meta_model
 
 # name: (growth rate k, layers per block, channels entering and leaving each block and transition,
 # computed by hand from Table 1: block out = in + layers * k, transition out = block out / 2)
@@ -15,11 +16,6 @@ CONFIGS = {
     "densenet201": (32, [6, 12, 48, 32], [64, 256, 128, 512, 256, 1792, 896, 1920]),
     "densenet161": (48, [6, 12, 36, 24], [96, 384, 192, 768, 384, 2112, 1056, 2208]),
 }
-
-
-def meta_model(name, **kwargs):
-    with torch.device("meta"):
-        return models.create(name, **kwargs)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -7,6 +7,7 @@ from torch import nn
 import models
 from models.blocks import BatchNormReLU2d, LocalResponseNorm
 from models.googlenet import GoogLeNetOutputs
+from tests.models.helpers import meta_model
 
 # Table 1 of the paper: input depth, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 TABLE1 = {
@@ -38,23 +39,18 @@ def aux_head_params(cin, num_classes=1000):
     return conv_params(cin, 128, 1) + (4 * 4 * 128) * 1024 + 1024 + 1024 * num_classes + num_classes
 
 
-def build(name, **kwargs):
-    with torch.device("meta"):
-        return models.create(name, **kwargs)
-
-
 def test_paper_params_follow_table1_and_section5():
     trunk = table1_params()
     assert 6_900_000 < trunk < 7_000_000  # "about 6.8M" in the paper's rounding (K = 1024)
-    assert models.count_params(build("googlenet_paper", aux_logits=False)) == trunk
+    assert models.count_params(meta_model("googlenet_paper", aux_logits=False)) == trunk
     with_aux = trunk + aux_head_params(512) + aux_head_params(528)
     assert models.get_entry("googlenet_paper").reference.paper_params == with_aux
-    assert models.count_params(build("googlenet_paper")) == with_aux
+    assert models.count_params(meta_model("googlenet_paper")) == with_aux
 
 
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_paper"])
 def test_inception_outputs_follow_table1(name):
-    model = build(name).eval()
+    model = meta_model(name).eval()
     seen = {}
     for key in TABLE1:
         getattr(model, f"inception{key}").register_forward_hook(
@@ -65,7 +61,7 @@ def test_inception_outputs_follow_table1(name):
 
 
 def test_paper_model_has_real_5x5_biases_and_no_batchnorm():
-    model = build("googlenet_paper")
+    model = meta_model("googlenet_paper")
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert all(c.bias is not None for c in convs)
@@ -75,7 +71,7 @@ def test_paper_model_has_real_5x5_biases_and_no_batchnorm():
 
 
 def test_torchvision_layout_has_3x3_and_batchnorm_eps_1e3():
-    model = build("googlenet")
+    model = meta_model("googlenet")
     for key in TABLE1:
         assert getattr(model, f"inception{key}").branch3[1].conv.kernel_size == (3, 3)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -86,7 +82,7 @@ def test_torchvision_layout_has_3x3_and_batchnorm_eps_1e3():
 
 
 def test_paper_lrn_sits_after_pool1_and_conv2_3x3():
-    model = build("googlenet_paper").eval()
+    model = meta_model("googlenet_paper").eval()
     norms = [m for m in model.modules() if isinstance(m, nn.LocalResponseNorm)]
     assert norms == [model.norm1, model.norm2]
     for norm in norms:  # Caffe's LRN: local_size 5, alpha 1e-4 (divided by n), beta 0.75, k 1
@@ -102,7 +98,7 @@ def test_paper_lrn_sits_after_pool1_and_conv2_3x3():
 
 
 def test_paper_pools_dropout_and_aux_heads():
-    model = build("googlenet_paper").eval()
+    model = meta_model("googlenet_paper").eval()
     for pool in (model.maxpool1, model.maxpool2, model.maxpool3, model.maxpool4):
         assert (pool.kernel_size, pool.stride, pool.ceil_mode) == (3, 2, True)
     assert model.dropout.p == 0.4

@@ -7,15 +7,11 @@ from torch import nn
 import models
 from models.blocks import BatchNormReLU2d
 from models.inception_v3 import InceptionOutputs
-
-
-def meta_model(**kwargs):
-    with torch.device("meta"):
-        return models.create("inception_v3", **kwargs)
+from tests.models.helpers import meta_model
 
 
 def test_grids_and_widths_at_299():
-    model = meta_model().eval()
+    model = meta_model("inception_v3").eval()
     shapes = {}
     for name in ("maxpool2", "Mixed_5d", "Mixed_6a", "Mixed_6e", "Mixed_7a", "Mixed_7c"):
         getattr(model, name).register_forward_hook(
@@ -26,7 +22,7 @@ def test_grids_and_widths_at_299():
 
 
 def test_factorized_convolutions():
-    model = meta_model()
+    model = meta_model("inception_v3")
     for name in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"):
         block = getattr(model, name)
         assert block.branch7x7_2.conv.kernel_size == (1, 7) and block.branch7x7_3.conv.kernel_size == (7, 1)
@@ -39,7 +35,7 @@ def test_factorized_convolutions():
 
 
 def test_every_conv_is_bias_free_with_tensorflow_eps():
-    model = meta_model()
+    model = meta_model("inception_v3")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(convs) == len(norms) == 96
@@ -49,7 +45,7 @@ def test_every_conv_is_bias_free_with_tensorflow_eps():
 
 
 def test_aux_head_in_training_only():
-    model = meta_model(num_classes=10)
+    model = meta_model("inception_v3", num_classes=10)
     seen = []
     model.AuxLogits.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
     out = model.train()(torch.empty(2, 3, 299, 299, device="meta"))
@@ -62,20 +58,20 @@ def test_aux_head_in_training_only():
 
 
 def test_min_input_size_depends_on_the_aux_head():
-    model = meta_model()
+    model = meta_model("inception_v3")
     assert model.eval().min_input_size == 75
     assert model.train().min_input_size == 299
     with pytest.raises(ValueError, match="299x299"):
         model(torch.empty(2, 3, 298, 298, device="meta"))
-    without_aux = meta_model(aux_logits=False).train()
+    without_aux = meta_model("inception_v3", aux_logits=False).train()
     assert without_aux.AuxLogits is None and without_aux.min_input_size == 75
 
 
 def test_without_aux_head_is_timms_network():
-    model = meta_model(aux_logits=False)
+    model = meta_model("inception_v3", aux_logits=False)
     assert models.count_params(model) == 23_834_568  # timm's inception_v3, which omits the aux head
-    assert models.count_params(meta_model()) - models.count_params(model) == 3_326_696
-    logits = meta_model(aux_logits=False, num_classes=10).train()(torch.empty(2, 3, 75, 75, device="meta"))
+    assert models.count_params(meta_model("inception_v3")) - models.count_params(model) == 3_326_696
+    logits = meta_model("inception_v3", aux_logits=False, num_classes=10).train()(torch.empty(2, 3, 75, 75, device="meta"))
     assert isinstance(logits, torch.Tensor) and logits.shape == (2, 10)
 
 

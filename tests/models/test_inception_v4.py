@@ -14,12 +14,12 @@ import models
 from models.blocks import ConvBNReLU
 from models.inception_v4 import (InceptionA, InceptionB, InceptionC, InceptionResNetA, InceptionResNetB,
                                  InceptionResNetC, InceptionResNetReductionB, ReductionA)
+from tests.models.helpers import meta_model
 
 
 @functools.lru_cache(maxsize=None)  # read-only use: hooks are removed after each forward
 def build_meta(name):
-    with torch.device("meta"):
-        return models.create(name).eval()
+    return meta_model(name).eval()
 
 
 def shapes_along(model, names, size=299):
