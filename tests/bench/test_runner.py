@@ -9,10 +9,8 @@ import sys
 import time
 
 import pytest
-import torch
 
-from bench import progress, results
-from bench.devices import physical_gpu
+from bench import results
 from bench.runner import RunOptions, Runner
 from tests import REPO
 from tests.bench.planted_workloads import PHASES
@@ -120,44 +118,6 @@ def test_progress_lines_say_the_phase_of_the_current_configuration(tmp_path, cap
     shown = [next(p for p in PHASES if f"  {p}  " in line) for line in lines[:-1]]
     assert shown == list(PHASES) and all("phased torch infer fp32" in line for line in lines)
     assert "1/1" in lines[-1]  # the finished row's line
-
-
-def test_the_real_workloads_report_their_phases():
-    from bench.ops import capture_cases
-    from bench.workloads import run_kernel
-
-    seen = []
-    case = capture_cases(["bn_relu"], ["resnet18"], 1)[0]
-    kernel = {"kind": "kernel", "name": "bn_relu", "shape": case["shape"], "case": case, "backend": "torch",
-              "mode": "infer", "dtype": "fp32", "batch_size": 1, "memory_format": "nchw", "device": "cpu",
-              "warmup": 1, "repeats": 1, "min_time_s": 0.0}
-    progress.listen(seen.append)
-    try:
-        run_kernel(kernel, torch.device("cpu"))
-    finally:
-        progress.listen(None)
-    assert seen == ["building", "warming up", "timing"]  # eager torch is the reference: no check
-
-
-@pytest.mark.parametrize("visible, index, expected", [
-    (None, 1, "1"),
-    ("2,3", 0, "2"),
-    ("2,3", 1, "3"),
-    (" 2, 3 ", 1, "3"),
-    ("GPU-uuid-a,GPU-uuid-b", 1, "GPU-uuid-b"),
-    ("MIG-uuid-a", 0, "MIG-uuid-a"),
-])
-def test_cuda_device_indices_map_through_the_callers_cuda_visible_devices(visible, index, expected):
-    assert physical_gpu(index, visible) == expected
-
-
-@pytest.mark.parametrize("visible", ["2,3", ""])
-def test_a_cuda_device_index_beyond_cuda_visible_devices_is_one_line(visible):
-    count = len([v for v in visible.split(",") if v])
-    with pytest.raises(ValueError) as error:
-        physical_gpu(2, visible)
-    assert str(error.value) == (f"--device cuda:2: expected an index below {count}, the number of devices "
-                                f"CUDA_VISIBLE_DEVICES={visible!r} names")
 
 
 # `python -m bench run` on the CPU with each configuration running the next planted workload.
