@@ -1,4 +1,4 @@
-"""The regression gate: decision rule, statistics, exit codes and every kind of bad input."""
+"""The regression gate: decision rule, power, exit codes and every kind of bad input."""
 
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ def test_without_aux_head_is_timms_network():
     model = meta_model("inception_v3", aux_logits=False)
     assert models.count_params(model) == 23_834_568  # timm's inception_v3, which omits the aux head
     assert models.count_params(meta_model("inception_v3")) - models.count_params(model) == 3_326_696
-    logits = meta_model("inception_v3", aux_logits=False, num_classes=10).train()(torch.empty(2, 3, 75, 75, device="meta"))
+    head_only = meta_model("inception_v3", aux_logits=False, num_classes=10).train()
+    logits = head_only(torch.empty(2, 3, 75, 75, device="meta"))
     assert isinstance(logits, torch.Tensor) and logits.shape == (2, 10)
 
 
