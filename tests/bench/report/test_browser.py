@@ -29,9 +29,8 @@ from pathlib import Path
 import pytest
 
 from bench import report, results
-from tests import REPO
+from tests.bench.report.helpers import SAMPLES
 
-SAMPLES = REPO / "results" / "samples"
 CPU_SAMPLES = [SAMPLES / "cpu-smoke.jsonl", SAMPLES / "cpu-kernels.jsonl"]
 SYNTHETIC = SAMPLES / "synthetic-2gpu.jsonl"
 SECTION_IDS = [sid for sid, _, _ in report.SECTIONS]
