@@ -32,7 +32,7 @@ def render(page: Page, rows: Rows) -> str:
                          f'({esc(run["host"])}): {esc(warning)}</div>')
         if run["synthetic"]:
             parts.append(f'<div class="warning"><b>{esc(run["run_id"])}</b> is SYNTHETIC sample data '
-                         '(results/samples/make_synthetic.py), not a measurement.</div>')
+                         '(tools/make_synthetic_samples.py), not a measurement.</div>')
     clocked = [r for r in frame.to_dict("records") if number(r.get("sm_clock_mhz_max")) is not None]
     if clocked:
         fig = go.Figure()

@@ -1,4 +1,5 @@
-"""Writes ``synthetic-2gpu.jsonl``: a SYNTHETIC results file for two GPUs, for the report's tests.
+"""Writes ``results/samples/synthetic-2gpu.jsonl``: a SYNTHETIC results file for two GPUs, for the
+report's tests.
 
 Nothing in it was measured. It exists so that the HTML report (``python -m bench report``) can be
 built and tested on a CPU machine with every section populated: two GPUs (an H200 and an
@@ -9,7 +10,7 @@ GPU throttled (``sw_power_cap``) with its SM clock moving. Every row is marked: 
 ``synthetic``, run ids ``synthetic-...``, git commit ``synthetic``. The numbers are plausible
 in size, not real: never quote them.
 
-    python3 results/samples/make_synthetic.py        # rewrites results/samples/synthetic-2gpu.jsonl
+    python3 tools/make_synthetic_samples.py        # rewrites results/samples/synthetic-2gpu.jsonl
 
 Deterministic (fixed seed): rerunning gives the same file.
 """
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ops import capture_cases, get_op  # noqa: E402
@@ -30,7 +31,7 @@ from bench.results import ResultsWriter, make_row  # noqa: E402
 from bench.workloads import MODEL_TOLERANCE  # noqa: E402
 from kernels import TOLERANCE  # noqa: E402
 
-OUT = Path(__file__).with_name("synthetic-2gpu.jsonl")
+OUT = ROOT / "results" / "samples" / "synthetic-2gpu.jsonl"
 
 GPUS = {
     "NVIDIA H200": dict(slug="h200", speed=1.75, copy=4120.5, cc="9.0", memory=150_754_820_096, sm_max=1980,
