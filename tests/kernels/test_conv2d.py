@@ -91,7 +91,7 @@ def paths_taken() -> set[str]:
     return {d["path"] for d in kernels.conv2d_decisions()}
 
 
-# --- the sweep the issue asks for -------------------------------------------------------------
+# --- the sweep: every group structure x layout x dtype ----------------------------------------
 
 # C = 24 input channels: groups 2 (AlexNet), 4, C/4 = 6 (ResNeXt-like, 4 channels a group) and
 # C (depthwise); output channels C, and 2C for depthwise with a channel multiplier of 2.

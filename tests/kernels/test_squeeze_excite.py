@@ -272,7 +272,7 @@ def test_patch_se_resnet50():
         output.square().sum().backward()
     # Training gradients of a 50-layer net with 8 values per BN channel: fp32 rounding puts ReLU
     # decisions on the other side of zero throughout (no input here is free of near-ties, as the
-    # models of test_kernels_patch are), and each such decision reroutes a gradient. Which tensors
+    # models of test_patch are), and each such decision reroutes a gradient. Which tensors
     # that hits depends on how each model rounds (the fp32 reference is ~1e-2 off float64 on most
     # gradients, 3e-5 on a few; a kernel that rounds otherwise moves one of those few by 8e-3), so
     # each patched gradient is held to twice the reference's worst. A wrong formula or a misrouted
