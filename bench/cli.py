@@ -80,6 +80,17 @@ def _csv(kind=str, choices: tuple | None = None, what: str = ""):
     return parse
 
 
+def _minutes(text: str) -> float:
+    """An argparse type: a number of minutes above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of minutes above 0, got {text}")
+    return value
+
+
 def _suite_name(text: str) -> str:
     if text not in list_suites():
         raise argparse.ArgumentTypeError(f"unknown suite {text!r}; choose from {', '.join(list_suites())}")
@@ -156,9 +167,10 @@ def output_path(out: str | None, suite: str, devices: list[str], resume: bool) -
 def cmd_run(args: argparse.Namespace) -> int:
     import socket
 
+    from . import estimate
     from . import suite as suites
     from .results import ResultsWriteError
-    from .runner import RunOptions, Runner, Terminated
+    from .runner import RunOptions, Runner, Terminated, describe
     from .summary import kernel_summary, model_summary, status_counts
 
     check_out(args.out)
@@ -173,6 +185,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
         if args.cuda_graphs:
             config["cuda_graphs"] = True
+    cards = estimate.model_cards_of(configs) if args.budget is not None or args.dry_run else {}
+    if args.budget is not None:
+        configs = estimate.order_by_value(configs, lambda config: estimate.family(config, cards))
+    if args.dry_run:
+        print(estimate.dry_run_report(name, configs, cards, devices))
+        return 0
     out = output_path(args.out, name, devices, args.resume)
     if args.resume and out.exists():
         from .results import read_rows
@@ -189,7 +207,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     log(f"run {run_id}: suite {name}, {len(configs)} configurations on {', '.join(devices)} -> {out}")
     print(f"suite {name}: {len(configs)} configurations on {', '.join(devices)} -> {out}", file=sys.stderr)
     options = RunOptions(run_id=run_id, devices=devices, resume=args.resume,
-                         memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log)
+                         memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log,
+                         budget_s=None if args.budget is None else args.budget * 60,
+                         cost_s=lambda config: estimate.config_s(config, cards))
     runner = Runner(configs, out, options)
 
     def terminate(signum, frame):
@@ -212,6 +232,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_file.close()
     text = "\n\n".join(t for t in (model_summary(rows), kernel_summary(rows)) if t)
     summary = f"{text}\n\n{len(rows)} rows ({status_counts(rows)}) in {out}" if rows else f"nothing to run; {out}"
+    if runner.not_run:
+        summary += (f"\n{len(runner.not_run)} configurations not run: the budget of {args.budget:g} min was spent\n"
+                    + "\n".join(f"  not run (budget) {describe(config)}" for config in runner.not_run))
     print(summary)
     with open(out.with_suffix(".log"), "a", encoding="utf-8") as f:
         f.write(summary + "\n")
@@ -317,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-memory-limit", type=_count(1), metavar="BYTES",
                      help="cap each worker's memory beyond its start-up size; going over gives an 'oom' row")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.add_argument("--budget", type=_minutes, metavar="MINUTES",
+                     help="measure the most valuable configurations first (every model family and kernel op once "
+                          "before any twice) and hand out none whose estimate would overrun MINUTES; the rest are "
+                          "listed as not run")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the expanded matrix, its torch.compile builds and an estimated time, and exit")
     run.set_defaults(func=cmd_run)
 
     from .gate import parse_alpha, parse_threshold  # the argument checks live beside the rule they guard

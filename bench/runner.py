@@ -6,7 +6,9 @@ timeout is replaced, and the configuration it held becomes an ``error`` row. Ctr
 raised as :class:`Terminated`) stops the workers; every row finished before it is already on
 disk. Workers report the phase of their configuration, shown in the progress line. With
 ``resume``, configurations that the output file holds a row of, of the same suite and on one of
-the run's devices (name, and uuid where known), are not run again.
+the run's devices (name, and uuid where known), are not run again. With a budget, no
+configuration is handed out whose estimate (``cost_s``) would end it past the budget; from the
+first such one on, every configuration left is logged as not run and listed in ``not_run``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class RunOptions:
     progress: bool = True
     log: Callable[[str], None] = lambda line: None
     environments: dict = field(default_factory=dict)  # device -> collected once per run
+    budget_s: float | None = None  # seconds from the run's start after which no configuration is handed out
+    cost_s: Callable[[dict], float] = lambda config: 0.0  # a configuration's estimated seconds
 
 
 class Terminated(KeyboardInterrupt):
@@ -59,6 +63,7 @@ class Runner:
         self.started = time.time()
         self.done = 0
         self.total = len(configs)
+        self.not_run: list[dict] = []  # left when the budget was spent
 
     # -- workers ---------------------------------------------------------------------------
     def _start(self, device: str) -> Worker:
@@ -154,6 +159,8 @@ class Runner:
     def _loop(self, queue: list[dict], workers: list[Worker], writer) -> None:
         while queue or any(w.config is not None for w in workers):
             for w in workers:
+                if w.config is None and queue and self._over_budget(queue[0]):
+                    self._give_up(queue)
                 if w.config is None and queue:
                     w.config = queue.pop(0)
                     w.deadline = time.time() + w.config["timeout_s"]
@@ -184,6 +191,18 @@ class Runner:
                     if queue:
                         workers[i] = self._start(w.device)
                         self._hello(workers[i])
+
+    def _over_budget(self, config: dict) -> bool:
+        budget = self.options.budget_s
+        return budget is not None and time.time() - self.started + self.options.cost_s(config) > budget
+
+    def _give_up(self, queue: list[dict]) -> None:
+        """The budget is spent: what is queued is not run; configurations in flight finish."""
+        self.not_run += queue
+        self.options.log(f"budget of {self.options.budget_s / 60:g} min spent: {len(queue)} configurations not run")
+        for config in queue:
+            self.options.log(f"not run (budget) {describe(config)}")
+        queue.clear()
 
     @staticmethod
     def _death(w: Worker) -> dict:

@@ -14,16 +14,16 @@ from tests import REPO
 
 
 def test_every_suite_loads_and_expands():
-    assert {"smoke", "default", "kernels", "device-check"} <= set(suites.list_suites())
-    for name in ("smoke", "default"):
+    assert {"smoke", "default", "full", "kernels", "device-check"} <= set(suites.list_suites())
+    for name in ("smoke", "default", "full"):
         configs = suites.expand(suites.load_suite(name))
         assert configs and all(c["kind"] == "model" for c in configs)
 
 
-def test_default_covers_every_model_backend_dtype_mode_and_batch():
+def test_full_covers_every_model_backend_dtype_mode_and_batch():
     import models
 
-    configs = suites.expand(suites.load_suite("default"))
+    configs = suites.expand(suites.load_suite("full"))
     assert {c["name"] for c in configs} == set(models.list_models())
     assert {c["backend"] for c in configs} == {"torch", "triton", "compile"}
     assert {c["dtype"] for c in configs} == {"bf16", "fp32"}
@@ -31,6 +31,14 @@ def test_default_covers_every_model_backend_dtype_mode_and_batch():
     assert {c["batch_size"] for c in configs} == {64, 256}
     assert {c["memory_format"] for c in configs} == {"channels_last"}
     assert len(configs) == len(models.list_models()) * 3 * 2 * 2 * 2
+
+
+def test_default_covers_every_backend_dtype_and_mode_at_one_batch_size_on_the_triton_kernels_models():
+    configs = suites.expand(suites.load_suite("default"))
+    assert {c["name"] for c in configs} == {"se_resnext50_32x4d", "alexnet_paper"}
+    assert {(c["backend"], c["mode"], c["dtype"]) for c in configs} == {
+        (b, m, d) for b in ("torch", "triton", "compile") for m in ("infer", "train") for d in ("bf16", "fp32")}
+    assert {c["batch_size"] for c in configs} == {64}
 
 
 def test_overrides_replace_the_lists_in_every_matrix_without_duplicates():
@@ -61,7 +69,7 @@ def test_bad_overrides_name_the_valid_choices(overrides, message):
 
 
 def test_unknown_suite_lists_the_suites():
-    with pytest.raises(suites.SuiteError, match=r"unknown suite 'fast'; choose from default, device-check, kernels"):
+    with pytest.raises(suites.SuiteError, match=r"unknown suite 'fast'; choose from default, device-check, full, kernels"):
         suites.load_suite("fast")
 
 
