@@ -16,6 +16,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .paths import cache_root
+
 
 def cache_path() -> Path:
     import models
@@ -24,8 +26,7 @@ def cache_path() -> Path:
     digest = hashlib.sha256(torch.__version__.encode())
     for source in sorted(Path(models.__file__).parent.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "classic-cnn-bench" / f"model-cards-{digest.hexdigest()[:16]}.json"
+    return cache_root() / f"model-cards-{digest.hexdigest()[:16]}.json"
 
 
 def _read(path: Path) -> dict:

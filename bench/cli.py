@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import check_creatable
+from .paths import check_creatable, default_compile_cache
 from .suite import BACKENDS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
 from .tables import format_table
 
@@ -174,6 +174,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .summary import kernel_summary, model_summary, status_counts
 
     check_out(args.out)
+    compile_cache = Path(args.compile_cache or os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_compile_cache())
+    check_creatable(compile_cache, "--compile-cache")
     devices = resolve_devices(args.device)
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
@@ -209,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(run_id=run_id, devices=devices, resume=args.resume,
                          memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log,
                          budget_s=None if args.budget is None else args.budget * 60,
-                         cost_s=lambda config: estimate.config_s(config, cards))
+                         cost_s=lambda config: estimate.config_s(config, cards), compile_cache=str(compile_cache))
     runner = Runner(configs, out, options)
 
     def terminate(signum, frame):
@@ -340,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--worker-memory-limit", type=_count(1), metavar="BYTES",
                      help="cap each worker's memory beyond its start-up size; going over gives an 'oom' row")
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    run.add_argument("--compile-cache", metavar="DIR",
+                     help="where torch.compile keeps compiled graphs and autotuning between runs (default "
+                          "$TORCHINDUCTOR_CACHE_DIR, else ~/.cache/classic-cnn-bench/inductor-<torch version>)")
     run.add_argument("--budget", type=_minutes, metavar="MINUTES",
                      help="measure the most valuable configurations first (every model family and kernel op once "
                           "before any twice) and hand out none whose estimate would overrun MINUTES; the rest are "

@@ -1,9 +1,23 @@
-"""Checks on the paths a command will write, made before any work: one line naming the argument."""
+"""Where the harness keeps its caches, and checks on the paths a command will write, made before
+any work: one line naming the argument."""
 
 from __future__ import annotations
 
+import os
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
+
+
+def cache_root() -> Path:
+    """What the harness can recompute lives here: ``$XDG_CACHE_HOME/classic-cnn-bench``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "classic-cnn-bench"
+
+
+def default_compile_cache() -> Path:
+    """Inductor's caches (compiled FX graphs, Triton kernels, autotuning), one directory per torch
+    version, named without importing torch."""
+    return cache_root() / f"inductor-{version('torch')}"
 
 
 def check_creatable(path: Path, argument: str) -> None:

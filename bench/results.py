@@ -53,7 +53,7 @@ MEASUREMENT_COLUMNS = (
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
-    "started_at", "wall_s",
+    "started_at", "wall_s", "compile_s", "compile_cache",
 )
 
 ENVIRONMENT_COLUMNS = (

@@ -47,6 +47,7 @@ class RunOptions:
     environments: dict = field(default_factory=dict)  # device -> collected once per run
     budget_s: float | None = None  # seconds from the run's start after which no configuration is handed out
     cost_s: Callable[[dict], float] = lambda config: 0.0  # a configuration's estimated seconds
+    compile_cache: str | None = None  # Inductor's cache directory for the workers
 
 
 class Terminated(KeyboardInterrupt):
@@ -75,7 +76,7 @@ class Runner:
         process = self.context.Process(
             target=worker.main, daemon=True,
             args=(child, device_in_worker, visible, self.options.environments.get(device), self.options.run_id,
-                  self.options.memory_limit_bytes, os.getpid()))
+                  self.options.memory_limit_bytes, os.getpid(), self.options.compile_cache))
         process.start()
         child.close()
         return Worker(device, process, parent)

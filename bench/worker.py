@@ -83,6 +83,7 @@ def run_config(config: dict, device) -> tuple[dict, bool]:
         measurement["traceback"] = traceback.format_exc(limit=8)
         healthy = False
     measurement["wall_s"] = round(time.time() - started, 3)
+    measurement["compile_cache"] = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # None: torch.compile's own default
     return measurement, healthy
 
 
@@ -106,11 +107,19 @@ def _sanitize(measurement: dict) -> dict:
             for k, v in measurement.items()}
 
 
+def use_compile_cache(directory: str) -> None:
+    """torch.compile keeps its compiled graphs, kernels and autotuning results in ``directory``
+    (its FX graph cache forced on), so a later run with the same torch skips compilation."""
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = directory
+    os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "1"
+
+
 def main(connection, device_name: str, visible_device: str | None, environment: dict | None,
-         run_id: str, memory_limit_bytes: int | None, parent_pid: int) -> None:
+         run_id: str, memory_limit_bytes: int | None, parent_pid: int, compile_cache: str | None = None) -> None:
     """Worker entry point (spawned): hello with the environment, then configs until None.
 
-    ``visible_device``: what ``CUDA_VISIBLE_DEVICES`` becomes here (see ``runner.physical_gpu``)."""
+    ``visible_device``: what ``CUDA_VISIBLE_DEVICES`` becomes here (see ``runner.physical_gpu``);
+    ``compile_cache``: Inductor's cache directory (else torch's own default)."""
     die_with_parent(parent_pid)
     # The runner decides what Ctrl-C, or a SIGTERM sent to the whole process group (timeout(1),
     # batch schedulers), stops: it keeps the finished rows and kills this worker itself.
@@ -118,6 +127,8 @@ def main(connection, device_name: str, visible_device: str | None, environment: 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if visible_device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible_device
+    if compile_cache is not None:
+        use_compile_cache(compile_cache)
     import torch
 
     from . import environment as env_module

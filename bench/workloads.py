@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,18 @@ def tolerance(config: dict, table: dict) -> float | None:
     """Fast paths are held to the table; torch's own low-precision rows are the baseline, so
     their error against the fp32/float64 reference is recorded but judges nothing."""
     return None if config["backend"] == "torch" else table[config["dtype"]]
+
+
+@contextlib.contextmanager
+def build_timer(result: dict, builds: bool, device: torch.device):
+    """``compile_s``: the wall time of the block making a torch.compile workload's first calls
+    (forward and, in training, backward), which build it; nothing where the backend builds nothing."""
+    started = time.perf_counter()
+    yield
+    if builds:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        result["compile_s"] = round(time.perf_counter() - started, 3)
 
 
 def check_phase(backend: str, device: torch.device) -> str:
@@ -121,8 +134,10 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
     training = config["mode"] == "train"
     saved = _disable_dropout(model) | _disable_dropout(reference)  # same function, no random masks
     ref_logits, ref_grads = _forward_backward(reference, x, labels, "fp32", device, training)
-    logits, grads = _forward_backward(model, x, labels, config["dtype"], device, training)
-    result = {
+    built = {}
+    with build_timer(built, config["backend"] == "compile", device):
+        logits, grads = _forward_backward(model, x, labels, config["dtype"], device, training)
+    result = built | {
         "rel_error": relative_error(logits, ref_logits),
         "max_abs_error": (logits - ref_logits).abs().max().item(),
         "top1_agreement": (logits.argmax(1) == ref_logits.argmax(1)).float().mean().item(),
@@ -225,21 +240,26 @@ def peak_rss_bytes() -> int | None:
 
 # --- kernels --------------------------------------------------------------------------------
 
-def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device) -> dict:
+def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device, *,
+                 builds: bool = False) -> dict:
     """Output and gradients of ``fn`` against ``op``'s reference in float64 on the CPU, on the same
-    inputs (each side gets its own statistics buffers, since training updates them in place)."""
+    inputs (each side gets its own statistics buffers, since training updates them in place).
+    ``builds``: ``fn`` is built by its first calls (torch.compile), timed as ``compile_s``."""
     from kernels import relative_error  # imports triton, which a row that checks nothing does without
 
     ref_tensors = {k: v.detach().double().cpu().requires_grad_(k in grad_names) for k, v in tensors.items()}
     ref_out = op.call(op.reference, ref_tensors, kwargs, training)
     check_tensors = {k: v.detach().clone().requires_grad_(k in grad_names) for k, v in tensors.items()}
+    result = {}
     with precision(dtype):  # the backward too: fp32 rows run no tf32 in either direction
-        out = op.call(fn, check_tensors, kwargs, training)
-        result = {"rel_error": relative_error(out, ref_out),
-                  "max_abs_error": (out.detach().double().cpu() - ref_out.detach()).abs().max().item()}
+        with build_timer(result, builds, device):
+            out = op.call(fn, check_tensors, kwargs, training)
+            if grad_names:
+                dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
+                grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
+        result.update(rel_error=relative_error(out, ref_out),
+                      max_abs_error=(out.detach().double().cpu() - ref_out.detach()).abs().max().item())
         if grad_names:
-            dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
-            grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
             ref_grads = torch.autograd.grad(ref_out, [ref_tensors[k] for k in grad_names], dy.double().cpu())
             result["grad_rel_error"] = worst(relative_error(g, r) for g, r in zip(grads, ref_grads))
     return result
@@ -264,7 +284,8 @@ def run_kernel(config: dict, device: torch.device) -> dict:
             from kernels import TOLERANCE
 
             phase(check_phase(backend, device))
-            result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device))
+            result.update(check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator, device,
+                                       builds=backend == "compile"))
             result["tolerance"] = tolerance(config, TOLERANCE)
 
         with precision(dtype):
