@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.budget is not None:
         configs = estimate.order_by_value(configs, lambda config: estimate.family(config, cards))
     if args.dry_run:
-        print(estimate.dry_run_report(name, configs, cards, devices))
+        print(estimate.dry_run_report(name, configs, cards, devices, args.budget))
         return 0
     out = output_path(args.out, name, devices, args.resume)
     if args.resume and out.exists():

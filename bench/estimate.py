@@ -104,6 +104,17 @@ def estimate(configs: list[dict], cards: dict[str, dict], workers: int = 1) -> E
                     compiling_s=sum(compiling_s(c) for c in configs), starting_s=WORKER_START_S * workers)
 
 
+def fitting(configs: list[dict], cards: dict[str, dict], budget_s: float, workers: int = 1) -> int:
+    """How many of ``configs``, from the first, a run under ``budget_s`` is estimated to hand out:
+    the runner stops at the first whose estimate would end past the budget (one worker at a time)."""
+    spent = WORKER_START_S * workers
+    for count, config in enumerate(configs):
+        spent += config_s(config, cards)
+        if spent > budget_s:
+            return count
+    return len(configs)
+
+
 def family(config: dict, cards: dict[str, dict]) -> str:
     """What a budget covers once before twice: a model's family (its card's), or a kernel's op."""
     return cards[config["name"]]["family"] if config["kind"] == "model" else f"op {config['name']}"
@@ -133,14 +144,18 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def dry_run_report(suite: str, configs: list[dict], cards: dict[str, dict], devices: list[str]) -> str:
-    """The expanded matrix, one configuration a line with its estimate, then the totals and their basis."""
+def dry_run_report(suite: str, configs: list[dict], cards: dict[str, dict], devices: list[str],
+                   budget_min: float | None = None) -> str:
+    """The expanded matrix, one configuration a line with its estimate, then the totals and their
+    basis, and with a budget, how many configurations it is estimated to hold."""
     from .tables import format_table
 
     rows = [{**c, "estimate_s": round(config_s(c, cards), 1)} for c in configs]
-    table = format_table(rows, ["kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format",
-                                "input_size", "estimate_s"],
-                         ["kind", "name", "shape", "backend", "mode", "dtype", "batch", "format", "input", "est. s"])
+    columns = {"kind": "kind", "name": "name", "shape": "shape", "backend": "backend", "mode": "mode",
+               "dtype": "dtype", "batch_size": "batch", "memory_format": "format", "input_size": "input",
+               "estimate_s": "est. s"}
+    shown = [c for c in columns if any(row.get(c) is not None for row in rows)]  # no shapes in a model suite
+    table = format_table(rows, shown, [columns[c] for c in shown])
     total = estimate(configs, cards, workers=len(devices))
     where = ("" if devices[0].startswith("cuda") else
              f"; this machine has no GPU: the estimate is for the GPU the suites are written for, and none is "
@@ -150,4 +165,12 @@ def dry_run_report(suite: str, configs: list[dict], cards: dict[str, dict], devi
             f"estimated {minutes(total.total_s)} on one {TARGET_GPU}, caches cold: configurations "
             f"{minutes(total.measuring_s)} + torch.compile builds {minutes(total.compiling_s)} + worker start "
             f"{minutes(total.starting_s)}{where}\n"
-            f"estimated from {BASIS} (bench/estimate.py)")
+            f"estimated from {BASIS} (bench/estimate.py)" + budget_line(configs, cards, devices, budget_min))
+
+
+def budget_line(configs: list[dict], cards: dict[str, dict], devices: list[str], budget_min: float | None) -> str:
+    if budget_min is None:
+        return ""
+    count = fitting(configs, cards, budget_min * 60, workers=len(devices))
+    return (f"\nwith --budget {budget_min:g}: the first {count} configurations in the order above fit, "
+            f"{len(configs) - count} would not run")

@@ -70,3 +70,29 @@ def test_a_dry_run_starts_no_worker(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(runner.Runner, "__init__", refuse)
     monkeypatch.setattr(runner.Runner, "_start", refuse)
     dry_run(capsys, monkeypatch, tmp_path, "--suite", "smoke")
+
+
+def test_a_dry_run_with_a_budget_orders_by_family_and_says_how_many_configurations_fit(capsys, monkeypatch,
+                                                                                       tmp_path):
+    text = dry_run(capsys, monkeypatch, tmp_path, "--suite", "full", "--budget", "60")
+    configs = suites.expand(suites.load_suite("full"))
+    cards = estimate.model_cards_of(configs)
+    ordered = estimate.order_by_value(configs, lambda c: estimate.family(c, cards))
+    count = estimate.fitting(ordered, cards, 3600)
+    assert 0 < count < len(configs)
+    assert f"with --budget 60: the first {count} configurations in the order above fit, " \
+           f"{len(configs) - count} would not run" in text
+    names = [line.split()[1] for line in text.splitlines() if line.startswith("model ")]
+    families = {cards[name]["family"] for name in cards}
+    assert {cards[name]["family"] for name in names[:len(families)]} == families  # every family once first
+
+
+def test_the_configurations_that_fit_are_those_whose_estimates_end_within_the_budget():
+    configs = suites.expand(suites.load_suite("smoke"))
+    cards = estimate.model_cards_of(configs)
+    costs = [estimate.config_s(c, cards) for c in configs]
+    start = estimate.WORKER_START_S
+    assert estimate.fitting(configs, cards, start + costs[0] + costs[1]) == 2
+    assert estimate.fitting(configs, cards, start + costs[0] + costs[1] - 0.01) == 1
+    assert estimate.fitting(configs, cards, start) == 0
+    assert estimate.fitting(configs, cards, 1e9) == len(configs)
