@@ -10,9 +10,11 @@ Its sources, one constant each below:
 - measured, ``results/h200/`` (torch 2.11, triton 3.6, cold caches, batch 64): a row's fixed
   cost is its ``wall_s`` less its timed steps (``samples`` x ``median_ms``). The model rows are
   se_resnext50_32x4d with backend triton in fp32 (26.4 s infer, 52.0 s train); that model's
-  grouped convolutions make the conv2d dispatcher tune seven shapes in every direction, the
-  most Triton tuning of any model, so its cost stands for every model's triton rows (an upper
-  bound). The kernel rows are two conv2d cases per mode, triton bf16.
+  grouped convolutions make the conv2d dispatcher tune seven shapes in every direction, more
+  Triton tuning than a model without grouped convolutions does, so its cost, taken for every
+  model's triton rows, errs long for most. The kernel rows are two conv2d cases per mode,
+  triton bf16; their fixed cost includes the float64 reference on the CPU, which compile rows
+  run too.
 - measured, the same rows: a model step runs at the rate of se_resnext50_32x4d's fp32 steps
   (2 x GMACs x batch per step, three times that in training: 18.9 TFLOP/s infer, 15.8 train),
   scaled from each model's card (``bench.card_cache``) and input size. bf16 runs faster, so
