@@ -17,3 +17,14 @@ def run_bench(*args, cwd=None, interpret: bool = False, timeout: float = 600) ->
         env["TRITON_INTERPRET"] = "1"
     return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env)
+
+
+# The worker imports the planted workloads by this name: the repository is on its path.
+PLANTED = "tests.bench.planted_workloads"
+
+
+def config(workload: str, name: str = "planted", timeout_s: float = 120) -> dict:
+    """A model configuration whose workload is ``workload`` of ``planted_workloads`` (no model is built)."""
+    return {"kind": "model", "name": name, "shape": None, "backend": "torch", "mode": "infer", "dtype": "fp32",
+            "batch_size": 1, "memory_format": "nchw", "input_size": 8, "device": "cpu", "warmup": 0,
+            "repeats": 1, "min_time_s": 0.0, "timeout_s": timeout_s, "workload": f"{PLANTED}:{workload}"}

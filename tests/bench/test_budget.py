@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench import estimate, results
 from bench.runner import RunOptions, Runner
 from tests.bench.helpers import run_bench
-from tests.bench.test_runner import config
+from tests.bench.helpers import config
 
 ORDER_CASES = ["a1", "a2", "a3", "b1", "c1", "c2"]
 

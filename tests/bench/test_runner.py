@@ -13,16 +13,8 @@ import pytest
 from bench import results
 from bench.runner import RunOptions, Runner
 from tests import REPO
+from tests.bench.helpers import PLANTED, config
 from tests.bench.planted_workloads import PHASES
-
-# The worker imports the planted workloads by this name: the repository is on its path.
-PLANTED = "tests.bench.planted_workloads"
-
-
-def config(workload: str, name: str = "planted", timeout_s: float = 120) -> dict:
-    return {"kind": "model", "name": name, "shape": None, "backend": "torch", "mode": "infer", "dtype": "fp32",
-            "batch_size": 1, "memory_format": "nchw", "input_size": 8, "device": "cpu", "warmup": 0,
-            "repeats": 1, "min_time_s": 0.0, "timeout_s": timeout_s, "workload": f"{PLANTED}:{workload}"}
 
 
 def run(configs, path, **options):
