@@ -5,6 +5,7 @@ The fixtures (``ieee_fp32``) are in tests/kernels/conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -142,3 +143,13 @@ def check_no_near_ties(reference: RoutingDecisions, reference64: RoutingDecision
         assert margin >= factor * rounding, (
             f"{op} #{i}: a decision {margin:.3g} from a tie where fp32 rounds by up to {rounding:.3g}: "
             f"a kernel that rounds otherwise could route a gradient elsewhere; choose an input without near-ties")
+
+
+@contextlib.contextmanager
+def forced_config(index: int):
+    """Every launch inside runs autotune config ``index``. Only the interpreter can be held to one
+    config (a GPU autotunes over all of them), so elsewhere the test skips."""
+    if not _common.INTERPRET:
+        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
+    with _common.use_config(index):
+        yield

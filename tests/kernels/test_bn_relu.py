@@ -21,8 +21,8 @@ from torch import nn
 import kernels
 from kernels import TritonBatchNormReLU2d, _common
 from models.blocks import BatchNormReLU2d
-from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
-                                   needs_device, random_tensor, to_layout)
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, forced_config,
+                                   hypothesis_examples, needs_device, random_tensor, to_layout)
 
 pytestmark = needs_device
 EXAMPLES = hypothesis_examples(20)
@@ -166,10 +166,8 @@ def test_large_mean_does_not_cancel():
 
 @pytest.mark.parametrize("index", range(3))
 def test_every_autotune_config(index):
-    if not _common.INTERPRET:
-        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
     # several pixel tiles and two channel blocks under every config; chunks owning several tiles
-    with _common.use_config(index):
+    with forced_config(index):
         for layout in LAYOUTS:
             run_case((4, 70, 5, 7), torch.float32, layout, training=True, residual=True, relu=True, seed=index)
 

@@ -23,8 +23,8 @@ from torch import nn
 
 import kernels
 from kernels import TritonConv2d, _common
-from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
-                                   needs_device, random_tensor, to_layout)
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, forced_config,
+                                   hypothesis_examples, needs_device, random_tensor, to_layout)
 
 # fp32 cases are held to the fp32 bound, so tf32 is off unless a test turns it on.
 pytestmark = [needs_device, pytest.mark.usefixtures("ieee_fp32")]
@@ -212,9 +212,7 @@ def test_every_autotune_config(index):
     """Each GPU tile through the interpreter. 40 output channels of 5 per group: 16-wide tiles
     hold groups that straddle two tiles; 20 channels in of a group of 10: 16-wide chunks split
     a group; 100 output and 180 input pixels: ragged pixel tiles of every height."""
-    if not _common.INTERPRET:
-        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
-    with _common.use_config(index):
+    with forced_config(index):
         run_case((2, 40, 9, 10), 40, 3, groups=8, padding=1, stride=(2, 1), layout="channels_last", seed=index)
         run_case((1, 20, 5, 6), 30, 3, groups=2, padding=1, seed=index)
         run_case((2, 40, 7, 6), 40, 3, groups=40, padding=1, stride=2, seed=index)

@@ -17,8 +17,8 @@ from torch import nn
 import kernels
 from kernels import TritonLocalResponseNorm, _common
 from models.blocks import LocalResponseNorm
-from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, hypothesis_examples,
-                                   needs_device)
+from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, forced_config,
+                                   hypothesis_examples, needs_device)
 
 pytestmark = needs_device
 EXAMPLES = hypothesis_examples(20)
@@ -84,9 +84,7 @@ def test_large_beta_and_k():
 
 @pytest.mark.parametrize("index", range(3))
 def test_every_autotune_config(index):
-    if not _common.INTERPRET:
-        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
-    with _common.use_config(index):
+    with forced_config(index):
         for layout in LAYOUTS:
             run_case((2, 70, 3, 5), torch.float32, layout, size=5, seed=index, **STRONG)
 

@@ -22,7 +22,7 @@ import models
 from kernels import TritonSqueezeExcite, _common
 from models.blocks import SqueezeExcite
 from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_against_float64, check_cpu_refused,
-                                   hypothesis_examples, needs_device, random_tensor, to_layout)
+                                   forced_config, hypothesis_examples, needs_device, random_tensor, to_layout)
 
 pytestmark = needs_device
 se_module = sys.modules["kernels.squeeze_excite"]
@@ -136,11 +136,9 @@ def test_awkward_shapes(shape, reduction, layout):
 
 @pytest.mark.parametrize("index", range(3))
 def test_every_autotune_config(index):
-    if not _common.INTERPRET:
-        pytest.skip("configs are forced only under the interpreter (a GPU autotunes over all)")
     # the GPU tiles (and the GPU excitation configs): several pixel tiles, chunks owning several
     # tiles and none, two channel blocks of 64, ragged hidden and channel blocks of the excitation
-    with _common.use_config(index):
+    with forced_config(index):
         run_case((2, 80, 9, 7), torch.float32, ("nchw", "channels_last")[index % 2], reduction=16, residual=True,
                  relu=True, seed=index)
         if index == 0:  # the tl.dot form: several blocks of images, channels and hidden units
