@@ -255,7 +255,7 @@ def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator
         with build_timer(result, builds, device):
             out = op.call(fn, check_tensors, kwargs, training)
             if grad_names:
-                dy = torch.randn(out.shape, generator=generator).to(device=device, dtype=out.dtype)
+                dy = gradient_like(out, generator)
                 grads = torch.autograd.grad(out, [check_tensors[k] for k in grad_names], dy)
         result.update(rel_error=relative_error(out, ref_out),
                       max_abs_error=(out.detach().double().cpu() - ref_out.detach()).abs().max().item())
@@ -263,6 +263,13 @@ def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator
             ref_grads = torch.autograd.grad(ref_out, [ref_tensors[k] for k in grad_names], dy.double().cpu())
             result["grad_rel_error"] = worst(relative_error(g, r) for g, r in zip(grads, ref_grads))
     return result
+
+
+def gradient_like(out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random output gradient laid out as ``out`` is (channels_last stays channels_last): the check
+    and the timed step give the backward the same layout, so an autotuner tunes on the layout it is
+    timed on. The values come from ``generator`` on the CPU, the same on every device."""
+    return torch.empty_like(out).copy_(torch.randn(out.shape, generator=generator))
 
 
 def run_kernel(config: dict, device: torch.device) -> dict:
@@ -291,7 +298,7 @@ def run_kernel(config: dict, device: torch.device) -> dict:
         with precision(dtype):
             if mode == "train-backward":
                 out = op.call(fn, tensors, kwargs, training)
-                dy = torch.randn_like(out)
+                dy = gradient_like(out, generator)
                 inputs = [tensors[k] for k in grad_names]
 
                 def step():
