@@ -7,11 +7,11 @@ configuration runs (:class:`ClockSampler`), so a row can say whether its GPU thr
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -152,7 +152,10 @@ _THROTTLE_NAMES = {
 
 
 class ClockSampler:
-    """Samples SM clock and throttle reasons every ``interval_s`` on a background thread."""
+    """Samples SM clock and throttle reasons when entered, when ``sample`` is called (at most
+    every ``interval_s``) and when left. It has no thread of its own: the timing loop calls
+    ``sample`` between timed batches (``bench.timing.between_batches``), so no NVML call competes
+    with a timed call for the interpreter."""
 
     def __init__(self, device: torch.device, interval_s: float = 0.05) -> None:
         self.nvml = _nvml() if device.type == "cuda" else None
@@ -160,32 +163,31 @@ class ClockSampler:
         self.interval_s = interval_s
         self.clocks: list[int] = []
         self.reasons: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.sampled_at = -math.inf
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        """Read the clock and throttle reasons, unless the last reading is under ``interval_s`` old."""
+        if self.nvml is None or time.monotonic() - self.sampled_at < self.interval_s:
+            return
+        self.read()
+
+    def read(self) -> None:
         nvml = self.nvml
+        self.sampled_at = time.monotonic()
         self.clocks.append(nvml.nvmlDeviceGetClockInfo(self.handle, nvml.NVML_CLOCK_SM))
         mask = nvml.nvmlDeviceGetCurrentClocksThrottleReasons(self.handle)
         for attr, name in _THROTTLE_NAMES.items():
             if mask & getattr(nvml, attr, 0):
                 self.reasons.add(name)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(self.interval_s)
-
     def __enter__(self) -> "ClockSampler":
         if self.nvml is not None:
-            self._thread.start()
+            self.read()
         return self
 
     def __exit__(self, *exc) -> None:
         if self.nvml is not None:
-            self._stop.set()
-            self._thread.join()
-            self._sample()
+            self.read()
 
     def fields(self) -> dict:
         if self.nvml is None:

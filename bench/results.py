@@ -49,7 +49,7 @@ KEY_COLUMNS = CONFIGURATION + ("device_name",)
 CONFIG_COLUMNS = CONFIGURATION + ("device", "suite")
 
 MEASUREMENT_COLUMNS = (
-    "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "throughput",
+    "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "ci_rel", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",

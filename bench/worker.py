@@ -63,12 +63,13 @@ def resolve_workload(config: dict):
 def run_config(config: dict, device) -> tuple[dict, bool]:
     """The measurement columns for one configuration, and whether the worker is still sound."""
     from .environment import ClockSampler
+    from .timing import between_batches
 
     started = time.time()
     measurement = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))}
     healthy = True
     try:
-        with ClockSampler(device) as sampler:
+        with ClockSampler(device) as sampler, between_batches(sampler.sample):
             measurement.update(resolve_workload(config)(config, device))
         measurement.update(sampler.fields())
         measurement["status"] = "ok"

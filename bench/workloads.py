@@ -208,8 +208,9 @@ def measure(fn, device: torch.device, config: dict) -> dict:
     else:
         reset_peak_rss()
     result = time_function(fn, device, warmup=config["warmup"], repeats=config["repeats"],
-                           min_time_s=config["min_time_s"], flush_l2=config.get("flush_l2", False),
-                           cuda_graphs=config.get("cuda_graphs", False), on_phase=phase)
+                           min_time_s=config["min_time_s"], max_time_s=config.get("max_time_s", 0.0),
+                           flush_l2=config.get("flush_l2", False), cuda_graphs=config.get("cuda_graphs", False),
+                           on_phase=phase)
     if device.type == "cuda":
         result["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
         result["peak_reserved_bytes"] = torch.cuda.max_memory_reserved(device)

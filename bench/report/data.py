@@ -24,6 +24,11 @@ from ..summary import status_cell
 # A row is *noisy* when the interquartile range of its timed repetitions is more than this
 # fraction of their median ...
 NOISY_IQR_RATIO = 0.10
+# ... or when the 95% confidence interval of its median reaches further than this fraction from it
+# (``ci_rel``): the timer stopped at its time cap before the median was known that well. The
+# timer's own target, ``bench.timing.TARGET_CI_REL``, named here without importing torch (a test
+# checks that the two agree); rows from before ``ci_rel`` have only the IQR rule ...
+NOISY_CI_REL = 0.01
 # ... or when it has fewer timed repetitions than the regression gate needs to see a change
 # (``bench.gate.MIN_SAMPLES``, 3): no meaningful IQR.
 MIN_SAMPLES = _GATE_MIN_SAMPLES
@@ -131,8 +136,10 @@ def row_flags(row) -> list[str]:
         flags.append(status)
     if status in ("ok", "incorrect"):
         median, iqr, samples = number(row.get("median_ms")), number(row.get("iqr_ms")), number(row.get("samples"))
+        ci_rel = number(row.get("ci_rel"))
         if (samples is not None and samples < MIN_SAMPLES) or (
-                median and iqr is not None and iqr / median > NOISY_IQR_RATIO):
+                median and iqr is not None and iqr / median > NOISY_IQR_RATIO) or (
+                ci_rel is not None and ci_rel > NOISY_CI_REL):
             flags.append("noisy")
     reasons = value(row.get("throttle_reasons"))
     if isinstance(reasons, (list, tuple)) and reasons:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ...suite import BACKENDS
-from ..data import (CLOCK_SPREAD_RATIO, FAST_BACKENDS, FLAG_ORDER, MIN_SAMPLES, NOISY_IQR_RATIO, mode_rank,
-                    model_summary)
+from ..data import (CLOCK_SPREAD_RATIO, FAST_BACKENDS, FLAG_ORDER, MIN_SAMPLES, NOISY_CI_REL, NOISY_IQR_RATIO,
+                    mode_rank, model_summary)
 from ..figures import (BACKEND_COLOR, BACKEND_LABEL, BACKEND_SYMBOL, BAD, add_groups, failures, group_label,
                        layout, ring, speedup_hover)
 from ..format import FLAG_MARK, batch_label, esc, flag_marks, row_class, sorted_unique
@@ -17,7 +17,8 @@ FLAG_MEANING = {
     "incorrect": "error above the dtype's tolerance against the fp32 (models) or float64 (kernels) reference",
     "error": "failed (exception, crash or timeout)", "oom": "out of memory",
     "skipped": "the backend cannot run this configuration",
-    "noisy": f"IQR over {NOISY_IQR_RATIO:.0%} of the median, or fewer than {MIN_SAMPLES} samples",
+    "noisy": f"IQR over {NOISY_IQR_RATIO:.0%} of the median, the median's 95% confidence interval wider than "
+             f"±{NOISY_CI_REL:.0%}, or fewer than {MIN_SAMPLES} samples",
     "throttled": "NVML reported a throttle reason while the row ran",
     "clocks moved": f"SM clock range while the row ran over {CLOCK_SPREAD_RATIO:.0%} of its highest",
 }
