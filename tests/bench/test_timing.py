@@ -12,23 +12,6 @@ from bench import timing
 CPU = torch.device("cpu")
 
 
-class FakeClock:
-    """``time.perf_counter`` for bench.timing: still, except where the measured function moves it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(timing, "time", fake)
-    return fake
-
-
 def test_repeats_samples_after_warmup_calls_that_are_not_timed(clock):
     calls = []
 

@@ -15,26 +15,10 @@ import pytest
 import torch
 
 from bench import timing
+from tests.bench.helpers import FakeClock
 from bench.report import data
 
 CPU = torch.device("cpu")
-
-
-class FakeClock:
-    """``time.perf_counter`` for bench.timing: still, except where the measured function moves it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(timing, "time", fake)
-    return fake
 
 
 def advancing(clock: FakeClock, durations_ms):
