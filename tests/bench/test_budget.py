@@ -22,6 +22,19 @@ def test_ordering_by_value_keeps_every_configuration_and_an_already_ordered_list
     assert estimate.order_by_value([], lambda c: c) == []
 
 
+def comparing(name: str, mode: str, backend: str) -> dict:
+    return {"kind": "model", "name": name, "mode": mode, "backend": backend}
+
+
+def test_a_familys_round_is_one_comparison_on_every_backend_kept_together():
+    configs = [comparing(name, mode, backend) for name in ("a", "b") for backend in ("torch", "triton", "compile")
+               for mode in ("infer", "train")]
+    ordered = estimate.order_by_value(configs, lambda c: c["name"])
+    assert [(c["name"], c["mode"], c["backend"]) for c in ordered] == [
+        (name, mode, backend) for mode in ("infer", "train") for name in ("a", "b")
+        for backend in ("torch", "triton", "compile")]
+
+
 def test_models_are_grouped_by_family_and_kernels_by_op():
     cards = {"resnet50": {"family": "ResNet"}, "resnet18": {"family": "ResNet"}}
     assert estimate.family({"kind": "model", "name": "resnet18"}, cards) == "ResNet"
