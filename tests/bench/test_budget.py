@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import estimate, results
+from bench import estimate, results, suite as suites
 from bench.runner import RunOptions, Runner
 from tests.bench.helpers import run_bench
 from tests.bench.helpers import config
@@ -33,6 +33,23 @@ def test_a_familys_round_is_one_comparison_on_every_backend_kept_together():
     assert [(c["name"], c["mode"], c["backend"]) for c in ordered] == [
         (name, mode, backend) for mode in ("infer", "train") for name in ("a", "b")
         for backend in ("torch", "triton", "compile")]
+
+
+def test_a_budget_reaches_every_familys_backend_comparison_before_any_familys_second():
+    suite = suites.load_suite("families")
+    configs = suites.expand(suite, device="cuda:0")
+    cards = estimate.model_cards_of(configs)
+    ordered = estimate.order_by_value(configs, lambda c: estimate.family(c, cards))
+    families = {card["family"] for card in cards.values()}
+    first_round = ordered[:3 * len(families)]
+    assert {(c["mode"], c["dtype"]) for c in first_round} == {("infer", "bf16")}
+    assert {cards[c["name"]]["family"] for c in first_round} == families
+    assert [c["backend"] for c in first_round] == ["torch", "triton", "compile"] * len(families)
+    assert len({estimate.comparison(c) for c in first_round}) == len(families)
+    second_round = ordered[3 * len(families):6 * len(families)]
+    assert {(c["mode"], c["dtype"]) for c in second_round} == {("train", "bf16")}  # the suite's order
+    fitting = estimate.fitting(ordered, cards, 20 * 60)
+    assert fitting >= len(first_round)  # --budget 20 answers the backend question for every family
 
 
 def test_models_are_grouped_by_family_and_kernels_by_op():

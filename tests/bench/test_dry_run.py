@@ -49,7 +49,7 @@ def test_every_suite_prints_its_matrix_builds_and_expected_and_worst_estimates(c
         assert "estimated from measured H200 rows in results/h200/" in text
         assert "this machine has no GPU: the estimate is for the GPU the suites are written for" in text
         assert len([line for line in text.splitlines() if line.startswith(("model ", "kernel "))]) == len(configs)
-    assert {"smoke", "default", "device-check", "full", "kernels"} <= set(listed)
+    assert {"smoke", "default", "device-check", "families", "full", "kernels"} <= set(listed)
 
 
 @pytest.mark.parametrize("name", sorted(TARGET_MIN))

@@ -33,11 +33,19 @@ def test_full_covers_every_model_backend_dtype_mode_and_batch():
     assert len(configs) == len(models.list_models()) * 3 * 2 * 2 * 2
 
 
-def test_default_covers_every_backend_dtype_and_mode_at_one_batch_size_on_the_triton_kernels_models():
+def test_default_has_every_family_on_every_backend_and_the_hot_path_models_in_training_and_fp32():
+    import models
+    from bench.card_cache import model_cards
+
     configs = suites.expand(suites.load_suite("default"))
-    assert {c["name"] for c in configs} == {"se_resnext50_32x4d", "alexnet_paper"}
-    assert {(c["backend"], c["mode"], c["dtype"]) for c in configs} == {
-        (b, m, d) for b in ("torch", "triton", "compile") for m in ("infer", "train") for d in ("bf16", "fp32")}
+    inference = [c for c in configs if (c["mode"], c["dtype"]) == ("infer", "bf16")]
+    names = sorted({c["name"] for c in inference})
+    families = {card["family"] for card in model_cards(names)}
+    assert len(names) == len(families) == len({card["family"] for card in model_cards(models.list_models())})
+    assert {(c["name"], c["backend"]) for c in inference} == {(n, b) for n in names for b in ("torch", "triton", "compile")}
+    hot_path = {"alexnet_paper", "se_resnext50_32x4d", "densenet121", "resnext50_32x4d"}
+    assert {c["name"] for c in configs if c["mode"] == "train"} == hot_path <= set(names)
+    assert {c["dtype"] for c in configs} == {"bf16", "fp32"}
     assert {c["batch_size"] for c in configs} == {64}
 
 
@@ -69,7 +77,7 @@ def test_bad_overrides_name_the_valid_choices(overrides, message):
 
 
 def test_unknown_suite_lists_the_suites():
-    with pytest.raises(suites.SuiteError, match=r"unknown suite 'fast'; choose from default, device-check, full, kernels"):
+    with pytest.raises(suites.SuiteError, match=r"unknown suite 'fast'; choose from default, device-check, families, full, kernels"):
         suites.load_suite("fast")
 
 
