@@ -35,10 +35,12 @@ typical on a quiet GPU: the H200 model rows had the median's interval within 0.0
 0.2% (train) of it at their 20 samples; at 20 samples the interval's bounds are the 5th and 16th
 ordered samples, next to the quartiles, so a kernel row meeting issue 14's target of an IQR
 within 1% of the median (the ruler that replays a CUDA graph, host launch gaps excluded) stops
-at its first check too. The kernel rows in ``results/h200/`` were timed per call with the host's
-launch gaps counted, the noise that ruler removes: none of them converged, and a row like them
-runs to its cap. The worst case, every configuration at its cap, is printed beside the expected
-figure; a budget is charged the expected one.
+at its first check too: 95 times in 100 where that IQR is exactly 1%, and at its second in the
+other 5 (normal noise, simulated with ``bench.timing.median_ci_rel``). The kernel rows in
+``results/h200/`` were timed per call with the host's launch gaps counted, the noise that ruler
+removes: none of them converged, and a row like them runs to its cap. The worst case, every
+configuration at its cap, is printed beside the expected figure; a budget is charged the
+expected one.
 """
 
 from __future__ import annotations
