@@ -12,6 +12,8 @@ specialised the way ``@triton.jit`` specialises a launch (an int equal to 1 beco
 ints and pointers divisible by 16 carry that hint), so NCHW (pixel stride 1) and channels_last
 (channel stride 1) compile to the binaries a GPU would run. Registers and spills come from
 ``ptxas -v`` (the ptxas inside the triton package), shared memory from Triton's metadata.
+``specialise``, ``compile_kernel`` and ``ptxas_usage`` are the one way the package builds and
+reads a binary; the kernel inspector (``kernels/inspect``) compiles captured launches with them.
 
 The kernels must be plain ``JITFunction`` objects here, so when ``TRITON_INTERPRET=1`` is set this
 module re-runs itself in a subprocess without it.
@@ -69,14 +71,17 @@ class Case:
 _TYPE = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
-def _jit_fn(kernel):
+def jit_function(kernel):
+    """The ``JITFunction`` inside an autotuner (or any other wrapper that keeps it as ``.fn``)."""
     fn = kernel
     while not hasattr(fn, "arg_names") or hasattr(fn, "configs"):
         fn = fn.fn
     return fn
 
 
-def _source(jit_fn, args: dict):
+def specialise(jit_fn, args: dict):
+    """The ``ASTSource`` that ``@triton.jit`` would build for a launch with ``args`` (by name; a
+    tensor given as :class:`Ptr`): constexprs, ints equal to 1 folded, divisibility hints."""
     from triton.compiler import ASTSource
 
     signature, constexprs, attrs = {}, {}, {}
@@ -103,10 +108,25 @@ def _source(jit_fn, args: dict):
     return ASTSource(jit_fn, signature, constexprs, attrs)
 
 
-def _ptxas_usage(ptx: str, arch: str) -> dict:
+def nvidia_tool(name: str) -> Path:
+    """A binary shipped in the triton package (``ptxas``, ``cuobjdump``, ``nvdisasm``)."""
     import triton
 
-    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name
+
+
+def compile_kernel(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int):
+    """``triton.compile`` of :func:`specialise`'s source for ``arch`` (a key of :data:`ARCHS`)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+
+    return triton.compile(specialise(jit_fn, args), target=GPUTarget("cuda", ARCHS[arch], 32),
+                          options={"num_warps": num_warps, "num_stages": num_stages})
+
+
+def ptxas_usage(ptx: str, arch: str) -> dict:
+    """Registers, spill bytes and stack frame that ``ptxas -v`` reports for ``ptx``."""
+    ptxas = nvidia_tool("ptxas")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "k.ptx"
         src.write_text(ptx)
@@ -142,21 +162,15 @@ def _jobs():
         for case in importlib.import_module(module).compile_cases():
             for index, config, kwargs, warps, stages in _variants(case):
                 for arch in ARCHS:
-                    name = _jit_fn(case.kernel).__name__
+                    name = jit_function(case.kernel).__name__
                     jobs.append((module, name, case, index, config, kwargs, warps, stages, arch))
     return tuple(jobs)
 
 
 def _compile(index: int) -> dict:
-    import triton
-    from triton.backends.compiler import GPUTarget
-
     module, name, case, config_index, config, kwargs, warps, stages, arch = _jobs()[index]
-    jit_fn = _jit_fn(case.kernel)
-    src = _source(jit_fn, {**case.args, **kwargs})
-    compiled = triton.compile(src, target=GPUTarget("cuda", ARCHS[arch], 32),
-                              options={"num_warps": warps, "num_stages": stages})
-    usage = _ptxas_usage(compiled.asm["ptx"], arch)
+    compiled = compile_kernel(jit_function(case.kernel), {**case.args, **kwargs}, arch, warps, stages)
+    usage = ptxas_usage(compiled.asm["ptx"], arch)
     return {"kernel": name, "module": module, "config": config, "config_index": config_index,
             "dtype": _TYPE[case.dtype], "layout": case.layout, "arch": arch, **usage,
             "shared_bytes": compiled.metadata.shared, "num_warps": warps}
