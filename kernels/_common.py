@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import re
 from typing import Iterable, Sequence
 
 import torch
@@ -379,9 +380,19 @@ def tile_configs(elements: int, num_warps: int, channel_blocks: Sequence[int] = 
             for block_c in channel_blocks]
 
 
+def layout_strides(arg_names: list[str]) -> list[str]:
+    """A kernel's channel-stride arguments, one per tensor (``<t>_stride_c`` in the tile kernels,
+    ``s<t>c`` in the convolutions): 1 for channels_last, the pixel count for NCHW. The best tile
+    of a kernel depends on every operand's layout (a channels_last ``dy`` beside an NCHW ``x``
+    reads otherwise), so each is part of its autotune key."""
+    return [name for name in arg_names if name.endswith("_stride_c") or re.fullmatch(r"s[a-z]c", name)]
+
+
 def autotune(configs: list, key: list[str], interpreter_config: triton.Config | None = None):
     """``triton.autotune`` with the package's pruning; only for kernels without side effects
-    (autotuning runs a kernel several times on the same arguments).
+    (autotuning runs a kernel several times on the same arguments). The key is ``key`` (each a
+    name of the kernel's arguments: Triton would ignore one that is not) and every operand's
+    layout (:func:`layout_strides`).
 
     On a GPU every config is benchmarked once per key. The interpreter cannot time anything and
     runs programs one after another, so it runs one config: ``interpreter_config`` (default: the
@@ -395,7 +406,11 @@ def autotune(configs: list, key: list[str], interpreter_config: triton.Config | 
         return [candidates[_FORCED_CONFIG % len(candidates)]]
 
     def decorator(fn):
-        tuned = triton.autotune(configs=configs, key=key, prune_configs_by={"early_config_prune": prune})(fn)
+        unknown = [name for name in key if name not in fn.arg_names]
+        if unknown:
+            raise ValueError(f"autotune key of {fn.__name__}: {unknown} are not its arguments")
+        full_key = key + [name for name in layout_strides(fn.arg_names) if name not in key]
+        tuned = triton.autotune(configs=configs, key=full_key, prune_configs_by={"early_config_prune": prune})(fn)
         AUTOTUNED.append(tuned)
         return tuned
 

@@ -68,7 +68,7 @@ REDUCE_CONFIGS = _common.tile_configs(2048, num_warps=4)
 FOLD_BLOCK_C, FOLD_BLOCK_K, FOLD_WARPS = 64, 32, 4
 # The shape fields that change the best tile: N' (images, 1 once folded into P), C, P (pixels
 # per image) and the channel stride (1 for channels_last). Autotune adds the dtypes.
-TUNE_KEY = ["N", "C", "P", "x_stride_c"]
+TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)

@@ -115,7 +115,7 @@ DEPTHWISE_CONFIGS = [
     triton.Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4),
     triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
 ]
-DEPTHWISE_KEY = ["NPIX", "C", "KH", "KW", "stride_h", "stride_w", "sxc"]
+DEPTHWISE_KEY = ["NPIX", "C", "KH", "KW", "stride_h", "stride_w"]  # + every operand's layout (_common.autotune)
 # Under the interpreter the cost is per program and per op: one big tile (the GPU tiles are all
 # run through it by the tests that force each config).
 DEPTHWISE_INTERPRETER = triton.Config({"BLOCK_P": 128, "BLOCK_C": 64}, num_warps=4)
@@ -249,7 +249,7 @@ GROUPED_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
-GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h", "ssc"]
+GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
 GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
@@ -328,7 +328,7 @@ GROUPED_WGRAD_CONFIGS = [
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
-GROUPED_WGRAD_KEY = ["M", "C_OUT", "CIG", "COG", "KH", "KW", "stride_h", "sxc"]
+GROUPED_WGRAD_KEY = ["M", "C_OUT", "CIG", "COG", "KH", "KW", "stride_h"]  # + every operand's layout (_common.autotune)
 
 
 @_common.autotune(GROUPED_WGRAD_CONFIGS, key=GROUPED_WGRAD_KEY, interpreter_config=GROUPED_INTERPRETER)

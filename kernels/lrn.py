@@ -51,7 +51,7 @@ from ._patch import register_swap
 # 16x64 suits channels_last with C >= 64 (AlexNet's 96, GoogLeNet's 64 and 192), 64x16 NCHW,
 # 8x128 channels_last with C >= 128 (AlexNet's 256).
 LRN_CONFIGS = _common.tile_configs(1024, num_warps=4, channel_blocks=(64, 16, 128))
-TUNE_KEY = ["N", "C", "P", "x_stride_c", "SIZE"]
+TUNE_KEY = ["N", "C", "P", "SIZE"]  # + every operand's layout (_common.autotune)
 
 
 @triton.jit

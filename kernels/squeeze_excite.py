@@ -79,7 +79,7 @@ TILE_CONFIGS = _common.tile_configs(4096, num_warps=8)
 REDUCE_CONFIGS = _common.tile_configs(2048, num_warps=4)
 # The shape fields that change the best tile: N (images), C, P (pixels per image) and the
 # channel stride (1 for channels_last). Autotune adds the dtypes.
-TUNE_KEY = ["N", "C", "P", "x_stride_c"]
+TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 # Under the interpreter: the per-image pixel axis of an SE is short (7x7 ... 56x56, far fewer in
 # tests), so a tile of 32 pixels wastes less masked work than _common.INTERPRETER_TILE's 256.
 INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
