@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .paths import check_creatable, default_compile_cache
-from .suite import BACKENDS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
+from .suite import BACKENDS, DEVICE_TIMINGS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
 from .tables import format_table
 
 
@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import suite as suites
     from .results import ResultsWriteError
     from .runner import RunOptions, Runner, Terminated, describe
-    from .summary import kernel_summary, model_summary, status_counts
+    from .summary import kernel_summary, model_summary, ruler_check, status_counts
 
     check_out(args.out)
     compile_cache = Path(args.compile_cache or os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_compile_cache())
@@ -185,8 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for config in configs:
         config["suite"] = name
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
-        if args.cuda_graphs:
-            config["cuda_graphs"] = True
+        if args.device_timing is not None:
+            config["device_timing"] = args.device_timing
     cards = estimate.model_cards_of(configs) if args.budget is not None or args.dry_run else {}
     if args.budget is not None:
         configs = estimate.order_by_value(configs, lambda config: estimate.family(config, cards))
@@ -232,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         log_file.close()
-    text = "\n\n".join(t for t in (model_summary(rows), kernel_summary(rows)) if t)
+    text = "\n\n".join(t for t in (model_summary(rows), kernel_summary(rows), ruler_check(rows)) if t)
     summary = f"{text}\n\n{len(rows)} rows ({status_counts(rows)}) in {out}" if rows else f"nothing to run; {out}"
     if runner.not_run:
         summary += (f"\n{len(runner.not_run)} configurations not run: the budget of {args.budget:g} min was spent\n"
@@ -331,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else each model's native size)")
     run.add_argument("--warmup", type=_count(0), help="untimed iterations before timing")
     run.add_argument("--repeats", type=_count(1), help="timed iterations (at least)")
-    run.add_argument("--cuda-graphs", action="store_true",
-                     help="time kernels by replaying a captured CUDA graph (hides launch overhead)")
+    run.add_argument("--device-timing", choices=DEVICE_TIMINGS,
+                     help="how a GPU row's device time is taken: auto (a CUDA graph for kernels and inference, "
+                          "CUPTI where a graph cannot hold the op, events for training steps) or one forced; "
+                          "default: the suite's")
     run.add_argument("--device", type=_device,
                      help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
     run.add_argument("--out", help="results file (*.jsonl) or directory (default results/runs/)")

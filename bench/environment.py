@@ -73,7 +73,7 @@ def copy_bandwidth_gbps(device: torch.device, size_bytes: int | None = None) -> 
     src = torch.empty(size_bytes, dtype=torch.uint8, device=device).random_()
     dst = torch.empty_like(src)
     result = time_function(lambda: dst.copy_(src), device, warmup=3, repeats=10 if device.type == "cuda" else 5)
-    return 2 * size_bytes / (result["median_ms"] * 1e-3) / 1e9
+    return 2 * size_bytes / (result["device_ms"] * 1e-3) / 1e9
 
 
 def bf16_matmul_tflops(device: torch.device, n: int = 8192) -> float | None:
@@ -86,7 +86,7 @@ def bf16_matmul_tflops(device: torch.device, n: int = 8192) -> float | None:
     a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     result = time_function(lambda: a @ b, device, warmup=3, repeats=10)
-    return 2 * n ** 3 / (result["median_ms"] * 1e-3) / 1e12
+    return 2 * n ** 3 / (result["device_ms"] * 1e-3) / 1e12
 
 
 def collect(device: torch.device, run_id: str, measure_bandwidth: bool = True) -> dict:

@@ -133,7 +133,18 @@ def check_compatible(baseline: list[dict], candidate: list[dict]) -> list[str]:
 
 
 def _samples(row: dict) -> list[float]:
-    return list(row.get("times_ms") or [])
+    """The speed tests compare device time, never host time (``bench.timing``)."""
+    return list(row.get("device_times_ms") or [])
+
+
+def _methods_differ(b: dict, c: dict) -> Comparison | None:
+    """Device times taken two ways (a CUDA graph against events, say) are not like for like: the
+    comparison is inconclusive and says so, whatever the numbers."""
+    methods = b.get("timing_method"), c.get("timing_method")
+    if methods[0] == methods[1]:
+        return None
+    return Comparison(describe_key(c), "inconclusive", f"device time taken by {methods[0]} in the baseline and "
+                      f"{methods[1]} in the candidate: not like for like (bench run --device-timing forces one)")
 
 
 def _status_verdict(b: dict, c: dict) -> Comparison | None:
@@ -216,6 +227,8 @@ def compare(baseline: list[dict], candidate: list[dict], *, metric: str = "throu
             result.comparisons.append(verdict)
         elif metric == "memory":
             result.comparisons.append(_memory(b, c, threshold))
+        elif _methods_differ(b, c) is not None:
+            result.comparisons.append(_methods_differ(b, c))
         elif min(len(_samples(b)), len(_samples(c))) < MIN_SAMPLES:
             too_few.append((b, c))
         else:
@@ -260,8 +273,8 @@ def _speed(b: dict, c: dict, metric: str, threshold: float, is_slower: bool, is_
     # The metric's own direction: throughput (images/s, or 1/time for kernels) + is faster;
     # latency + is slower.
     as_change = (lambda r: 1 / r - 1) if throughput else (lambda r: r - 1)
-    value = (lambda r: r["throughput"] if r.get("throughput") else 1e3 / r["median_ms"]) if throughput else \
-        (lambda r: r["median_ms"])
+    value = (lambda r: r["throughput"] if r.get("throughput") else 1e3 / r["device_ms"]) if throughput else \
+        (lambda r: r["device_ms"])
     slower_p = mann_whitney_greater(_samples(c), _samples(b))
     faster_p = mann_whitney_greater(_samples(b), _samples(c))
     comparison = Comparison(describe_key(c), "unchanged", "", value(b), value(c), as_change(time_ratio),
@@ -320,7 +333,8 @@ def headline(result: GateResult) -> str:
     state = {0: "PASS", 1: "FAIL", 2: "INCONCLUSIVE"}[result.exit_code]
     return (f"{state}: {n['regression']} regressions, {n['improvement']} improvements, {n['unchanged']} unchanged, "
             f"{n['failing']} failing on both sides, {n['inconclusive']} inconclusive, {n['new']} new "
-            f"(metric {result.metric}, threshold {100 * result.threshold:g}%)")
+            f"(metric {result.metric}{'' if result.metric == 'memory' else ' of device time'}, "
+            f"threshold {100 * result.threshold:g}%)")
 
 
 def markdown_text(text: str) -> str:

@@ -41,7 +41,7 @@ def synthetic_run(rng: np.random.Generator, configs: int = 40, samples: int = 20
             times *= 1 + slowdown
         rows.append({"kind": "model", "name": f"model{i}", "backend": "torch", "mode": "infer", "dtype": "bf16",
                      "batch_size": 64, "memory_format": "channels_last", "device_name": "synthetic GPU",
-                     "status": "ok", "times_ms": times.tolist(), "median_ms": float(np.median(times)),
+                     "status": "ok", "device_times_ms": times.tolist(), "device_ms": float(np.median(times)),
                      "throughput": 64e3 / float(np.median(times))})
     return rows
 

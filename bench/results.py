@@ -32,7 +32,14 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 1 had one time per row, ``median_ms`` of ``times_ms``: on a GPU, CUDA events around each
+# call, which counted the GPU's idle time when the host launched slower than the GPU ran. Those
+# columns read as schema 2's device time with ``timing_method`` EVENTS_PER_CALL_V1, so old files
+# stay readable and nobody mistakes their times for graph- or CUPTI-timed ones.
+READABLE_SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+SCHEMA_1_RENAMED = {"times_ms": "device_times_ms", "median_ms": "device_ms"}
+EVENTS_PER_CALL_V1 = "events (schema 1)"
 
 STATUSES = ("ok", "skipped", "oom", "error", "incorrect")
 # How tables mark a row that has no number to show (an incorrect row keeps its number, marked).
@@ -49,7 +56,8 @@ KEY_COLUMNS = CONFIGURATION + ("device_name",)
 CONFIG_COLUMNS = CONFIGURATION + ("device", "suite")
 
 MEASUREMENT_COLUMNS = (
-    "status", "message", "times_ms", "median_ms", "iqr_ms", "samples", "ci_rel", "throughput",
+    "status", "message", "device_times_ms", "device_ms", "iqr_ms", "samples", "ci_rel", "timing_method",
+    "timing_fallback", "host_ms", "host_bound", "do_bench_ms", "do_bench_cudagraph_ms", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
@@ -117,14 +125,25 @@ def make_row(config: dict, measurement: dict, environment: dict) -> dict:
     return row
 
 
+# Host time must exceed device time by this much for a row to be host-bound: two clocks and two
+# loops, each known to about 1% (``bench.timing.TARGET_CI_REL``), so a smaller excess is no evidence.
+HOST_BOUND_MARGIN = 0.05
+# Where the two times are one measurement, no row can be host-bound.
+ONE_CLOCK_METHODS = ("host-clock", "pytest-benchmark")
+
+
 def derive(row: dict) -> dict:
     """Every column computed from others, in one place: a model row's images/s, a kernel row's
     achieved GB/s and TFLOP/s, and those as percentages of the roofline references measured in
-    the same run (the matrix rate only for fp16/bf16, the dtypes it is measured in). A column
-    whose inputs are missing is None."""
-    seconds = row["median_ms"] * 1e-3 if row.get("median_ms") else None
+    the same run (the matrix rate only for fp16/bf16, the dtypes it is measured in). All of them
+    from device time (``device_ms``), never host time; and whether the row is ``host_bound``, its
+    host time per call over its device time by more than ``HOST_BOUND_MARGIN``. A column whose
+    inputs are missing is None."""
+    seconds = row["device_ms"] * 1e-3 if row.get("device_ms") else None
     derived = dict.fromkeys(("throughput", "achieved_gbps", "achieved_tflops", "percent_of_copy_bandwidth",
-                             "percent_of_matmul_rate"))
+                             "percent_of_matmul_rate", "host_bound"))
+    if seconds is not None and row.get("host_ms") is not None and row.get("timing_method") not in ONE_CLOCK_METHODS:
+        derived["host_bound"] = row["host_ms"] > row["device_ms"] * (1 + HOST_BOUND_MARGIN)
     if seconds is None:
         return derived
     if row.get("kind") == "model" and row.get("batch_size"):
@@ -248,14 +267,24 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
                 raise ResultsError(f"{path}:{number}: not JSON ({error.msg})") from None
             if not isinstance(row, dict) or "schema_version" not in row:
                 raise ResultsError(f"{path}:{number}: not a results row (no schema_version)")
-            if row["schema_version"] != SCHEMA_VERSION:
+            if row["schema_version"] not in READABLE_SCHEMA_VERSIONS:
                 raise ResultsError(f"{path}:{number}: schema_version {row['schema_version']!r}, "
-                                   f"this version reads {SCHEMA_VERSION}")
+                                   f"this version reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
             missing = [c for c in ("kind", "name", "backend", "mode", "status") if c not in row]
             if missing:
                 raise ResultsError(f"{path}:{number}: row lacks {', '.join(missing)}")
-            rows.append(row)
+            rows.append(upgrade(row))
     return rows
+
+
+def upgrade(row: dict) -> dict:
+    """A row of an older schema in today's columns (see ``SCHEMA_1_RENAMED``)."""
+    if row["schema_version"] == 1:
+        row = {SCHEMA_1_RENAMED.get(k, k): v for k, v in row.items()}
+        if row.get("device_ms") is not None:
+            gpu = str(row.get("device") or "").startswith("cuda")
+            row.setdefault("timing_method", EVENTS_PER_CALL_V1 if gpu else "host-clock")
+    return row
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -286,7 +315,10 @@ def read_pytest_benchmark(path: str | os.PathLike) -> list[dict]:
         config = {"kind": info.pop("kind", "pytest"), "name": info.pop("name", bench.get("fullname")),
                   "backend": info.pop("backend", "pytest"), "mode": info.pop("mode", "-"), **info}
         times = [t * 1e3 for t in stats.get("data", [])]
-        measurement = {"status": "ok", "times_ms": times or None, "median_ms": stats["median"] * 1e3,
+        # pytest-benchmark times each round by the host clock (benchmarks/ synchronises a GPU call
+        # before the clock stops): device and host time are that one measurement.
+        measurement = {"status": "ok", "device_times_ms": times or None, "device_ms": stats["median"] * 1e3,
+                       "host_ms": stats["median"] * 1e3, "timing_method": "pytest-benchmark",
                        "iqr_ms": stats.get("iqr", 0) * 1e3, "samples": len(times) or stats.get("rounds")}
         environment = {"run_id": f"pytest-benchmark-{document.get('datetime', '')}", "host": machine.get("node"),
                        "git_commit": commit.get("id"), "git_dirty": commit.get("dirty"),
@@ -305,8 +337,18 @@ def load_rows(paths) -> list[dict]:
     for path in expand_paths(paths):
         for row in (read_pytest_benchmark(path) if path.suffix == ".json" else read_rows(path)):
             row["source"] = str(path)
-            rows.append(row)
+            rows.append(upgrade(row))
     return rows
+
+
+def upgrade(row: dict) -> dict:
+    """A row of an older schema in today's columns (see ``SCHEMA_1_RENAMED``)."""
+    if row["schema_version"] == 1:
+        row = {SCHEMA_1_RENAMED.get(k, k): v for k, v in row.items()}
+        if row.get("device_ms") is not None:
+            gpu = str(row.get("device") or "").startswith("cuda")
+            row.setdefault("timing_method", EVENTS_PER_CALL_V1 if gpu else "host-clock")
+    return row
 
 
 def load(paths) -> "pandas.DataFrame":  # noqa: F821

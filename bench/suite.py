@@ -36,9 +36,11 @@ MODEL_MODES = ("infer", "train")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("nchw", "channels_last")
 KINDS = ("model", "kernel")
+# How a GPU row's device time is taken (``bench.timing``): "auto" picks per row, the others force one.
+DEVICE_TIMINGS = ("auto", "graph", "cupti", "events")
 
 TIMING_DEFAULTS = {"warmup": 5, "repeats": 20, "min_time_s": 0.0, "max_time_s": 10.0, "timeout_s": 600,
-                   "flush_l2": False, "cuda_graphs": False}
+                   "flush_l2": False, "device_timing": "auto", "cross_check": False}
 # A CPU's repetitions rarely agree to 1 %: there timing stops at ``repeats`` and ``min_time_s``
 # unless a suite sets a cap, so CPU suites keep their length (``ci_rel`` still flags what is noisy).
 CPU_TIMING_DEFAULTS = {"max_time_s": 0.0}
@@ -133,7 +135,8 @@ TIMING_SCHEMA = {
     "max_time_s": (lambda v: is_seconds(v) and v >= 0, "a number of seconds >= 0"),
     "timeout_s": (lambda v: is_seconds(v) and v > 0, "a number of seconds > 0"),
     "flush_l2": (lambda v: isinstance(v, bool), "true or false"),
-    "cuda_graphs": (lambda v: isinstance(v, bool), "true or false"),
+    "device_timing": (lambda v: v in DEVICE_TIMINGS, "one of " + ", ".join(DEVICE_TIMINGS)),
+    "cross_check": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

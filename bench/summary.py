@@ -1,4 +1,6 @@
-"""The compact table printed at the end of a run: images/s per backend, speedups over eager."""
+"""The compact tables printed at the end of a run: images/s per backend and speedups over eager;
+each kernel row's device and host time; and, where the device check timed them, the ruler check:
+the harness's device time against Triton's ``do_bench`` and ``do_bench_cudagraph``."""
 
 from __future__ import annotations
 
@@ -7,12 +9,13 @@ from .tables import format_table
 
 
 def status_cell(row: dict | None) -> str | None:
-    """A model row's images/s (marked ``!`` if incorrect), or its status mark; None for no row."""
+    """A model row's images/s (marked ``!`` if incorrect, ``H`` if host-bound), or its status mark;
+    None for no row."""
     if row is None:
         return None
     if row["status"] in ("ok", "incorrect") and row.get("throughput"):
         value = f"{row['throughput']:,.1f}"
-        return value + (" !" if row["status"] == "incorrect" else "")
+        return value + (" !" if row["status"] == "incorrect" else "") + (" H" if row.get("host_bound") else "")
     return STATUS_MARKS.get(row["status"], row["status"])
 
 
@@ -38,7 +41,8 @@ def model_summary(rows: list[dict]) -> str:
     if not lines:
         return ""
     columns = ["model", "mode", "dtype", "batch", "device", "torch", "triton", "compile", "triton x", "compile x"]
-    return format_table(lines, columns) + "\n(images/s; ! incorrect, E error, M out of memory, - skipped)"
+    return format_table(lines, columns) + ("\n(images/s from device time; ! incorrect, H host-bound, E error, "
+                                           "M out of memory, - skipped)")
 
 
 def kernel_summary(rows: list[dict]) -> str:
@@ -48,12 +52,45 @@ def kernel_summary(rows: list[dict]) -> str:
             continue
         lines.append({"op": row["name"], "shape": row["shape"], "backend": row["backend"], "mode": row["mode"],
                       "dtype": row["dtype"], "status": row["status"],
-                      "median us": None if row.get("median_ms") is None else row["median_ms"] * 1e3,
+                      "device us": microseconds(row.get("device_ms")), "timed by": row.get("timing_method"),
+                      "host us": microseconds(row.get("host_ms")), "host-bound": "H" if row.get("host_bound") else None,
                       "GB/s": row.get("achieved_gbps"), "% copy": row.get("percent_of_copy_bandwidth"),
                       "rel err": None if row.get("rel_error") is None else f"{row['rel_error']:.1e}"})
     if not lines:
         return ""
-    return format_table(lines, list(lines[0]))
+    return format_table(lines, list(lines[0])) + "\n(GB/s and % copy from device time; H: host time over device time)"
+
+
+def microseconds(ms: float | None) -> float | None:
+    return None if ms is None else ms * 1e3
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str | None:
+    return None if not numerator or not denominator else f"{numerator / denominator:.3f}"
+
+
+# The ruler agrees with do_bench when their ratio lies within this (issue target: 5%).
+RULER_AGREEMENT = 0.05
+
+
+def ruler_check(rows: list[dict]) -> str:
+    """Per kernel row timed by the device check's rulers: device time over ``do_bench``'s (both with
+    the L2 flushed, when the suite flushes) and over ``do_bench_cudagraph``'s (no flush), with a
+    count of rows outside ``RULER_AGREEMENT`` of do_bench."""
+    checked = [row for row in rows if row.get("do_bench_ms") and row.get("device_ms")]
+    if not checked:
+        return ""
+    lines = [{"op": row["name"], "shape": row["shape"], "backend": row["backend"], "mode": row["mode"],
+              "timed by": row.get("timing_method"), "device us": microseconds(row["device_ms"]),
+              "do_bench us": microseconds(row["do_bench_ms"]),
+              "/ do_bench": ratio(row["device_ms"], row["do_bench_ms"]),
+              "cudagraph us": microseconds(row.get("do_bench_cudagraph_ms")),
+              "/ cudagraph": ratio(row["device_ms"], row.get("do_bench_cudagraph_ms")),
+              "IQR %": None if not row.get("iqr_ms") else f"{100 * row['iqr_ms'] / row['device_ms']:.1f}"}
+             for row in checked]
+    outside = sum(abs(row["device_ms"] / row["do_bench_ms"] - 1) > RULER_AGREEMENT for row in checked)
+    return (format_table(lines, list(lines[0])) + f"\nruler check: {len(checked) - outside} of {len(checked)} kernel "
+            f"rows within {RULER_AGREEMENT:.0%} of triton.testing.do_bench")
 
 
 def status_counts(rows: list[dict]) -> str:

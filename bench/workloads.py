@@ -21,7 +21,7 @@ from .backends import get_backend
 from .ops import get_op
 from .ops.conv2d import decisions_message, taken_decisions
 from .progress import phase
-from .timing import time_function
+from .timing import CUPTI, EVENTS, GRAPH, time_function
 
 AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -73,8 +73,10 @@ def precision(dtype: str):
 
 
 def autocast(device: torch.device, dtype: str):
+    """Without autocast's weight-cast cache: a CUDA graph cannot capture it (PyTorch's CUDA graphs
+    notes), and within one step each weight is cast once anyway."""
     if dtype in AUTOCAST:
-        return torch.autocast(device.type, dtype=AUTOCAST[dtype])
+        return torch.autocast(device.type, dtype=AUTOCAST[dtype], cache_enabled=False)
     return contextlib.nullcontext()
 
 
@@ -193,15 +195,19 @@ def run_model(config: dict, device: torch.device) -> dict:
             optimizer.step()
 
     with precision(config["dtype"]):
-        timing = measure(step, device, config)
+        timing = measure(step, device, config, (GRAPH, EVENTS) if config["mode"] == "infer" else (EVENTS,))
     result.update(timing)
     if config["backend"] == "triton":
         result["message"] = decisions_message(taken_decisions(), "counts")
     return result
 
 
-def measure(fn, device: torch.device, config: dict) -> dict:
-    """Timing plus peak memory of the timed region (the model's weights and state included)."""
+def measure(fn, device: torch.device, config: dict, methods: tuple[str, ...]) -> dict:
+    """Timing plus peak memory of the timed region (the model's weights and state included).
+    ``methods``: how device time may be taken, in order (``bench.timing``), unless the suite's
+    ``device_timing`` forces one."""
+    if config.get("device_timing", "auto") != "auto":
+        methods = (config["device_timing"],)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -209,8 +215,7 @@ def measure(fn, device: torch.device, config: dict) -> dict:
         reset_peak_rss()
     result = time_function(fn, device, warmup=config["warmup"], repeats=config["repeats"],
                            min_time_s=config["min_time_s"], max_time_s=config.get("max_time_s", 0.0),
-                           flush_l2=config.get("flush_l2", False), cuda_graphs=config.get("cuda_graphs", False),
-                           on_phase=phase)
+                           flush_l2=config.get("flush_l2", False), methods=methods, on_phase=phase)
     if device.type == "cuda":
         result["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
         result["peak_reserved_bytes"] = torch.cuda.max_memory_reserved(device)
@@ -266,6 +271,16 @@ def check_kernel(op, fn, tensors, kwargs, grad_names, training, dtype, generator
     return result
 
 
+def cross_check(step) -> dict:
+    """The same callable timed by Triton's own rulers in this process: ``do_bench`` (CUDA events
+    around each call after its own L2 flush) and ``do_bench_cudagraph`` (a replayed graph, no
+    flush), medians. The device check compares them with the row's device time."""
+    from triton.testing import do_bench, do_bench_cudagraph
+
+    return {"do_bench_ms": do_bench(step, return_mode="median"),
+            "do_bench_cudagraph_ms": do_bench_cudagraph(step, return_mode="median")}
+
+
 def gradient_like(out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A random output gradient laid out as ``out`` is (channels_last stays channels_last): the check
     and the timed step give the backward the same layout, so an autotuner tunes on the layout it is
@@ -307,7 +322,10 @@ def run_kernel(config: dict, device: torch.device) -> dict:
             else:
                 def step():
                     return op.call(fn, tensors, kwargs, training)
-            result.update(measure(step, device, config))
+            # A training step holds the optimizer and whole-model syncs; a kernel row is one op.
+            result.update(measure(step, device, config, (GRAPH, CUPTI, EVENTS)))
+            if config.get("cross_check") and device.type == "cuda":
+                result.update(cross_check(step))
 
     def run_again():
         again = {k: v.detach().requires_grad_(k in grad_names) for k, v in tensors.items()}

@@ -69,7 +69,7 @@ KERNEL_EFFICIENCY = {
 def times(rng: random.Random, median_ms: float, n: int, spread: float) -> dict:
     samples = [float(f"{median_ms * rng.lognormvariate(0.0, spread):.5g}") for _ in range(n)]
     q = statistics.quantiles(samples, n=4, method="inclusive")
-    return {"times_ms": samples, "median_ms": statistics.median(samples),
+    return {"device_times_ms": samples, "device_ms": statistics.median(samples),
             "iqr_ms": q[2] - q[0], "samples": n}
 
 
@@ -119,13 +119,13 @@ def model_rows(rng: random.Random, gpu: str, spec: dict, env: dict, clock: list)
                         noisy = name == "alexnet_paper" and batch == 64 and mode == "infer"
                         timing = times(rng, 1e3 * batch / throughput, 12, 0.12 if noisy else 0.006)
                         if spec["throttle"] and hot:
-                            timing = times(rng, timing["median_ms"] * 1.09, 12, 0.02)
+                            timing = times(rng, timing["device_ms"] * 1.09, 12, 0.02)
                         activations = ACTIVATION_MB[name] * 2**20 * batch * (3.2 if mode == "train" else 0.35)
                         activations *= 0.55 if dtype == "bf16" else 1.0
                         activations *= 0.8 if backend == "compile" else 1.0
                         weights = PARAMS[name] * 4 * (4 if mode == "train" else 1)
                         peak = int(activations + weights)
-                        measurement.update(status="ok", **timing, throughput=batch / (timing["median_ms"] / 1e3),
+                        measurement.update(status="ok", **timing, throughput=batch / (timing["device_ms"] / 1e3),
                                            peak_memory_bytes=peak,
                                            peak_reserved_bytes=int(peak * rng.uniform(1.05, 1.2)),
                                            **clocks(rng, spec, hot))
@@ -185,7 +185,7 @@ def kernel_rows(rng: random.Random, gpu: str, spec: dict, env: dict, clock: list
                     if mode == "train-backward":
                         efficiency *= 0.9
                     timing = times(rng, bytes_moved / (efficiency * spec["copy"] * 1e9) * 1e3, 20, 0.01)
-                    seconds = timing["median_ms"] / 1e3
+                    seconds = timing["device_ms"] / 1e3
                     error = 3e-3 * rng.uniform(0.5, 1.5)
                     measurement.update(status="ok", **timing, peak_memory_bytes=int(bytes_moved * 1.5),
                                        peak_reserved_bytes=int(bytes_moved * 2), rel_error=error,

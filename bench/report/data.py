@@ -39,7 +39,7 @@ CLOCK_SPREAD_RATIO = 0.10
 # records only the reasons that mean the GPU ran slower than it could (idle is not one).
 
 # Every flag a row can carry, most severe first: its status if not ok, then the soft flags above.
-FLAG_ORDER = ("incorrect", "error", "oom", "skipped", "noisy", "throttled", "clocks moved")
+FLAG_ORDER = ("incorrect", "error", "oom", "skipped", "noisy", "host bound", "throttled", "clocks moved")
 
 MODE_ORDER = ("infer", "train", "train-forward", "train-backward")
 INTEGER_COLUMNS = ("batch_size", "input_size", "samples", "peak_memory_bytes", "peak_reserved_bytes", "bytes_moved",
@@ -135,12 +135,14 @@ def row_flags(row) -> list[str]:
     if status and status != "ok":
         flags.append(status)
     if status in ("ok", "incorrect"):
-        median, iqr, samples = number(row.get("median_ms")), number(row.get("iqr_ms")), number(row.get("samples"))
+        median, iqr, samples = number(row.get("device_ms")), number(row.get("iqr_ms")), number(row.get("samples"))
         ci_rel = number(row.get("ci_rel"))
         if (samples is not None and samples < MIN_SAMPLES) or (
                 median and iqr is not None and iqr / median > NOISY_IQR_RATIO) or (
                 ci_rel is not None and ci_rel > NOISY_CI_REL):
             flags.append("noisy")
+        if row.get("host_bound") is True:  # bench.timing: host time per call over device time
+            flags.append("host bound")
     reasons = value(row.get("throttle_reasons"))
     if isinstance(reasons, (list, tuple)) and reasons:
         flags.append("throttled")
@@ -168,7 +170,7 @@ def combine_flags(*flag_lists) -> list[str]:
 def prepare(frame):
     """The loaded rows with what the report needs beside them.
 
-    Adds ``platform``, ``q1_ms``/``q3_ms`` (quartiles of ``times_ms``), ``iqr_ratio``, ``flags``
+    Adds ``platform``, ``q1_ms``/``q3_ms`` (quartiles of ``device_times_ms``), ``iqr_ratio``, ``flags``
     (a list, see :func:`row_flags`) and ``flag_text``; cells are plain Python values (None, not NaN).
     """
     import pandas as pd
@@ -184,11 +186,11 @@ def prepare(frame):
                                   index=frame.index, dtype=object)
     records = frame.to_dict("records")
     frame["platform"] = [platform_of(r) for r in records]
-    q = [quartiles(r.get("times_ms")) for r in records]
+    q = [quartiles(r.get("device_times_ms")) for r in records]
     frame["q1_ms"] = [a for a, _ in q]
     frame["q3_ms"] = [b for _, b in q]
-    frame["iqr_ratio"] = [(number(r.get("iqr_ms")) / number(r.get("median_ms")))
-                          if number(r.get("iqr_ms")) is not None and number(r.get("median_ms")) else None
+    frame["iqr_ratio"] = [(number(r.get("iqr_ms")) / number(r.get("device_ms")))
+                          if number(r.get("iqr_ms")) is not None and number(r.get("device_ms")) else None
                           for r in records]
     frame["flags"] = [row_flags(r) for r in records]
     frame["flag_text"] = [", ".join(f) for f in frame["flags"]]
@@ -238,8 +240,8 @@ def speedups(frame) -> list[dict]:
                 continue
             speedup = None
             if (base is not None and base["status"] == "ok" and row["status"] in ("ok", "incorrect")
-                    and number(base.get("median_ms")) and number(row.get("median_ms"))):
-                speedup = number(base["median_ms"]) / number(row["median_ms"])
+                    and number(base.get("device_ms")) and number(row.get("device_ms"))):
+                speedup = number(base["device_ms"]) / number(row["device_ms"])
             out.append({**dict(zip(GROUP, key)), "backend": backend, "speedup": speedup, "row": row, "base": base,
                         "flags": combine_flags(row["flags"], base["flags"] if base is not None else [])})
     return out
@@ -280,7 +282,7 @@ def metric_of(row) -> tuple[float | None, str]:
     gbps = number(row.get("achieved_gbps"))
     if gbps is not None:
         return gbps, "GB/s"
-    median = number(row.get("median_ms"))
+    median = number(row.get("device_ms"))
     return (1e3 / median if median else None), "runs/s"
 
 

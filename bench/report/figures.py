@@ -97,7 +97,7 @@ def speedup_hover(row, base, speedup) -> str:
     if number(row.get("throughput")) is not None:
         extra.append(f"{fmt_num(row.get('throughput'))} images/s")
     if base is not None:
-        extra.append(f"torch: {esc(base['status'])}, median {fmt_ms(base.get('median_ms'))} · IQR "
+        extra.append(f"torch: {esc(base['status'])}, median {fmt_ms(base.get('device_ms'))} · IQR "
                      f"{fmt_ms(base.get('iqr_ms'))} · n={value(base.get('samples'))}"
                      + (f" · {fmt_num(base.get('throughput'))} images/s" if number(base.get('throughput')) else ""))
     else:

@@ -13,7 +13,7 @@ from ..results import STATUS_MARKS
 from .data import number, value
 
 # The terminal summary's status marks, then one per soft flag.
-FLAG_MARK = {**STATUS_MARKS, "noisy": "~", "throttled": "T", "clocks moved": "C"}
+FLAG_MARK = {**STATUS_MARKS, "noisy": "~", "host bound": "H", "throttled": "T", "clocks moved": "C"}
 
 
 def esc(text) -> str:
@@ -106,11 +106,12 @@ def hover(row: dict, *extra: str) -> str:
     if flags:
         status += " · " + esc(", ".join(flags))
     lines.append(status)
-    if number(row.get("median_ms")) is not None:
+    if number(row.get("device_ms")) is not None:
         ratio = row.get("iqr_ratio")
-        lines.append(f"median {fmt_ms(row.get('median_ms'))} · IQR {fmt_ms(row.get('iqr_ms'))}"
-                     + (f" ({ratio:.1%})" if number(ratio) is not None else "")
-                     + f" · n={value(row.get('samples'))}")
+        lines.append(f"device {fmt_ms(row.get('device_ms'))} ({esc(value(row.get('timing_method')))}) · IQR "
+                     f"{fmt_ms(row.get('iqr_ms'))}" + (f" ({ratio:.1%})" if number(ratio) is not None else "")
+                     + f" · n={value(row.get('samples'))}"
+                     + (f" · host {fmt_ms(row.get('host_ms'))}" if number(row.get("host_ms")) is not None else ""))
     message = value(row.get("message"))
     if message:
         text = str(message)

@@ -33,8 +33,8 @@ def test_a_small_run_writes_a_row_per_configuration(tmp_path):
     rows = {(r["backend"], r["mode"], r["dtype"]): r for r in results.read_rows(out)}
     assert len(rows) == 8
     eager = rows[("torch", "train", "fp32")]
-    assert eager["status"] == "ok" and eager["samples"] == 2 and len(eager["times_ms"]) == 2
-    assert eager["throughput"] == pytest.approx(2 / (eager["median_ms"] / 1e3))
+    assert eager["status"] == "ok" and eager["samples"] == 2 and len(eager["device_times_ms"]) == 2
+    assert eager["throughput"] == pytest.approx(2 / (eager["device_ms"] / 1e3))
     assert eager["peak_memory_bytes"] > 0 and eager["copy_bandwidth_gbps"] > 0
     assert eager["rel_error"] is None  # the fp32 eager model is the reference itself
     low = rows[("torch", "infer", "bf16")]
@@ -86,7 +86,7 @@ def run_main(capsys, *args) -> tuple[int, str]:
      USAGE.format("--backends: unknown backend 'cudnn'; choose from torch, triton, compile") + HELP),
     (["--dtypes", "fp8"], USAGE.format("--dtypes: unknown dtype 'fp8'; choose from fp32, tf32, fp16, bf16") + HELP),
     (["--suite", "fast"],
-     USAGE.format("--suite: unknown suite 'fast'; choose from default, device-check, full, kernels, smoke") + HELP),
+     USAGE.format("--suite: unknown suite 'fast'; choose from default, device-check, families, full, kernels, smoke") + HELP),
     (["--device", "cuda:0"], "error: --device cuda:0: 0 CUDA device(s) visible"),
     (["--device", "tpu"], USAGE.format("--device: expected cpu, cuda:N or all, got 'tpu'") + HELP),
     (["--device", "all"], "error: --device all needs CUDA GPUs, and none is visible; use --device cpu"),

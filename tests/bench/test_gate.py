@@ -128,7 +128,7 @@ def write_jsonl(path, rows):
     with results.ResultsWriter(path) as writer:
         for row in rows:
             config = {k: row.get(k) for k in results.CONFIG_COLUMNS}
-            measurement = {k: row[k] for k in ("status", "times_ms", "median_ms", "throughput", "message") if k in row}
+            measurement = {k: row[k] for k in ("status", "device_times_ms", "device_ms", "throughput", "message") if k in row}
             writer.write(results.make_row(config, measurement, {"device_name": row["device_name"], "run_id": "x"}))
 
 
@@ -180,7 +180,7 @@ def test_baseline_save_then_gate_finds_it_by_gpu(tmp_path):
 
 def slowed(run, factor):
     """The same run with every configuration ``factor`` times slower."""
-    return [{**row, "times_ms": [t * factor for t in row["times_ms"]], "median_ms": row["median_ms"] * factor,
+    return [{**row, "device_times_ms": [t * factor for t in row["device_times_ms"]], "device_ms": row["device_ms"] * factor,
              "throughput": row["throughput"] / factor} for row in run]
 
 
@@ -219,7 +219,7 @@ def test_too_few_samples_on_some_configurations_leave_the_rest_decided():
     rng = np.random.default_rng(15)
     baseline = synthetic_run(rng, configs=3)
     candidate = synthetic_run(rng, configs=3)
-    candidate[2]["times_ms"] = candidate[2]["times_ms"][:5]
+    candidate[2]["device_times_ms"] = candidate[2]["device_times_ms"][:5]
     result = gate.compare(baseline, candidate)
     assert [c.verdict for c in result.comparisons] == ["unchanged", "unchanged", "inconclusive"]
     assert result.comparisons[2].reason.startswith("needs ≥ 9 repetitions per side at alpha 0.001")
@@ -233,7 +233,7 @@ def test_the_level_a_comparison_needs_is_holms_after_the_rejections_before_it(fa
     # reach: it is decided, not inconclusive.
     rng = np.random.default_rng(16)
     baseline = synthetic_run(rng, configs=3)
-    baseline[2]["times_ms"] = baseline[2]["times_ms"][:8]
+    baseline[2]["device_times_ms"] = baseline[2]["device_times_ms"][:8]
     candidate = slowed(baseline[:2], 10) + slowed(baseline[2:], factor)
     result = gate.compare(baseline, candidate)
     assert [c.verdict for c in result.comparisons] == ["regression", "regression", verdict]

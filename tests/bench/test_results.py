@@ -15,7 +15,7 @@ from bench import results
 def row(name="resnet18", status="ok", **measurement):
     config = {"kind": "model", "name": name, "backend": "torch", "mode": "infer", "dtype": "fp32",
               "batch_size": 2, "memory_format": "nchw", "input_size": 64, "device": "cpu"}
-    return results.make_row(config, {"status": status, "median_ms": 1.5, "times_ms": [1.4, 1.5, 1.6],
+    return results.make_row(config, {"status": status, "device_ms": 1.5, "device_times_ms": [1.4, 1.5, 1.6],
                                      **measurement}, {"run_id": "r1", "device_name": "cpu"})
 
 
@@ -30,7 +30,7 @@ def test_round_trip_through_a_file_and_into_one_dataframe(tmp_path):
     frame = results.load([first, tmp_path / "b"])
     assert list(frame["name"]) == ["resnet18", "vgg11", "alexnet"]
     assert list(frame.columns) == list(results.COLUMNS) + ["source"]
-    assert frame.loc[0, "times_ms"] == [1.4, 1.5, 1.6]
+    assert frame.loc[0, "device_times_ms"] == [1.4, 1.5, 1.6]
     assert frame.loc[2, "source"] == str(second)
 
 
@@ -45,7 +45,7 @@ def test_every_row_has_every_column_and_unknown_ones_are_refused():
 @pytest.mark.parametrize("line, message", [
     ("{oops", r"2: not JSON"),
     ('{"name": "x"}', r"2: not a results row \(no schema_version\)"),
-    ('{"schema_version": 99, "kind": "model"}', r"2: schema_version 99, this version reads 1"),
+    ('{"schema_version": 99, "kind": "model"}', r"2: schema_version 99, this version reads 1, 2"),
     ('{"schema_version": 1, "kind": "model"}', r"2: row lacks name, backend, mode, status"),
 ])
 def test_corrupt_or_foreign_lines_are_named(tmp_path, line, message):
@@ -68,7 +68,7 @@ def test_derived_columns_come_from_the_row_and_its_run():
     for dtype, matmul_percent in (("bf16", 25.0), ("fp16", 25.0), ("fp32", None)):
         config = {"kind": "kernel", "name": "lrn", "backend": "triton", "mode": "infer", "dtype": dtype,
                   "batch_size": 64}
-        kernel = results.make_row(config, {"status": "ok", "median_ms": 1.0, "bytes_moved": 10**9,
+        kernel = results.make_row(config, {"status": "ok", "device_ms": 1.0, "bytes_moved": 10**9,
                                            "flops": 2 * 10**11}, environment)
         assert kernel["throughput"] is None
         assert kernel["achieved_gbps"] == pytest.approx(1000.0) and kernel["achieved_tflops"] == pytest.approx(200.0)

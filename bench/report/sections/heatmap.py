@@ -18,7 +18,7 @@ def render(page: Page, rows: Rows) -> str:
     intro = ('<p class="intro">Speedup of each fast path over eager torch in the same configuration, '
              'models × (backend · mode · dtype · batch) and kernel ops × shapes, one map per platform. The colour '
              'is diverging around 1.0 on a log scale: blue is faster than torch, red slower. '
-             'Cell marks: ! incorrect, ~ noisy, T throttled, C clocks moved; E error, M out of memory, '
+             'Cell marks: ! incorrect, ~ noisy, H host bound, T throttled, C clocks moved; E error, M out of memory, '
              '- skipped (no colour).</p>')
     pairs = speedups(rows.latest) if not rows.latest.empty else []
     parts = []

@@ -120,7 +120,7 @@ def _kernel_extra(row) -> str:
 def _kernel_table(page: Page, kernel_rows: list[dict]) -> str:
     columns = [("platform", "platform", None), ("op", "name", None), ("shape", "shape", None), ("mode", "mode", None),
                ("dtype", "dtype", None), ("backend", "backend", None), ("status", "status", None),
-               ("median", "median_ms", fmt_ms), ("IQR %", lambda r: None if r.get("iqr_ratio") is None else
+               ("median", "device_ms", fmt_ms), ("IQR %", lambda r: None if r.get("iqr_ratio") is None else
                                                    100 * r["iqr_ratio"], lambda v: fmt_num(v, 2)),
                ("n", "samples", None), ("GB/s", "achieved_gbps", fmt_num),
                ("% of copy", "percent_of_copy_bandwidth", lambda v: fmt_num(v, 3)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...results import HOST_BOUND_MARGIN
 from ...suite import BACKENDS
 from ..data import (CLOCK_SPREAD_RATIO, FAST_BACKENDS, FLAG_ORDER, MIN_SAMPLES, NOISY_CI_REL, NOISY_IQR_RATIO,
                     mode_rank, model_summary)
@@ -19,6 +20,8 @@ FLAG_MEANING = {
     "skipped": "the backend cannot run this configuration",
     "noisy": f"IQR over {NOISY_IQR_RATIO:.0%} of the median, the median's 95% confidence interval wider than "
              f"±{NOISY_CI_REL:.0%}, or fewer than {MIN_SAMPLES} samples",
+    "host bound": "host time per call (a plain synchronised loop) over its device time by more than "
+                  f"{HOST_BOUND_MARGIN:.0%}: the GPU waits for Python",
     "throttled": "NVML reported a throttle reason while the row ran",
     "clocks moved": f"SM clock range while the row ran over {CLOCK_SPREAD_RATIO:.0%} of its highest",
 }

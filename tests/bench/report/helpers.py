@@ -22,7 +22,7 @@ def row(name="resnet50", backend="torch", mode="infer", status="ok", median=10.0
               "input_size": 224 if kind == "model" else None, "device": "cuda:0"}
     values = {"status": status, "started_at": started}
     if status in ("ok", "incorrect"):
-        values.update(median_ms=median, iqr_ms=iqr, samples=samples, times_ms=[median] * samples)
+        values.update(device_ms=median, iqr_ms=iqr, samples=samples, device_times_ms=[median] * samples)
         if kind == "model":
             values["throughput"] = batch / (median / 1e3)
     else:

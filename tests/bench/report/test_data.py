@@ -63,12 +63,12 @@ def test_prepare_keeps_the_latest_row_of_a_configuration_per_platform():
     f = data.latest(prepared(new, old, other_gpu, cpu))
     assert len(f) == 3
     assert sorted(f["platform"]) == ["CPU Xeon", "NVIDIA A100-SXM4-80GB", "NVIDIA H200"]
-    assert f[f["platform"] == "NVIDIA H200"]["median_ms"].item() == 10.0
+    assert f[f["platform"] == "NVIDIA H200"]["device_ms"].item() == 10.0
     assert isinstance(f["batch_size"][0], int) and isinstance(f["samples"][0], int)
 
 
 def test_prepare_takes_quartiles_as_the_timing_does():
-    r = row(times_ms=[1.0, 2.0, 3.0, 4.0, 100.0], median=3.0)
+    r = row(device_times_ms=[1.0, 2.0, 3.0, 4.0, 100.0], median=3.0)
     f = prepared(r)
     assert (f["q1_ms"][0], f["q3_ms"][0]) == (2.0, 4.0)
     assert data.quartiles([5.0]) == (5.0, 5.0) and data.quartiles(None) == (None, None)
