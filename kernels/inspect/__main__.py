@@ -13,7 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import ARCHS, DTYPES, MEMORY_FORMATS, REPO, InspectError, inspect_op
+from . import ARCHS, DTYPES, MEMORY_FORMATS, REPO, InspectError, check_arch, inspect_op
+from .model import arch_of_gpu
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def measured_copy_bandwidth(paths: list[Path]) -> float:
-    """The copy bandwidth of the GPU rows of ``paths`` (their median)."""
+def measured_copy_bandwidth(paths: list[Path], arch: str) -> float:
+    """The copy bandwidth of the GPU rows of ``paths`` measured on an ``arch`` GPU (their median)."""
     values = []
     for path in paths:
         try:
@@ -48,11 +49,12 @@ def measured_copy_bandwidth(paths: list[Path]) -> float:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and str(row.get("device", "")).startswith("cuda") and row.get("copy_bandwidth_gbps"):
+            if isinstance(row, dict) and str(row.get("device", "")).startswith("cuda") and row.get("copy_bandwidth_gbps") \
+                    and arch_of_gpu(str(row.get("device_name", ""))) == arch:
                 values.append(row["copy_bandwidth_gbps"])
     if not values:
-        raise InspectError(f"--results: expected GPU rows with copy_bandwidth_gbps in {', '.join(map(str, paths))}, "
-                           f"found none")
+        raise InspectError(f"--results: expected rows of an {arch} GPU with copy_bandwidth_gbps in "
+                           f"{', '.join(map(str, paths))}, found none")
     return sorted(values)[len(values) // 2]
 
 
@@ -99,7 +101,8 @@ def main(argv=None) -> int:
             return 0
         if args.op is None:
             raise InspectError("--op: expected an op name (or --calibrate), got none")
-        copy = measured_copy_bandwidth(args.results) if args.results else None
+        check_arch(args.arch)
+        copy = measured_copy_bandwidth(args.results, args.arch) if args.results else None
         rows = inspect_op(args.op, shapes=args.shapes, batch_size=args.batch_size, dtype=args.dtype,
                           memory_format=args.memory_format, arch=args.arch, copy_gbps=copy,
                           all_configs=args.all_configs, suite=args.suite)

@@ -28,12 +28,11 @@ from pathlib import Path
 
 from . import REPO, InspectError, inspect_case
 from .binary import cache_dir
-from .model import ARCHS
+from .model import ARCHS, arch_of_gpu
 
 RESULTS = REPO / "results"
 _KEY = re.compile(r"(?P<direction>\w+) x=(?P<x>[\dx]+) w=(?P<w>[\dx]+) s=(?P<s>[\dx]+) p=(?P<p>[\dx]+) "
                   r"d=(?P<d>[\dx]+) g=(?P<g>\d+) (?P<dtype>\w+) (?P<layout>\w+)(?P<tf32> tf32)?")
-_ARCH_OF_GPU = {"H100": "sm_90a", "H200": "sm_90a", "A100": "sm_80"}
 
 
 def default_files() -> list[Path]:
@@ -112,7 +111,7 @@ def measured_rows(files: list[Path]) -> list[dict]:
                                f"device), found none")
         first = min(run, key=lambda r: r["started_at"])
         for gpu, entries in caches.items():
-            arch = next((a for g, a in _ARCH_OF_GPU.items() if g in gpu), None)
+            arch = arch_of_gpu(gpu)
             for key, decision in entries.items():
                 m = _KEY.match(key)
                 times = {p: t for p, t in decision.get("times_ms", {}).items() if p.startswith("triton")}

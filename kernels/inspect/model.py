@@ -83,6 +83,14 @@ ARCHS = {
                  "HBM latency taken as the H100's ~600 cycles (not measured on an A100)")),
 }
 
+_ARCH_OF_GPU = {"H100": "sm_90a", "H200": "sm_90a", "A100": "sm_80"}
+
+
+def arch_of_gpu(device_name: str) -> str | None:
+    """The architecture of a results row's ``device_name`` (``NVIDIA H200`` -> ``sm_90a``), if known."""
+    return next((arch for gpu, arch in _ARCH_OF_GPU.items() if gpu in device_name), None)
+
+
 SCHEDULERS_PER_SM = 4  # each issues one warp-instruction a clock
 DEPENDENT_ISSUE_CYCLES = 4  # a warp alone: an ALU result is ready ~4 cycles after issue (Ampere/Hopper)
 REGISTER_ALLOCATION_UNIT = 256  # registers are allocated per warp in units of 256
