@@ -80,6 +80,15 @@ def _csv(kind=str, choices: tuple | None = None, what: str = ""):
     return parse
 
 
+def _one_of(choices: tuple, what: str):
+    """An argparse type: one of ``choices`` (``what`` they are)."""
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose from {', '.join(choices)}")
+        return text
+    return parse
+
+
 def _minutes(text: str) -> float:
     """An argparse type: a number of minutes above zero."""
     try:
@@ -331,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else each model's native size)")
     run.add_argument("--warmup", type=_count(0), help="untimed iterations before timing")
     run.add_argument("--repeats", type=_count(1), help="timed iterations (at least)")
-    run.add_argument("--device-timing", choices=DEVICE_TIMINGS,
+    run.add_argument("--device-timing", type=_one_of(DEVICE_TIMINGS, "device timing method"),
                      help="how a GPU row's device time is taken: auto (a CUDA graph for kernels and inference, "
                           "CUPTI where a graph cannot hold the op, events for training steps) or one forced; "
                           "default: the suite's")

@@ -100,6 +100,9 @@ def run_main(capsys, *args) -> tuple[int, str]:
     (["--batch-sizes", ","], USAGE.format("--batch-sizes: expected a comma-separated list, got ','") + HELP),
     (["--memory-format", "nhwc"],
      USAGE.format("--memory-format: unknown memory format 'nhwc'; choose from nchw, channels_last") + HELP),
+    (["--device-timing", "nvtx"],
+     USAGE.format("--device-timing: unknown device timing method 'nvtx'; choose from auto, graph, cupti, events")
+     + HELP),
 ])
 def test_bad_input_fails_before_any_work_in_one_line(tmp_path, capsys, args, message):
     if torch.cuda.is_available() and "--device" in args:

@@ -257,3 +257,15 @@ def test_schema_1_rows_read_as_event_timed_device_time(tmp_path):
     row = results.read_rows(path)[0]
     assert row["device_ms"] == 0.235 and row["device_times_ms"] == [0.23, 0.235, 0.24]
     assert row["timing_method"] == results.EVENTS_PER_CALL_V1 and "median_ms" not in row
+
+
+def test_a_suite_or_the_command_line_forces_one_method_over_the_rows_own_order(monkeypatch):
+    from bench import workloads
+
+    asked = []
+    monkeypatch.setattr(workloads, "time_function", lambda fn, device, **kwargs: asked.append(kwargs["methods"]) or {})
+    config = {"warmup": 0, "repeats": 1, "min_time_s": 0.0}
+    workloads.measure(lambda: None, torch.device("cpu"), config, (timing.GRAPH, timing.CUPTI, timing.EVENTS))
+    workloads.measure(lambda: None, torch.device("cpu"), config | {"device_timing": "auto"}, (timing.EVENTS,))
+    workloads.measure(lambda: None, torch.device("cpu"), config | {"device_timing": "cupti"}, (timing.GRAPH,))
+    assert asked == [("graph", "cupti", "events"), ("events",), ("cupti",)]
