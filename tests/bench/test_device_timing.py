@@ -19,7 +19,7 @@ from tests.bench.helpers import FakeClock
 
 GPU = torch.device("cuda", 0)
 FLUSH_MS = 0.03
-FLUSH_KERNEL = "fill_kernel<unsigned char>"
+FLUSH_KERNEL = "vectorized_elementwise_kernel<BitwiseNotFunctor<unsigned char>>"
 LAUNCH_MS = 0.005  # host time to queue a flush, a graph replay or an event
 
 
