@@ -319,9 +319,6 @@ class Binary:
     ttir: str
     ttgir: str
 
-    def loops(self) -> list[dict]:
-        return loops(self.instructions)
-
     def counts(self, ops: list[dict] | None = None) -> dict:
         """Static SASS counts: loads and stores by width, async copies, TMA, tensor-core
         instructions, barriers, over ``ops`` (default: every instruction)."""

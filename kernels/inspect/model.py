@@ -114,56 +114,59 @@ def _mma_dtype(op: str) -> str:
 
 
 def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
-    """Dynamic counts over the launch grid: per-warp instructions, loads by width, memory rounds,
-    tensor-core multiply-adds, and every loop's body and mean trip count."""
-    trips_by_line = loop_trips(binary.ttir, args, grid)
+    """Dynamic counts over the launch grid: per-warp instructions, global loads and stores by
+    width (warp-instructions), the 128-byte lines they touch, async copies, tensor-core
+    multiply-adds, barriers, memory rounds per warp, bytes in flight per warp, and every loop's
+    body and mean trip count."""
     programs = grid[0] * grid[1] * grid[2]
+    trips_by_line = loop_trips(binary.ttir, args, grid)
     sass_loops = loops(binary.instructions)
     for lp in sass_loops:
-        trips = trips_by_line.get(lp["line"])
-        lp["trips"] = trips if trips is not None else np.ones(programs, dtype=np.int64)
-        lp["matched"] = trips is not None
-    per_warp = np.zeros(programs)
-    dynamic = {"global_loads": {}, "global_stores": {}, "async_copies": 0.0, "tensor_fma": {}, "barriers": 0.0}
-    load_groups: dict[tuple, dict] = {}
-    lanes = load_lanes(binary.ttgir)
-    dynamic["l1_lines"] = 0.0
+        lp["trips"] = trips_by_line.get(lp["line"])
+        lp["matched"] = lp["trips"] is not None
+        if lp["trips"] is None:
+            lp["trips"] = np.ones(programs, dtype=np.int64)  # a loop the TTIR does not explain runs once
+    nests: dict[tuple, list[dict]] = {}  # instructions by the loops around them
     for ins in binary.instructions:
-        around = [i for i, lp in enumerate(sass_loops) if lp["start"] <= ins["addr"] <= lp["end"]]
-        times = np.ones(programs)
-        for i in around:
-            times = times * sass_loops[i]["trips"]
-        per_warp += times
-        total = float(times.sum()) * binary.num_warps  # warp-instructions over the grid
-        kind = instruction_class(ins["op"])
-        if kind in ("global_load", "global_store"):
-            table = dynamic["global_loads" if kind == "global_load" else "global_stores"]
-            table[width_bits(ins["op"])] = table.get(width_bits(ins["op"]), 0.0) + total
-        if kind in ("global_load", "async_copy"):
-            dynamic["l1_lines"] += total * cache_lines(lanes.get(ins["line"]), width_bits(ins["op"]))
-        if kind in ("global_load", "async_copy", "tma"):
-            group = load_groups.setdefault(tuple(around), {"times": times, "bytes": 0, "async": False})
-            group["bytes"] += width_bits(ins["op"]) * 32 // 8
-            group["async"] |= kind != "global_load"
-        if kind == "async_copy":
-            dynamic["async_copies"] += total
-        elif kind == "tensor_core":
-            fmas = mma_fmas(ins["op"]) / (4 if ins["op"].startswith("HGMMA") else 1)  # a warpgroup shares HGMMA
-            key = _mma_dtype(ins["op"])
-            dynamic["tensor_fma"][key] = dynamic["tensor_fma"].get(key, 0.0) + fmas * total
-        elif kind == "barrier":
-            dynamic["barriers"] += total
-    rounds = np.zeros(programs)
-    in_flight = 0
-    for group in load_groups.values():
-        overlap = max(1, binary.num_stages - 1) if group["async"] else 1
-        rounds += group["times"] / overlap
-        in_flight = max(in_flight, group["bytes"] * (overlap if group["async"] else 1))
-    return {"programs": programs, "per_warp_instructions": per_warp, "warp_instructions": float(per_warp.sum()) *
-            binary.num_warps, "rounds": rounds, "bytes_in_flight_per_warp": in_flight, **dynamic,
-            "loops": [{"line": lp["line"], "body_instructions": sum(lp["start"] <= i["addr"] <= lp["end"]
-                                                                     for i in binary.instructions),
-                       "mean_trips": float(np.mean(lp["trips"])), "matched": lp["matched"]} for lp in sass_loops]}
+        nest = tuple(i for i, lp in enumerate(sass_loops) if lp["start"] <= ins["addr"] <= lp["end"])
+        nests.setdefault(nest, []).append(ins)
+    lanes = load_lanes(binary.ttgir)
+    run = {"programs": programs, "per_warp_instructions": np.zeros(programs), "global_loads": {},
+           "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {}, "barriers": 0.0,
+           "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0}
+    for nest, instructions in nests.items():
+        times = np.prod([sass_loops[i]["trips"] for i in nest], axis=0) if nest else np.ones(programs)
+        run["per_warp_instructions"] += times * len(instructions)
+        total = float(np.sum(times)) * binary.num_warps  # each instruction's warp-executions over the grid
+        loaded, pipelined = 0, False
+        for ins in instructions:
+            kind, bits = instruction_class(ins["op"]), width_bits(ins["op"])
+            if kind in ("global_load", "global_store"):
+                table = run["global_loads" if kind == "global_load" else "global_stores"]
+                table[bits] = table.get(bits, 0.0) + total
+            if kind in ("global_load", "async_copy"):
+                run["l1_lines"] += total * cache_lines(lanes.get(ins["line"]), bits)
+            if kind in ("global_load", "async_copy", "tma"):
+                loaded += 32 * bits // 8
+                pipelined |= kind != "global_load"
+            if kind == "async_copy":
+                run["async_copies"] += total
+            elif kind == "tensor_core":
+                fmas = mma_fmas(ins["op"]) / (4 if ins["op"].startswith("HGMMA") else 1)  # a warpgroup shares HGMMA
+                run["tensor_fma"][_mma_dtype(ins["op"])] = run["tensor_fma"].get(_mma_dtype(ins["op"]), 0.0) + fmas * total
+            elif kind == "barrier":
+                run["barriers"] += total
+        if loaded:
+            # a nest's loads are one round a warp waits for; a pipelined one waits once per
+            # num_stages - 1 iterations, with that many rounds in flight
+            overlap = max(1, binary.num_stages - 1) if pipelined else 1
+            run["rounds"] += times / overlap
+            run["bytes_in_flight_per_warp"] = max(run["bytes_in_flight_per_warp"], loaded * overlap)
+    run["warp_instructions"] = float(run["per_warp_instructions"].sum()) * binary.num_warps
+    run["loops"] = [{"line": lp["line"], "body_instructions": sum(lp["start"] <= i["addr"] <= lp["end"]
+                                                                  for i in binary.instructions),
+                     "mean_trips": float(np.mean(lp["trips"])), "matched": lp["matched"]} for lp in sass_loops]
+    return run
 
 
 def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, copy_gbps: float) -> dict:
