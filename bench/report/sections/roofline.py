@@ -18,7 +18,7 @@ def render(page: Page, rows: Rows) -> str:
     from plotly import graph_objects as go
 
     intro = ('<p class="intro">Each hot-path op at each shape where it occurs in the models: the achieved '
-             'bandwidth (bytes moved as the kernel contract counts them, over the median time) of Triton, torch '
+             'bandwidth (bytes moved as the kernel contract counts them, over the median device time) of Triton, torch '
              '(cuDNN) and torch.compile, against the copy bandwidth measured in the same run (dashed) and the '
              "device's datasheet peak (solid); below, TFLOP/s of the grouped and depthwise convolutions against "
              'the peak for their dtype.</p>')
@@ -120,7 +120,8 @@ def _kernel_extra(row) -> str:
 def _kernel_table(page: Page, kernel_rows: list[dict]) -> str:
     columns = [("platform", "platform", None), ("op", "name", None), ("shape", "shape", None), ("mode", "mode", None),
                ("dtype", "dtype", None), ("backend", "backend", None), ("status", "status", None),
-               ("median", "device_ms", fmt_ms), ("IQR %", lambda r: None if r.get("iqr_ratio") is None else
+               ("device", "device_ms", fmt_ms), ("host", "host_ms", fmt_ms), ("timed by", "timing_method", None),
+               ("IQR %", lambda r: None if r.get("iqr_ratio") is None else
                                                    100 * r["iqr_ratio"], lambda v: fmt_num(v, 2)),
                ("n", "samples", None), ("GB/s", "achieved_gbps", fmt_num),
                ("% of copy", "percent_of_copy_bandwidth", lambda v: fmt_num(v, 3)),

@@ -82,3 +82,21 @@ def test_rows_with_null_key_fields_render_as_missing(tmp_path):
     out = report.render([write_rows(tmp_path / "nulls.jsonl", rows + nulls)], tmp_path / "nulls.html")
     text = out.read_text()
     assert "batch ?" in text and "batch None" not in text and "bNone" not in text
+
+
+def test_the_ruler_section_plots_device_against_host_and_counts_the_cross_checked_rows(tmp_path):
+    rows = [row(kind="kernel", name="conv2d", backend="triton", median=0.082, timing_method="graph", host_ms=0.2,
+                do_bench_ms=0.080, do_bench_cudagraph_ms=0.081),
+            row(kind="kernel", name="conv2d", backend="torch", median=0.235, timing_method="graph", host_ms=0.24,
+                do_bench_ms=0.082),
+            row(kind="kernel", name="lrn", backend="triton", median=1.0, timing_method="cupti", host_ms=1.0)]
+    text = report.render([write_rows(tmp_path / "ruler.jsonl", rows)], tmp_path / "r.html").read_text()
+    section = sections_of(text)["ruler"]
+    assert 'class="plot"' in section
+    assert "1 of 2 cross-checked rows within 5% of do_bench" in section
+    assert "host bound" in sections_of(text)["roofline"]  # the first row's flag, in the kernel table
+
+
+def test_the_ruler_section_says_what_is_missing_on_a_cpu(tmp_path):
+    sections = sections_of(report.render([SAMPLES / "cpu-kernels.jsonl"], tmp_path / "cpu.html").read_text())
+    assert "No GPU kernel row with both a device and a host time" in sections["ruler"]
