@@ -207,10 +207,15 @@ class Cuda:
             path = os.path.join(directory, "trace.json")
             profiler.export_chrome_trace(path)
             with open(path) as f:
-                events = json.load(f).get("traceEvents", [])
-        work = sorted((e["ts"], e["name"], e["dur"]) for e in events
-                      if e.get("cat") in TRACE_CATEGORIES and "dur" in e)
-        return [(name, duration_us * 1e-3) for _, name, duration_us in work]
+                return device_work(json.load(f).get("traceEvents", []))
+
+
+def device_work(trace_events: list[dict]) -> list[tuple[str, float]]:
+    """``(name, duration in ms)`` of the device work in a Chrome trace's events (Kineto's export:
+    ``cat`` kernel, gpu_memcpy or gpu_memset, ``ts`` and ``dur`` in microseconds), by start."""
+    work = sorted((e["ts"], e["name"], e["dur"]) for e in trace_events
+                  if e.get("cat") in TRACE_CATEGORIES and "dur" in e)
+    return [(name, duration_us * 1e-3) for _, name, duration_us in work]
 
 
 def first_line(error: BaseException) -> str:

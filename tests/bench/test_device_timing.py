@@ -269,3 +269,16 @@ def test_a_suite_or_the_command_line_forces_one_method_over_the_rows_own_order(m
     workloads.measure(lambda: None, torch.device("cpu"), config | {"device_timing": "auto"}, (timing.EVENTS,))
     workloads.measure(lambda: None, torch.device("cpu"), config | {"device_timing": "cupti"}, (timing.GRAPH,))
     assert asked == [("graph", "cupti", "events"), ("events",), ("cupti",)]
+
+
+def test_the_device_work_of_a_kineto_trace_is_its_kernels_copies_and_fills_by_start():
+    events = [  # as torch.profiler's export_chrome_trace writes them (abridged)
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 100.0, "dur": 5.0},
+        {"ph": "X", "cat": "kernel", "name": "_bn_apply_kernel", "ts": 130.5, "dur": 41.25},
+        {"ph": "X", "cat": "gpu_memset", "name": "Memset (Device)", "ts": 120.0, "dur": 2.0},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::empty", "ts": 90.0, "dur": 3.0},
+        {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoD (Device -> Device)", "ts": 180.0, "dur": 8.0},
+        {"ph": "i", "cat": "kernel", "name": "an instant event has no duration", "ts": 200.0},
+    ]
+    assert timing.device_work(events) == [("Memset (Device)", 0.002), ("_bn_apply_kernel", 0.04125),
+                                          ("Memcpy DtoD (Device -> Device)", 0.008)]
