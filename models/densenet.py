@@ -102,6 +102,7 @@ class DenseNet(ImageClassifier):
                 self.features.add_module(f"transition{i + 1}", Transition(channels, int(channels * compression)))
                 channels = int(channels * compression)
         self.features.add_module("norm5", BatchNormReLU2d(channels))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # no parameters: torchvision's state_dict still loads
         self.classifier = nn.Linear(channels, num_classes)
         # The init of the authors' Torch release, as torchvision has it.
         for m in self.modules():
@@ -114,7 +115,7 @@ class DenseNet(ImageClassifier):
         return self.features(x)
 
     def forward_head(self, x):
-        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.classifier(self.avgpool(x).flatten(1))
 
 
 _TABLE3 = "Table 3, single-crop 224 (the table also gives 10-crop), ILSVRC-2012 val"
