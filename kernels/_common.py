@@ -447,3 +447,23 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
     out, ref = out[~bad], ref[~bad]
     diff, norm = (out - ref).norm().item(), ref.norm().item()
     return diff / norm if norm > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+# --- hardware approximations (@triton.jit) ----------------------------------------------------
+
+# INTERPRET as a constexpr, so @triton.jit code can keep a plain path for the interpreter, which
+# runs no PTX (an inline_asm_elementwise there raises).
+INTERPRETED = tl.constexpr(INTERPRET)
+
+
+@triton.jit
+def log2_approx(x):
+    """``log2(x)`` of an fp32 tensor by the SFU (``lg2.approx.ftz.f32``, one MUFU.LG2: absolute error
+    about 2**-22 near 1, relative elsewhere; denormals flushed). ``tl.log2`` compiles to libdevice's
+    software polynomial (a dozen FMAs); ``tl.exp2`` is already ``ex2.approx.ftz.f32``. Under the
+    interpreter: ``tl.log2``."""
+    if INTERPRETED:
+        return tl.log2(x)
+    else:
+        return tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
+                                         is_pure=True, pack=1)

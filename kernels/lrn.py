@@ -6,31 +6,45 @@
 with window ``size``, i.e. divides alpha by ``size``), for odd and even ``size``.
 
 Both kernels work on ``[BLOCK_P pixels, BLOCK_C channels]`` tiles of the ``(n, c, p)`` view of
-``_common.pixel_view`` (NCHW and channels_last alike, no copy). A channel window is a sum over
-``size`` channel-shifted loads of the same tile: each load is coalesced in either layout and all
-but the first come from L1/L2, so DRAM sees each tensor once (plus a halo of ``size - 1``
-channels per channel block). ``d^-beta`` is ``exp2(-beta * log2(d))``. (A sequential sliding sum
-along the channels of each pixel would serialise C and, in channels_last, turn every load into a
-32-sector gather; the sliding is done across the window's shifts in the backward instead.)
+``_common.pixel_view`` (NCHW and channels_last alike, no copy). The window size is a compile-time
+constant (``SIZE``), so every loop below unrolls and every window index is a register name.
 
-The backward needs, at channel ``c``, ``T_q = dy_q * x_q * d_q^(-beta-1)`` for every ``q`` whose
-window holds ``c`` (``q in [c - (size-1)//2, c + size//2]``):
+**The window by register renaming.** In channels_last each thread loads ``VEC`` consecutive
+channels of a pixel (``VEC = 16 bytes / itemsize``: 8 in bf16/fp16, 4 in fp32) as one aligned
+128-bit vector: the tile's start, its row stride ``C`` and its channel offset are multiples of
+``VEC``. ``_lanes`` splits a tile into ``VEC`` lane tensors (lane ``j`` holds channel ``VEC*g + j``
+of every group ``g``); reshape and split only rename a thread's registers, so channel
+``VEC*g + j + i`` of the window is lane ``j + i`` of the same group, or a lane of the group
+before or after it. Those neighbour groups are loaded as the same tile shifted by ``-VEC`` and
+``+VEC`` channels: again aligned, hitting L1 (the lines the neighbouring threads just loaded),
+and only the lanes the window reaches are kept (ptxas narrows those loads to the 4 bytes of the
+halo at ``size`` 5 in bf16). The window sum of lane ``j`` is then ``size - 1`` adds of squares
+already in registers; no shifted load, no shuffle, no shared memory. In NCHW the same code is
+correct (the lanes of a channel tile are strided loads) but not vectorised along channels:
+channels_last is the layout this kernel is built for.
+
+**The power.** ``d^-beta = exp2(-beta * log2 d)``: ``tl.exp2`` is the SFU's ``ex2.approx.ftz``,
+``log2`` is ``_common.log2_approx`` (``lg2.approx.ftz``; ``tl.log2`` would be libdevice's
+polynomial): two MUFU per element, relative error ~1e-6 (fp32's bound is 1e-5).
+
+**The backward** needs, at channel ``c``, ``T_q = dy_q * x_q * d_q^(-beta-1)`` for every ``q``
+whose window holds ``c`` (``q in [c - (size-1)//2, c + size//2]``):
 
     dx_c = dy_c * d_c^-beta - 2 * beta * alpha/size * x_c * sum_q T_q
 
-It recomputes ``d_q`` from ``x`` instead of saving anything but ``x``: the window sum slides
-from ``q`` to ``q + 1`` (add one shifted tile, subtract one), so a pass costs ``5 * size`` L1
-loads and ``2 * size + 1`` exp2/log2 per element, and reads x and dy and writes dx once each
-from DRAM.
+It computes ``T`` once per channel of the group and of its ``size - 1`` halo channels (one
+``log2`` and one ``exp2`` each; ``d^-beta = d^(-beta-1) * d`` for the group's own channels), then
+sums the window of ``T`` as the forward sums ``x^2``. Nothing but ``x`` is saved: ``d`` is
+recomputed from ``x`` (halo ``2 * (size - 1)`` channels wide, loaded as the tile shifted by
+``-VEC`` and ``+VEC``).
 
 Passes over memory (T = one activation-sized read or write; the contract's table):
 forward 2T (read x, write y), backward 3T (read x and dy, write dx); bytes = T * numel * itemsize.
 Example, AlexNet's norm1 at batch 256 in bf16: x is 256*96*55*55 = 74.3M elements = 149 MB, so
-the forward moves 297 MB (69 us at 4.3 TB/s) and the backward 446 MB (104 us). FLOPs per
-element: forward ~2 * size + 6, backward ~7 * size + 8 (exp2/log2 counted as one); with
-``2 * size + 1`` transcendentals per element the backward may be bound by the SFUs rather than
-by DRAM in bf16 on an H200 (about 0.4 T elements/s of exp2+log2 at size 5 against 0.7 T/s of
-bandwidth): the price of saving nothing but x.
+the forward moves 297 MB (70 us at the H200's measured 4.25 TB/s copy bandwidth) and the backward
+446 MB (105 us). FLOPs per element: forward ~2 * size + 4 plus 2 MUFU; backward
+``(1 + (size - 1) / VEC) * (2 * size + 6) + 2 * size + 3`` plus ``2 * (1 + (size - 1) / VEC)`` MUFU
+(the halo's T recomputed: 1.5x in bf16 at size 5, 2x in fp32).
 """
 
 from __future__ import annotations
@@ -44,90 +58,146 @@ from torch.autograd.function import once_differentiable
 from . import _common
 from ._patch import register_swap
 
-# --- kernels ------------------------------------------------------------------------------------
+# --- configs ------------------------------------------------------------------------------------
 
-# [BLOCK_P pixels, BLOCK_C channels], 1024 elements (8 per thread: the backward keeps five fp32
-# tiles live across its window loop). Wide channel blocks keep the size - 1 channel halo small:
-# 16x64 suits channels_last with C >= 64 (AlexNet's 96, GoogLeNet's 64 and 192), 64x16 NCHW,
-# 8x128 channels_last with C >= 128 (AlexNet's 256).
-LRN_CONFIGS = _common.tile_configs(1024, num_warps=4, channel_blocks=(64, 16, 128))
+# [BLOCK_P pixels, BLOCK_C channels], 2048 elements over 4 warps (16 per thread: two 16-byte
+# vectors in bf16, four in fp32). Channel blocks of 32 divide every channels_last C of the models
+# (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is masked off; 64 and 128 halve and
+# quarter the halo loads at the block edges; 16 is the NCHW tile (long unit-stride pixel rows).
+LRN_CONFIGS = _common.tile_configs(2048, num_warps=4, channel_blocks=(32, 64, 128, 16))
 TUNE_KEY = ["N", "C", "P", "SIZE"]  # + every operand's layout (_common.autotune)
+
+# --- kernels ------------------------------------------------------------------------------------
 
 
 @triton.jit
-def _window_mask(row_mask, q, C):
-    """The tile's rows at channels ``q``, where ``0 <= q < C`` (outside: torch's zero padding)."""
-    return row_mask[:, None] & ((q >= 0) & (q < C))[None, :]
+def _lanes(t, VEC: tl.constexpr):
+    """The ``VEC`` lanes of a ``[BLOCK_P, BLOCK_C]`` tile: a tuple of ``[BLOCK_P, BLOCK_C // VEC]``
+    tensors, lane ``j`` holding channels ``j, VEC + j, 2 * VEC + j, ...`` (a renaming of the
+    registers of a thread that holds ``VEC`` consecutive channels: no instruction)."""
+    BP: tl.constexpr = t.shape[0]
+    G: tl.constexpr = t.shape[1] // VEC
+    if VEC == 8:
+        a, b = tl.split(tl.reshape(t, [BP, G, 2, 2, 2]))  # channel 8g + 4 i2 + 2 i1 + i0, split on i0
+        a0, a1 = tl.split(a)
+        b0, b1 = tl.split(b)
+        l0, l4 = tl.split(a0)
+        l2, l6 = tl.split(a1)
+        l1, l5 = tl.split(b0)
+        l3, l7 = tl.split(b1)
+        return (l0, l1, l2, l3, l4, l5, l6, l7)
+    else:
+        tl.static_assert(VEC == 4, "VEC is 16 bytes of a 16- or 32-bit dtype")
+        a, b = tl.split(tl.reshape(t, [BP, G, 2, 2]))  # channel 4g + 2 i1 + i0
+        l0, l2 = tl.split(a)
+        l1, l3 = tl.split(b)
+        return (l0, l1, l2, l3)
+
+
+@triton.jit
+def _tile(lanes, VEC: tl.constexpr):
+    """The inverse of :func:`_lanes`: ``VEC`` lanes back into one ``[BLOCK_P, BLOCK_C]`` tile."""
+    if VEC == 8:
+        a = tl.join(tl.join(tl.join(lanes[0], lanes[4]), tl.join(lanes[2], lanes[6])),
+                    tl.join(tl.join(lanes[1], lanes[5]), tl.join(lanes[3], lanes[7])))
+        return tl.reshape(a, [a.shape[0], a.shape[1] * 8])
+    else:
+        a = tl.join(tl.join(lanes[0], lanes[2]), tl.join(lanes[1], lanes[3]))
+        return tl.reshape(a, [a.shape[0], a.shape[1] * 4])
+
+
+@triton.jit
+def _window_lanes(rows, row_mask, c, C, stride_c, LEFT: tl.constexpr, RIGHT: tl.constexpr, VEC: tl.constexpr):
+    """The tile's channels ``c - LEFT * VEC`` to ``c + (RIGHT + 1) * VEC - 1`` as fp32 lanes, with
+    the lanes of their masks: element ``LEFT * VEC + m`` of each tuple is channel ``m`` of every
+    group (``m < 0``: the groups before; ``m >= VEC``: after). Zero outside ``[0, C)`` (torch's
+    zero padding) and in masked rows. ``rows``: :func:`_common.row_ptrs` of the tensor."""
+    values = ()
+    masks = ()
+    for r in tl.static_range(-LEFT, RIGHT + 1):
+        q = c + r * VEC
+        mask = row_mask[:, None] & ((q >= 0) & (q < C))[None, :]
+        values = values + _lanes(tl.load(rows + q[None, :] * stride_c, mask=mask, other=0.0).to(tl.float32), VEC)
+        masks = masks + _lanes(mask, VEC)
+    return values, masks
+
+
+@triton.jit
+def _window_sum(lanes, first: tl.constexpr, SIZE: tl.constexpr):
+    """``lanes[first] + ... + lanes[first + SIZE - 1]``."""
+    s = lanes[first]
+    for i in tl.static_range(1, SIZE):
+        s += lanes[first + i]
+    return s
 
 
 @_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
-                    SIZE, LO, k, alpha_n, beta, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """y = x * (k + alpha_n * S)^-beta, S the window sum of x^2 (LO = size // 2 channels below)."""
+                    k, alpha_n, beta, SIZE: tl.constexpr, VEC: tl.constexpr,
+                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """y = x * (k + alpha_n * S)^-beta, S the window sum of x^2."""
+    LO: tl.constexpr = SIZE // 2  # channels below c in its window
+    HI: tl.constexpr = SIZE - 1 - LO  # channels above
+    LEFT: tl.constexpr = (LO + VEC - 1) // VEC  # neighbour groups the window reaches
+    RIGHT: tl.constexpr = (HI + VEC - 1) // VEC
     n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
-    x_rows = _common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p)
-    s = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for i in range(0, SIZE):
-        q = c + (i - LO)
-        v = tl.load(x_rows + q[None, :] * x_stride_c, mask=_window_mask(rmask, q, C), other=0.0).to(tl.float32)
-        s += v * v
-    mask = rmask[:, None] & cmask[None, :]
-    x = tl.load(x_rows + c[None, :] * x_stride_c, mask=mask, other=0.0).to(tl.float32)
-    y = x * tl.exp2(-beta * tl.log2(k + alpha_n * s))
-    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), y.to(Y.dtype.element_ty),
-             mask=mask)
+    x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
+                         LEFT, RIGHT, VEC)
+    sq = ()
+    for i in tl.static_range((LEFT + 1 + RIGHT) * VEC):
+        sq = sq + (x[i] * x[i],)
+    y = ()
+    for j in tl.static_range(VEC):
+        s = _window_sum(sq, LEFT * VEC + j - LO, SIZE)
+        y = y + (x[LEFT * VEC + j] * tl.exp2(-beta * _common.log2_approx(k + alpha_n * s)),)
+    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p),
+             _tile(y, VEC).to(Y.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
 @_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
-                    dx_stride_n, dx_stride_c, dx_stride_p, SIZE, LO, k, alpha_n, beta,
-                    BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """dx_c = dy_c d_c^-beta - 2 beta alpha_n x_c sum_{q: c in window(q)} dy_q x_q d_q^(-beta-1)."""
-    HI = SIZE - 1 - LO
+                    dx_stride_n, dx_stride_c, dx_stride_p, k, alpha_n, beta, SIZE: tl.constexpr,
+                    VEC: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """dx_c = dy_c d_c^-beta - 2 beta alpha_n x_c sum_{q: c in window(q)} T_q, T_q = dy_q x_q d_q^(-beta-1)."""
+    LO: tl.constexpr = SIZE // 2
+    HI: tl.constexpr = SIZE - 1 - LO
+    # T is needed at channels m in [-HI, VEC - 1 + LO] of a group, so d there, so x at
+    # [-HI - LO, VEC - 1 + LO + HI] = [-(SIZE - 1), VEC - 1 + SIZE - 1] and dy at [-HI, VEC - 1 + LO].
+    XS: tl.constexpr = (SIZE - 1 + VEC - 1) // VEC
+    DL: tl.constexpr = (HI + VEC - 1) // VEC
+    DR: tl.constexpr = (LO + VEC - 1) // VEC
     n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
-    x_rows = _common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p)
-    dy_rows = _common.row_ptrs(DY, n, p0, rows, dy_stride_n, dy_stride_p)
-    # S of the first q whose window holds c (q = c - HI): channels c - HI - LO ... c.
-    s = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for i in range(0, SIZE):
-        j = c + (i - HI - LO)
-        v = tl.load(x_rows + j[None, :] * x_stride_c, mask=_window_mask(rmask, j, C), other=0.0).to(tl.float32)
-        s += v * v
-    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    log_own = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    x_own = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    dy_own = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for i in range(0, SIZE):
-        q = c + (i - HI)
-        qmask = _window_mask(rmask, q, C)
-        xq = tl.load(x_rows + q[None, :] * x_stride_c, mask=qmask, other=0.0).to(tl.float32)
-        dyq = tl.load(dy_rows + q[None, :] * dy_stride_c, mask=qmask, other=0.0).to(tl.float32)
-        lg = tl.log2(k + alpha_n * tl.where(s < 0.0, 0.0, s))  # sliding sums may round below 0
-        acc += tl.where(qmask, dyq * xq * tl.exp2((-beta - 1.0) * lg), 0.0)
-        own = i == HI
-        log_own = tl.where(own, lg, log_own)
-        x_own = tl.where(own, xq, x_own)
-        dy_own = tl.where(own, dyq, dy_own)
-        # slide the window from q to q + 1: channel q + 1 + HI enters, channel q - LO leaves
-        if i + 1 < SIZE:
-            a = q + 1 + HI
-            b = q - LO
-            va = tl.load(x_rows + a[None, :] * x_stride_c, mask=_window_mask(rmask, a, C), other=0.0).to(tl.float32)
-            vb = tl.load(x_rows + b[None, :] * x_stride_c, mask=_window_mask(rmask, b, C), other=0.0).to(tl.float32)
-            s += va * va - vb * vb
-    dx = dy_own * tl.exp2(-beta * log_own) - (2.0 * beta * alpha_n) * x_own * acc
-    tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p), dx.to(DX.dtype.element_ty),
-             mask=rmask[:, None] & cmask[None, :])
+    x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
+                         XS, XS, VEC)
+    dy, dy_mask = _window_lanes(_common.row_ptrs(DY, n, p0, rows, dy_stride_n, dy_stride_p), rmask, c, C,
+                                dy_stride_c, DL, DR, VEC)
+    sq = ()
+    for i in tl.static_range((2 * XS + 1) * VEC):
+        sq = sq + (x[i] * x[i],)
+    t = ()  # T at channel i - HI of each group
+    own = ()  # d^-beta at the group's own channels
+    for i in tl.static_range(HI + VEC + LO):
+        d = k + alpha_n * _window_sum(sq, XS * VEC + i - HI - LO, SIZE)
+        d_pow = tl.exp2((-beta - 1.0) * _common.log2_approx(d))  # d^(-beta-1)
+        # a channel outside [0, C) is no q at all (not a T of 0 * inf where k = 0)
+        t = t + (tl.where(dy_mask[DL * VEC + i - HI], dy[DL * VEC + i - HI] * x[XS * VEC + i - HI] * d_pow, 0.0),)
+        if i >= HI and i < HI + VEC:
+            own = own + (d_pow * d,)
+    dx = ()
+    for j in tl.static_range(VEC):
+        dx = dx + (dy[DL * VEC + j] * own[j] - (2.0 * beta * alpha_n) * x[XS * VEC + j] * _window_sum(t, j, SIZE),)
+    tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
+             _tile(dx, VEC).to(DX.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
 # --- launchers ----------------------------------------------------------------------------------
 
-def _scalars(size, alpha, beta, k):
-    return dict(SIZE=size, LO=size // 2, k=float(k), alpha_n=float(alpha) / size, beta=float(beta))
+def _scalars(x, size, alpha, beta, k):
+    return dict(k=float(k), alpha_n=float(alpha) / size, beta=float(beta), SIZE=size, VEC=16 // x.element_size())
 
 
 def _forward(x, size, alpha, beta, k):
@@ -140,7 +210,7 @@ def _forward(x, size, alpha, beta, k):
                 x, y,  # input, output
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *y_strides,
-                **_scalars(size, alpha, beta, k))  # the window and the formula's constants
+                **_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
     return y
 
 
@@ -155,7 +225,7 @@ def _backward(x, dy, size, alpha, beta, k):
                 x, dy, dx,  # the forward's input, the incoming gradient, the output
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *dy_strides, *dx_strides,
-                **_scalars(size, alpha, beta, k))  # the window and the formula's constants
+                **_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
     return dx
 
 
@@ -222,9 +292,9 @@ def compile_cases():
 
     c, hw, n = 96, 55 * 55, 64
     layouts = {"nchw": (n, hw, (c * hw, hw, 1)), "nhwc": (1, n * hw, (0, 1, c))}
-    scalars = dict(SIZE=5, LO=2, k=2.0, alpha_n=2e-5, beta=0.75)
     cases = []
     for dtype in _common.DTYPES:
+        scalars = dict(k=2.0, alpha_n=2e-5, beta=0.75, SIZE=5, VEC=16 // dtype.itemsize)
         for layout, (n_, p, s) in layouts.items():
             cases.append(Case(_lrn_fwd_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars)))

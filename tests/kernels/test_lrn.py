@@ -16,6 +16,7 @@ from torch import nn
 
 import kernels
 from kernels import TritonLocalResponseNorm, _common
+from kernels.lrn import LRN_CONFIGS
 from models.blocks import LocalResponseNorm
 from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, forced_config,
                                    hypothesis_examples, needs_device)
@@ -52,10 +53,23 @@ STRONG = dict(alpha=1.0, beta=0.75, k=1.0)
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 9])
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7, 9])
 def test_sizes(dtype, layout, size):
     # 7 channels: windows clipped at both edges, and size 9 spans more than all of them
     run_case((2, 7, 3, 5), dtype, layout, size=size, **STRONG)
+
+
+# SIZE is a compile-time constant and the window is built from lanes of 16-byte vectors (8
+# channels in bf16/fp16, 4 in fp32) and of the groups before and after them: 16-channel blocks
+# over 37 channels put windows across block edges, into a ragged last vector (37 = 4*8 + 5) and,
+# from size 5 in fp32 and size 11 in bf16/fp16, the backward's x halo two groups deep.
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 11])
+def test_window_across_channel_blocks(dtype, layout, size):
+    block_c16 = next(i for i, cfg in enumerate(LRN_CONFIGS) if cfg.kwargs["BLOCK_C"] == 16)
+    with forced_config(block_c16):
+        run_case((2, 37, 2, 3), dtype, layout, size=size, **STRONG)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
@@ -82,7 +96,7 @@ def test_large_beta_and_k():
     run_case((2, 6, 3, 3), torch.float32, size=3, alpha=2.0, beta=2.5, k=0.5)
 
 
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(len(LRN_CONFIGS)))
 def test_every_autotune_config(index):
     with forced_config(index):
         for layout in LAYOUTS:
