@@ -201,13 +201,9 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
             "load_128bit_fraction": loads.get(128, 0) / sum(loads.values()) if loads else None,
             "global_loads_by_width": {str(k): v for k, v in sorted(loads.items())},
             "global_stores_by_width": {str(k): v for k, v in sorted(run["global_stores"].items())},
-            "async_copies": run["async_copies"], "tensor_core_instructions": _static_tensor(binary),
+            "async_copies": run["async_copies"], "tensor_core_instructions": binary.counts()["tensor_core"],
             "barriers": run["barriers"], "warp_instructions": run["warp_instructions"],
-            "loops": run["loops"], "bytes_moved": tensor_bytes,
+            "loops": run["loops"], "sass": binary.counts(), "bytes_moved": tensor_bytes,
             "bytes_in_flight_per_sm": in_flight_per_sm, "bytes_in_flight_needed_per_sm": needed_per_sm,
             "memory_floor_ms": memory_s * 1e3, "issue_floor_ms": issue_s * 1e3, "l1_floor_ms": l1_s * 1e3, "tensor_floor_ms": tensor_s * 1e3,
             "latency_bound_ms": littles_s * 1e3, "waves_ms": wave_s * 1e3, "predicted_ms": predicted_s * 1e3}
-
-
-def _static_tensor(binary: Binary) -> int:
-    return sum(instruction_class(i["op"]) == "tensor_core" for i in binary.instructions)
