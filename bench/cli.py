@@ -189,7 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
                                  dtypes=args.dtypes, batch_sizes=args.batch_sizes,
-                                 memory_formats=args.memory_format, input_size=args.input_size, shapes=args.shapes)
+                                 memory_formats=args.memory_format, input_size=args.input_size, shapes=args.shapes,
+                                 protocols=args.protocols)
     configs = suites.expand(suites.load_suite(name), overrides, device=devices[0])
     for config in configs:
         config["suite"] = name
@@ -340,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "else each model's native size)")
     run.add_argument("--warmup", type=_count(0), help="untimed iterations before timing")
     run.add_argument("--repeats", type=_count(1), help="timed iterations (at least)")
+    run.add_argument("--protocols", type=_csv(),
+                     help="test protocols of inference model rows: single (default), 10crop, 144crop, dense "
+                          "(the papers' multi-crop and dense evaluations; README)")
     run.add_argument("--device-timing", type=_one_of(DEVICE_TIMINGS, "device timing method"),
                      help="how a GPU row's device time is taken: auto (a CUDA graph for kernels and inference, "
                           "CUPTI where a graph cannot hold the op, events for training steps) or one forced; "

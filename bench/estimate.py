@@ -148,8 +148,11 @@ def untimed_s(config: dict, step_s: float) -> float:
 
 
 def model_step_s(config: dict, card: dict) -> float:
+    """A step of ``batch_size`` images: the card's MACs per image under the row's test protocol
+    (every view of every image), scaled to the row's input size."""
     scale = (config["input_size"] / card["input_size"]) ** 2
-    flops = 2 * card["gmacs"] * 1e9 * scale * config["batch_size"] * (3 if config["mode"] == "train" else 1)
+    gmacs = card["protocols"][config.get("protocol") or "single"]["gmacs_per_image"] or card["gmacs"]
+    flops = 2 * gmacs * 1e9 * scale * config["batch_size"] * (3 if config["mode"] == "train" else 1)
     return flops / MODEL_RATE_FLOPS[config["mode"]]
 
 
@@ -259,7 +262,7 @@ def dry_run_report(suite: str, configs: list[dict], cards: dict[str, dict], devi
             for c in configs]
     columns = {"kind": "kind", "name": "name", "shape": "shape", "backend": "backend", "mode": "mode",
                "dtype": "dtype", "batch_size": "batch", "memory_format": "format", "input_size": "input",
-               "estimate_s": "est. s", "worst_s": "worst s"}
+               "protocol": "protocol", "estimate_s": "est. s", "worst_s": "worst s"}
     shown = [c for c in columns if any(row.get(c) is not None for row in rows)]  # no shapes in a model suite
     table = format_table(rows, shown, [columns[c] for c in shown])
     total = estimate(configs, cards, workers=len(devices))

@@ -47,7 +47,8 @@ STATUS_MARKS = {"incorrect": "!", "error": "E", "oom": "M", "skipped": "-"}
 
 # The configuration: what was measured, whatever it ran on. Rows of one device with equal
 # values measure the same thing.
-CONFIGURATION = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size")
+CONFIGURATION = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size",
+                 "protocol")
 
 # What identifies a configuration across runs: the GPU model is part of it.
 KEY_COLUMNS = CONFIGURATION + ("device_name",)
@@ -56,7 +57,8 @@ KEY_COLUMNS = CONFIGURATION + ("device_name",)
 CONFIG_COLUMNS = CONFIGURATION + ("device", "suite")
 
 MEASUREMENT_COLUMNS = (
-    "status", "message", "device_times_ms", "device_ms", "iqr_ms", "samples", "ci_rel", "timing_method",
+    "status", "message", "views_per_image", "device_times_ms", "device_ms", "iqr_ms", "samples", "ci_rel",
+    "timing_method",
     "timing_fallback", "host_ms", "host_bound", "do_bench_ms", "do_bench_cudagraph_ms", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
@@ -281,6 +283,8 @@ def upgrade(row: dict) -> dict:
     """A row of an older schema in today's columns (see ``SCHEMA_1_RENAMED``)."""
     if row["schema_version"] == 1:
         row = {SCHEMA_1_RENAMED.get(k, k): v for k, v in row.items()}
+        if row.get("kind") == "model":  # every model row of schema 1 evaluated single crops
+            row.setdefault("protocol", "single")
         if row.get("device_ms") is not None:
             gpu = str(row.get("device") or "").startswith("cuda")
             row.setdefault("timing_method", EVENTS_PER_CALL_V1 if gpu else "host-clock")
@@ -337,18 +341,8 @@ def load_rows(paths) -> list[dict]:
     for path in expand_paths(paths):
         for row in (read_pytest_benchmark(path) if path.suffix == ".json" else read_rows(path)):
             row["source"] = str(path)
-            rows.append(upgrade(row))
+            rows.append(row)  # read_rows upgraded it
     return rows
-
-
-def upgrade(row: dict) -> dict:
-    """A row of an older schema in today's columns (see ``SCHEMA_1_RENAMED``)."""
-    if row["schema_version"] == 1:
-        row = {SCHEMA_1_RENAMED.get(k, k): v for k, v in row.items()}
-        if row.get("device_ms") is not None:
-            gpu = str(row.get("device") or "").startswith("cuda")
-            row.setdefault("timing_method", EVENTS_PER_CALL_V1 if gpu else "host-clock")
-    return row
 
 
 def load(paths) -> "pandas.DataFrame":  # noqa: F821

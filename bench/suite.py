@@ -47,7 +47,8 @@ CPU_TIMING_DEFAULTS = {"max_time_s": 0.0}
 
 SUITE_KEYS = ("description", "timing", "matrix")
 MATRIX_KEYS = {
-    "model": ("kind", "models", "backends", "modes", "dtypes", "batch_sizes", "memory_formats", "input_size"),
+    "model": ("kind", "models", "backends", "modes", "dtypes", "batch_sizes", "memory_formats", "input_size",
+              "protocols"),
     "kernel": ("kind", "ops", "shapes_from", "depthwise_from", "shapes", "backends", "modes", "dtypes",
                "batch_sizes", "memory_formats"),
 }
@@ -75,6 +76,7 @@ class Overrides:
     memory_formats: list[str] | None = None
     input_size: int | None = None
     shapes: list[str] | None = None  # glob patterns on the kernel cases' shape strings
+    protocols: list[str] | None = None  # test protocols of inference model rows (models.protocols)
 
 
 def list_suites(directory: str | os.PathLike | None = None) -> list[str]:
@@ -231,6 +233,8 @@ def check_matrix(matrix: dict) -> str:
     batch_sizes = matrix["batch_sizes"]
     if not (isinstance(batch_sizes, list) and batch_sizes and all(is_int(b) and b >= 1 for b in batch_sizes)):
         raise SuiteError(f"batch_sizes: expected a list of positive integers, got {shown(batch_sizes)}")
+    if "protocols" in matrix:
+        check_protocols(matrix["protocols"], matrix["modes"])
     if "input_size" in matrix and not (is_int(matrix["input_size"]) and matrix["input_size"] >= 1):
         raise SuiteError(f"input_size: expected a positive integer, got {shown(matrix['input_size'])}")
     shapes = matrix.get("shapes", [])
@@ -285,6 +289,8 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
     check_overrides(overrides)
     if overrides.models is not None:
         _model_names(overrides.models)
+    if overrides.protocols is not None:
+        check_protocols(overrides.protocols, overrides.modes or list(MODEL_MODES))
     if overrides.ops is not None:
         check_choices("op", overrides.ops, list_ops())
     timing = {**TIMING_DEFAULTS, **(CPU_TIMING_DEFAULTS if device == "cpu" else {}), **suite.get("timing", {})}
@@ -307,6 +313,20 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
     return configs
 
 
+def check_protocols(protocols, modes: list[str]) -> None:
+    """Test protocols (``models.protocols``): known ones, and other than ``single`` only where
+    inference is measured (a training step has no test protocol)."""
+    from models.protocols import PROTOCOLS, ProtocolError, check_protocol
+
+    if not (isinstance(protocols, list) and protocols and all(isinstance(p, str) for p in protocols)):
+        raise SuiteError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {shown(protocols)}")
+    for protocol in protocols:
+        try:
+            check_protocol(protocol, "infer" if "infer" in modes else modes[0])
+        except ProtocolError as error:
+            raise SuiteError(f"protocols: {error}") from None
+
+
 def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict]:
     """The configurations of one checked matrix; ``base``, the device and timing of each."""
     from .ops import get_op, list_ops
@@ -325,11 +345,14 @@ def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict
             return []  # only kernels were asked for
         names = _model_names(overrides.models) if overrides.models else _model_names(matrix["models"], "models")
         input_size = overrides.input_size if overrides.input_size is not None else matrix.get("input_size")
+        protocols = overrides.protocols or matrix.get("protocols", ["single"])
+        check_protocols(protocols, modes)
         for name, backend, mode, dtype, batch, fmt in itertools.product(
                 names, backends, modes, dtypes, batch_sizes, formats):
-            configs.append({**base, "name": name, "shape": None, "backend": backend, "mode": mode,
-                            "dtype": dtype, "batch_size": batch, "memory_format": fmt,
-                            "input_size": input_size or _native_size(name)})
+            for protocol in protocols if mode == "infer" else ["single"]:  # training has no test protocol
+                configs.append({**base, "name": name, "shape": None, "backend": backend, "mode": mode,
+                                "dtype": dtype, "batch_size": batch, "memory_format": fmt,
+                                "input_size": input_size or _native_size(name), "protocol": protocol})
         return configs
     if not kernels_only and overrides.models is not None:
         return []  # only models were asked for

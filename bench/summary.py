@@ -25,11 +25,12 @@ def model_summary(rows: list[dict]) -> str:
     for row in rows:
         if row["kind"] != "model":
             continue
-        key = (row["name"], row["mode"], row["dtype"], row["batch_size"], row["memory_format"], row["device"])
+        key = (row["name"], row["mode"], row.get("protocol"), row["dtype"], row["batch_size"], row["memory_format"],
+               row["device"])
         groups.setdefault(key, {})[row["backend"]] = row
     lines = []
-    for (name, mode, dtype, batch, fmt, device), by_backend in groups.items():
-        line = {"model": name, "mode": mode, "dtype": dtype, "batch": batch, "device": device}
+    for (name, mode, protocol, dtype, batch, fmt, device), by_backend in groups.items():
+        line = {"model": name, "mode": mode, "protocol": protocol, "dtype": dtype, "batch": batch, "device": device}
         for backend in ("torch", "triton", "compile"):
             line[backend] = status_cell(by_backend.get(backend))
         base = by_backend.get("torch")
@@ -41,6 +42,8 @@ def model_summary(rows: list[dict]) -> str:
     if not lines:
         return ""
     columns = ["model", "mode", "dtype", "batch", "device", "torch", "triton", "compile", "triton x", "compile x"]
+    if any(line["protocol"] not in (None, "single") for line in lines):  # the papers' test protocols
+        columns.insert(2, "protocol")
     return format_table(lines, columns) + ("\n(images/s from device time; ! incorrect, H host-bound, E error, "
                                            "M out of memory, - skipped)")
 

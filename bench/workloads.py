@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .backends import get_backend
+from .errors import Skip, one_line
 from .ops import get_op
 from .ops.conv2d import decisions_message, taken_decisions
 from .progress import phase
@@ -158,18 +159,47 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
     return result
 
 
+def network_for(model: torch.nn.Module, protocol: str, crop: int) -> torch.nn.Module:
+    """The network ``protocol`` runs (``models.protocols.network_for``); a skipped row where dense
+    evaluation cannot convert the model's head, or where its smallest view is too small for the
+    head (a fully connected layer that reads 7x7 features needs an image that gives them)."""
+    from models import protocols
+    from models.fully_convolutional import NotConvertible
+
+    try:
+        network = protocols.network_for(model, protocol)
+    except NotConvertible as reason:
+        raise Skip(f"dense evaluation: {reason}") from None
+    if protocol != "dense":  # every other protocol's views are crops of the model's own input size
+        return network
+    smallest = min(protocols.view_sizes(protocol, crop))
+    try:
+        with torch.no_grad():
+            copy.deepcopy(network).to("meta").eval()(torch.empty(1, 3, *smallest, device="meta"))
+    except (RuntimeError, ValueError) as error:
+        raise Skip(f"{protocol} evaluation at input size {crop}: its smallest view ({smallest[0]}x{smallest[1]}) "
+                   f"does not fit the network ({one_line(error)})") from None
+    return network
+
+
 def run_model(config: dict, device: torch.device) -> dict:
     import models
+    from models.protocols import VIEWS_PER_IMAGE, ProtocolModel, image_size
 
     phase("building")
     torch.manual_seed(0)
     fmt = memory_format_of(config["memory_format"])
-    eager = models.create(config["name"]).to(device=device, memory_format=fmt)
+    protocol = config.get("protocol") or "single"
+    eager = network_for(models.create(config["name"]).to(device=device, memory_format=fmt), protocol,
+                        config["input_size"])
     reference = copy.deepcopy(eager) if config["backend"] != "torch" or config["dtype"] != "fp32" else None
     model = get_backend(config["backend"]).model(eager, device)
+    if protocol != "single":  # the backend builds the network once; the views are made around it
+        model = ProtocolModel(model, protocol, config["input_size"])
+        reference = None if reference is None else ProtocolModel(reference, protocol, config["input_size"])
     taken_decisions()  # forget earlier rows' decisions: the summary below is this row's
-    size, batch = config["input_size"], config["batch_size"]
-    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    batch = config["batch_size"]
+    x = torch.randn(batch, 3, *image_size(protocol, config["input_size"]), device=device).contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (batch,), device=device)
     result = {}
     if reference is not None:
@@ -196,7 +226,7 @@ def run_model(config: dict, device: torch.device) -> dict:
 
     with precision(config["dtype"]):
         timing = measure(step, device, config, (GRAPH, EVENTS) if config["mode"] == "infer" else (EVENTS,))
-    result.update(timing)
+    result.update(timing, views_per_image=VIEWS_PER_IMAGE[protocol])
     if config["backend"] == "triton":
         result["message"] = decisions_message(taken_decisions(), "counts")
     return result

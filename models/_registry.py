@@ -39,6 +39,9 @@ class Reported:
     top5: float | None = None
     protocol: str = ""  # e.g. "single-crop 224", "10-crop", "multi-crop"
     source: str = ""  # which table of the paper
+    # The same model's errors under other test protocols of ``models.protocols``, where the paper
+    # gives them: (protocol, top1, top5, source).
+    other_protocols: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -106,20 +109,59 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: nn.Module, input_size: int) -> int:
-    """Multiply-accumulates of convolutions and linear layers, batch 1, square input.
+def count_macs(model: nn.Module, input_size: int | tuple[int, int]) -> int:
+    """Multiply-accumulates of convolutions and linear layers, batch 1, a square input of side
+    ``input_size`` or one of (height, width).
 
     ``torch.utils.flop_counter`` counts 2 FLOPs per MAC for conv and matmul; it runs on the
     meta device, so no memory is allocated and no arithmetic done.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
     with torch.device("meta"):
-        x = torch.empty(1, 3, input_size, input_size)
+        x = torch.empty(1, 3, height, width)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model.eval()(x)
     return counter.get_total_flops() // 2
+
+
+def protocol_costs(model: nn.Module, crop: int) -> dict[str, dict]:
+    """Per test protocol (``models.protocols``): views and GMACs per evaluated image; for a model
+    whose head cannot be made fully convolutional, ``dense`` says why instead."""
+    from .fully_convolutional import NotConvertible, fully_convolutional
+    from .protocols import PROTOCOLS, view_sizes
+
+    costs = {}
+    for protocol in PROTOCOLS:
+        sizes = view_sizes(protocol, crop)
+        try:
+            net = fully_convolutional(model) if protocol == "dense" else model
+        except NotConvertible as reason:
+            costs[protocol] = {"views_per_image": len(sizes), "gmacs_per_image": None, "not_convertible": str(reason)}
+            continue
+        macs = {size: count_macs(net, size) for size in set(sizes)}
+        costs[protocol] = {"views_per_image": len(sizes),
+                           "gmacs_per_image": round(sum(macs[size] for size in sizes) / 1e9, 3)}
+    return costs
+
+
+# How a card's protocol text names one of models.protocols (the text says more, e.g. the crop size).
+PROTOCOL_PREFIXES = {"single-crop": "single", "10-crop": "10crop"}
+
+
+def protocol_errors(reported: Reported) -> dict[str, dict]:
+    """The paper's errors by test protocol of ``models.protocols``: the headline figure where its
+    protocol is one of them (VGG's single-scale dense evaluation is not: its dense protocol here is
+    multi-scale), and ``other_protocols``."""
+    errors = {}
+    for prefix, protocol in PROTOCOL_PREFIXES.items():
+        if reported.protocol.startswith(prefix):
+            errors[protocol] = {"top1": reported.top1, "top5": reported.top5, "source": reported.source}
+    for protocol, top1, top5, source in reported.other_protocols:
+        errors[protocol] = {"top1": top1, "top5": top5, "source": source}
+    return errors
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,6 +181,8 @@ def model_card(name: str) -> dict:
         "min_input_size": model.min_input_size,
         "params": count_params(model),
         "gmacs": round(count_macs(model, entry.input_size) / 1e9, 3),
+        "protocols": protocol_costs(model, entry.input_size),
+        "protocol_errors": protocol_errors(entry.reported),
         "top1_error": reported["top1"],
         "top5_error": reported["top5"],
         "error_protocol": reported["protocol"],

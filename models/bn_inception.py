@@ -130,7 +130,9 @@ _PAPER_PARAMS = 11_278_528
 
 @register_model(BN_INCEPTION, input_size=224,
                 reported=Reported(25.2, 7.82, "single-crop 224",
-                                  "Figure 4, BN-Inception single crop, ILSVRC-2012 val (144 crops: 21.99 / 5.82)"),
+                                  "Figure 4, BN-Inception single crop, ILSVRC-2012 val (144 crops: 21.99 / 5.82)",
+                                  other_protocols=(("144crop", 21.99, 5.82, "Figure 4, BN-Inception multicrop "
+                                                                            "(144 crops)"),)),
                 reference=Reference(paper_params=_PAPER_PARAMS,
                                     notes="first conv separable as the appendix says (the ports use a plain "
                                           "7x7); BN eps 1e-5; pass-through max-pools padded; final 7x7 average "

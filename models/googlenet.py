@@ -228,7 +228,9 @@ def googlenet(**kwargs):
 
 @register_model(GOOGLENET, input_size=224,
                 reported=Reported(top5=10.07, protocol="single-crop 224",
-                                  source="Table 3 (1 model, 1 crop), ILSVRC-2014 val"),
+                                  source="Table 3 (1 model, 1 crop), ILSVRC-2014 val",
+                                  other_protocols=(("10crop", None, 9.15, "Table 3 (1 model, 10 crops)"),
+                                                   ("144crop", None, 7.89, "Table 3 (1 model, 144 crops)"))),
                 reference=Reference(paper_params=_PAPER_PARAMS,
                                     notes="Caffe's bvlc_googlenet; paper_params includes the two auxiliary "
                                           "heads (6,998,552 without them, aux_logits=False); final 7x7 average "
