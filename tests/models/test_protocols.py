@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import models
-from bench import protocols
+from models import protocols
 from models.fully_convolutional import NotConvertible, fully_convolutional
 
 
