@@ -60,11 +60,18 @@ from ._patch import register_swap
 
 # --- configs ------------------------------------------------------------------------------------
 
-# [BLOCK_P pixels, BLOCK_C channels], 2048 elements over 4 warps (16 per thread: two 16-byte
-# vectors in bf16, four in fp32). Channel blocks of 32 divide every channels_last C of the models
-# (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is masked off; 64 and 128 halve and
-# quarter the halo loads at the block edges; 16 is the NCHW tile (long unit-stride pixel rows).
-LRN_CONFIGS = _common.tile_configs(2048, num_warps=4, channel_blocks=(32, 64, 128, 16))
+# [BLOCK_P pixels, BLOCK_C channels] tiles of 4 warps. Channel blocks of 32 divide every
+# channels_last C of the models (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is
+# masked off (the halo is per 16-byte vector, not per block: a wider block saves nothing); 16 is
+# the NCHW tile (long unit-stride pixel rows, and no layout conversion through shared memory).
+# The forward takes the largest tiles its registers allow at full occupancy (32 elements a
+# thread: the program's index arithmetic amortised), the backward half (its lanes of x, dy and T
+# are live together; at 32 a thread ptxas needs 148 registers).
+LRN_FWD_CONFIGS = (_common.tile_configs(4096, num_warps=4, channel_blocks=(32,))
+                   + _common.tile_configs(2048, num_warps=4, channel_blocks=(32, 16)))
+LRN_BWD_CONFIGS = (_common.tile_configs(2048, num_warps=4, channel_blocks=(32,))
+                   + _common.tile_configs(1024, num_warps=4, channel_blocks=(32,))
+                   + _common.tile_configs(2048, num_warps=4, channel_blocks=(16,)))
 TUNE_KEY = ["N", "C", "P", "SIZE"]  # + every operand's layout (_common.autotune)
 
 # --- kernels ------------------------------------------------------------------------------------
@@ -123,15 +130,31 @@ def _window_lanes(rows, row_mask, c, C, stride_c, LEFT: tl.constexpr, RIGHT: tl.
 
 
 @triton.jit
-def _window_sum(lanes, first: tl.constexpr, SIZE: tl.constexpr):
-    """``lanes[first] + ... + lanes[first + SIZE - 1]``."""
-    s = lanes[first]
-    for i in tl.static_range(1, SIZE):
-        s += lanes[first + i]
+def _pair_sums(lanes, COUNT: tl.constexpr):
+    """``lanes[i] + lanes[i + 1]`` for ``i < COUNT - 1``: shared by the windows of neighbouring
+    channels, so a window of ``size`` costs ``size // 2 + size % 2 - 1`` adds of its own instead
+    of ``size - 1`` (ptxas drops the pairs no window uses)."""
+    pairs = ()
+    for i in tl.static_range(COUNT - 1):
+        pairs = pairs + (lanes[i] + lanes[i + 1],)
+    return pairs
+
+
+@triton.jit
+def _window_sum(lanes, pairs, first: tl.constexpr, SIZE: tl.constexpr):
+    """``lanes[first] + ... + lanes[first + SIZE - 1]``, from :func:`_pair_sums`' ``pairs``."""
+    if SIZE == 1:
+        s = lanes[first]
+    else:
+        s = pairs[first]
+        for i in tl.static_range(1, SIZE // 2):
+            s += pairs[first + 2 * i]
+        if SIZE % 2 == 1:
+            s += lanes[first + SIZE - 1]
     return s
 
 
-@_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@_common.autotune(LRN_FWD_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
                     k, alpha_n, beta, SIZE: tl.constexpr, VEC: tl.constexpr,
@@ -148,19 +171,20 @@ def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_
     sq = ()
     for i in tl.static_range((LEFT + 1 + RIGHT) * VEC):
         sq = sq + (x[i] * x[i],)
+    sq2 = _pair_sums(sq, (LEFT + 1 + RIGHT) * VEC)
     y = ()
     for j in tl.static_range(VEC):
-        s = _window_sum(sq, LEFT * VEC + j - LO, SIZE)
+        s = _window_sum(sq, sq2, LEFT * VEC + j - LO, SIZE)
         y = y + (x[LEFT * VEC + j] * tl.exp2(-beta * _common.log2_approx(k + alpha_n * s)),)
     tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p),
              _tile(y, VEC).to(Y.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
-@_common.autotune(LRN_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
+@_common.autotune(LRN_BWD_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
                     dx_stride_n, dx_stride_c, dx_stride_p, k, alpha_n, beta, SIZE: tl.constexpr,
-                    VEC: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+                    VEC: tl.constexpr, D_POSITIVE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """dx_c = dy_c d_c^-beta - 2 beta alpha_n x_c sum_{q: c in window(q)} T_q, T_q = dy_q x_q d_q^(-beta-1)."""
     LO: tl.constexpr = SIZE // 2
     HI: tl.constexpr = SIZE - 1 - LO
@@ -178,18 +202,24 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
     sq = ()
     for i in tl.static_range((2 * XS + 1) * VEC):
         sq = sq + (x[i] * x[i],)
+    sq2 = _pair_sums(sq, (2 * XS + 1) * VEC)
     t = ()  # T at channel i - HI of each group
     own = ()  # d^-beta at the group's own channels
     for i in tl.static_range(HI + VEC + LO):
-        d = k + alpha_n * _window_sum(sq, XS * VEC + i - HI - LO, SIZE)
+        d = k + alpha_n * _window_sum(sq, sq2, XS * VEC + i - HI - LO, SIZE)
         d_pow = tl.exp2((-beta - 1.0) * _common.log2_approx(d))  # d^(-beta-1)
-        # a channel outside [0, C) is no q at all (not a T of 0 * inf where k = 0)
-        t = t + (tl.where(dy_mask[DL * VEC + i - HI], dy[DL * VEC + i - HI] * x[XS * VEC + i - HI] * d_pow, 0.0),)
+        tq = dy[DL * VEC + i - HI] * x[XS * VEC + i - HI] * d_pow
+        if not D_POSITIVE:
+            # a channel outside [0, C) is no q at all: not 0 * 0 * inf where d = 0 (with k > 0 and
+            # alpha >= 0, d >= k, and its x = dy = 0 make T exactly 0 without this select)
+            tq = tl.where(dy_mask[DL * VEC + i - HI], tq, 0.0)
+        t = t + (tq,)
         if i >= HI and i < HI + VEC:
             own = own + (d_pow * d,)
+    t2 = _pair_sums(t, HI + VEC + LO)
     dx = ()
     for j in tl.static_range(VEC):
-        dx = dx + (dy[DL * VEC + j] * own[j] - (2.0 * beta * alpha_n) * x[XS * VEC + j] * _window_sum(t, j, SIZE),)
+        dx = dx + (dy[DL * VEC + j] * own[j] - (2.0 * beta * alpha_n) * x[XS * VEC + j] * _window_sum(t, t2, j, SIZE),)
     tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
              _tile(dx, VEC).to(DX.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
@@ -198,6 +228,10 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
 
 def _scalars(x, size, alpha, beta, k):
     return dict(k=float(k), alpha_n=float(alpha) / size, beta=float(beta), SIZE=size, VEC=16 // x.element_size())
+
+
+def _backward_scalars(x, size, alpha, beta, k):
+    return dict(_scalars(x, size, alpha, beta, k), D_POSITIVE=k > 0 and alpha >= 0)
 
 
 def _forward(x, size, alpha, beta, k):
@@ -225,7 +259,7 @@ def _backward(x, dy, size, alpha, beta, k):
                 x, dy, dx,  # the forward's input, the incoming gradient, the output
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *dy_strides, *dx_strides,
-                **_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
+                **_backward_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
     return dx
 
 
@@ -300,5 +334,5 @@ def compile_cases():
                 X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars)))
             cases.append(Case(_lrn_bwd_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, **strides("x", "dy", "dx", values=s),
-                **scalars)))
+                **scalars, D_POSITIVE=True)))
     return cases

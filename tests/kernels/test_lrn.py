@@ -16,7 +16,7 @@ from torch import nn
 
 import kernels
 from kernels import TritonLocalResponseNorm, _common
-from kernels.lrn import LRN_CONFIGS
+from kernels.lrn import LRN_BWD_CONFIGS, LRN_FWD_CONFIGS
 from models.blocks import LocalResponseNorm
 from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cpu_refused, forced_config,
                                    hypothesis_examples, needs_device)
@@ -59,6 +59,11 @@ def test_sizes(dtype, layout, size):
     run_case((2, 7, 3, 5), dtype, layout, size=size, **STRONG)
 
 
+# the index of both kernels' 16-channel config
+BLOCK_C16, = {i for i, cfg in enumerate(LRN_FWD_CONFIGS) if cfg.kwargs["BLOCK_C"] == 16} & {
+    i for i, cfg in enumerate(LRN_BWD_CONFIGS) if cfg.kwargs["BLOCK_C"] == 16}
+
+
 # SIZE is a compile-time constant and the window is built from lanes of 16-byte vectors (8
 # channels in bf16/fp16, 4 in fp32) and of the groups before and after them: 16-channel blocks
 # over 37 channels put windows across block edges, into a ragged last vector (37 = 4*8 + 5) and,
@@ -67,8 +72,7 @@ def test_sizes(dtype, layout, size):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 11])
 def test_window_across_channel_blocks(dtype, layout, size):
-    block_c16 = next(i for i, cfg in enumerate(LRN_CONFIGS) if cfg.kwargs["BLOCK_C"] == 16)
-    with forced_config(block_c16):
+    with forced_config(BLOCK_C16):
         run_case((2, 37, 2, 3), dtype, layout, size=size, **STRONG)
 
 
@@ -96,7 +100,18 @@ def test_large_beta_and_k():
     run_case((2, 6, 3, 3), torch.float32, size=3, alpha=2.0, beta=2.5, k=0.5)
 
 
-@pytest.mark.parametrize("index", range(len(LRN_CONFIGS)))
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_zero_k_beside_a_zero_edge_channel(layout):
+    # k = 0 and x = 0 in channel 0: the padded channel -1's d is 0, its d^(-beta-1) infinite; its T
+    # must still be no term at all (torch has no such channel), not 0 * 0 * inf = NaN in dx of channel 0
+    def zero_channel_0(t):
+        return torch.cat([torch.zeros_like(t[:, :1]), t[:, 1:]], 1)
+
+    run_case((2, 5, 3, 3), torch.float32, layout, size=3, alpha=1.0, beta=0.75, k=0.0, transform=zero_channel_0)
+
+
+@pytest.mark.parametrize("index", range(max(len(LRN_FWD_CONFIGS), len(LRN_BWD_CONFIGS))))
 def test_every_autotune_config(index):
     with forced_config(index):
         for layout in LAYOUTS:
