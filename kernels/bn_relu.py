@@ -15,7 +15,7 @@ table counts 2 / 3 / 7, plus one with a residual):
 ===================  ===========================================  ==============================
 path                 kernels                                      activation traffic
 ===================  ===========================================  ==============================
-inference            fold (C floats) -> apply                     read x, write y: 2T
+inference            apply (folds the running statistics)         read x, write y: 2T
                                                                   (+ read residual: 3T)
 training forward     stats (split reduction) -> fold -> apply     read x; read x, write y: 3T (4T)
 training backward    reduce (split) -> fold -> dx                 read x, y, dy; read x, y, dy,
@@ -35,13 +35,19 @@ x is 256*64*56*56 = 51.4M elements = 103 MB, so inference moves 2T = 206 MB (48 
 the training forward 308 MB (72 us) and its backward 719 MB (167 us). FLOPs per element: apply
 3 (sub, fma, max; +1 with a residual), stats 4, backward reduce 5, dx 5.
 
-The training statistics are a split reduction: ``chunks`` programs per channel block (so C=64
-still puts ~4 programs on each of an H200's 132 SMs) each reduce a strided set of pixel tiles to
-``(count, mean, M2)`` in fp32, shifted by their first tile's mean so that a large mean does not
-cancel the variance; the fold kernel merges the chunks (two-level: a tile of chunks at a time,
-then Chan's parallel update), updates the running statistics as ``F.batch_norm`` does (momentum;
-unbiased variance) and folds ``gamma * invstd``. The backward recomputes ``x_hat`` from ``x`` and
-the saved mean/invstd and takes the ReLU mask from ``y``.
+The elementwise kernels (apply, dx) run about four programs per SM, each walking a strided set of
+pixel tiles of one channel block, so the per-channel coefficients are loaded (in inference:
+folded from the running statistics, weight and bias) once per program, not once per 16 elements
+a thread: at 64x64 tiles of a 103 MB activation that is 528 programs instead of 12,544.
+
+The training statistics are a split reduction: ``chunks`` programs per channel block, counted
+for the channel blocks of the config the autotuner chose (so C=64 still puts ~4 programs on each
+of an H200's 132 SMs whether its blocks are 16 or 256 wide), each reduce a strided set of pixel
+tiles, two at a time, to ``(count, mean, M2)`` in fp32, shifted by their first tile's mean so
+that a large mean does not cancel the variance; the fold kernel merges the chunks (two-level: a
+tile of chunks at a time, then Chan's parallel update), updates the running statistics as
+``F.batch_norm`` does (momentum; unbiased variance) and folds ``gamma * invstd``. The backward
+recomputes ``x_hat`` from ``x`` and the saved mean/invstd and takes the ReLU mask from ``y``.
 """
 
 from __future__ import annotations
@@ -64,8 +70,13 @@ TILE_CONFIGS = _common.tile_configs(4096, num_warps=8)
 # Tiles of the reductions: 2048 elements (32x64, 128x16, 8x256), two fp32 accumulators per element.
 REDUCE_CONFIGS = _common.tile_configs(2048, num_warps=4)
 # The fold kernels touch C floats and chunks * C partials: one fixed config, no autotuning (the
-# forward fold updates the running statistics in place, so it must run exactly once).
-FOLD_BLOCK_C, FOLD_BLOCK_K, FOLD_WARPS = 64, 32, 4
+# forward fold updates the running statistics in place, so it must run exactly once). Their time
+# is a memory latency per block of chunks, one after another: 128 chunks a block (four blocks at
+# the most chunks, 528 on an H200) and 16 channels a program, so even C=64 gets four programs.
+FOLD_BLOCK_C, FOLD_BLOCK_K, FOLD_WARPS = 16, 128, 4
+# Programs per SM of the elementwise kernels, each walking several tiles (the grid shrinks to
+# one tile a program when there are fewer): four 8-warp programs fit an SM at up to 64 registers.
+PROGRAMS_PER_SM = 4
 # The shape fields that change the best tile: N' (images, 1 once folded into P), C, P (pixels
 # per image) and the channel stride (1 for channels_last). Autotune adds the dtypes.
 TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
@@ -73,13 +84,18 @@ TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHUNKS,
+def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, ws_stride,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Per (chunk, channel): count, mean and M2 of the pixel tiles chunk, chunk + NUM_CHUNKS, ...
+    """Per (chunk, channel): count, mean and M2 of the pixel tiles chunk, chunk + chunks, ...;
+    ``chunks`` is the grid's axis 0, which the launcher sizes for the config chosen.
 
-    WS is fp32 ``[3, NUM_CHUNKS, C]``; a chunk that owns no tile writes zeros.
+    WS is fp32 ``[3, >= chunks, C]``, its planes ``ws_stride`` apart; a chunk that owns no tile
+    writes zeros. A trip sums two tiles, ``t`` and ``t + chunks``, both loaded before either is
+    used: four 16-byte loads in flight per thread in bf16 (two tiles of 16 values), where one tile
+    a trip leaves each thread waiting a memory latency per two.
     """
     chunk = tl.program_id(0)
+    chunks = tl.num_programs(0)
     c, cmask = _common.channel_block(C, BLOCK_C)
     n_tiles = N * tl.cdiv(P, BLOCK_P)
     # Shift: the mean of the chunk's first tile, so sum((x - shift)^2) does not cancel.
@@ -92,15 +108,21 @@ def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHU
     s1 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     s2 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     count = tl.zeros([BLOCK_P], dtype=tl.float32)
-    for t in range(chunk, n_tiles, NUM_CHUNKS):
+    for t in range(chunk, n_tiles, 2 * chunks):
         n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
+        n2, p2, _, rmask2 = _common.pixel_block(t + chunks, P, BLOCK_P)
+        rmask2 = rmask2 & (t + chunks < n_tiles)
         mask = rmask[:, None] & cmask[None, :]
-        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
-                    other=0.0).to(tl.float32)
-        d = tl.where(mask, x - shift[None, :], 0.0)
-        s1 += d
-        s2 += d * d
-        count += rmask.to(tl.float32)
+        mask2 = rmask2[:, None] & cmask[None, :]
+        xa = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+                     other=0.0)
+        xb = tl.load(_common.tile_ptrs(X, n2, p2, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask2,
+                     other=0.0)
+        da = tl.where(mask, xa.to(tl.float32) - shift[None, :], 0.0)
+        db = tl.where(mask2, xb.to(tl.float32) - shift[None, :], 0.0)
+        s1 += da + db
+        s2 += da * da + db * db
+        count += rmask.to(tl.float32) + rmask2.to(tl.float32)
     n = tl.sum(count, axis=0)
     sum1 = tl.sum(s1, axis=0)
     safe = tl.maximum(n, 1.0)
@@ -108,12 +130,12 @@ def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHU
     m2 = tl.maximum(tl.sum(s2, axis=0) - sum1 * sum1 / safe, 0.0)
     ws = WS + chunk * C + c
     tl.store(ws, tl.zeros([BLOCK_C], dtype=tl.float32) + n, mask=cmask)
-    tl.store(ws + NUM_CHUNKS * C, mean, mask=cmask)
-    tl.store(ws + 2 * NUM_CHUNKS * C, m2, mask=cmask)
+    tl.store(ws + ws_stride, mean, mask=cmask)
+    tl.store(ws + 2 * ws_stride, m2, mask=cmask)
 
 
 @triton.jit
-def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, w_stride, b_stride, rm_stride, rv_stride,
+def _bn_fold_kernel(WS, NUM_CHUNKS, ws_stride, W, B, RM, RV, COEF, C, w_stride, b_stride, rm_stride, rv_stride,
                     momentum, eps, unbias, TRAINING: tl.constexpr, UPDATE: tl.constexpr,
                     BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per channel: mean and biased variance (merged chunks in training, running stats in
@@ -129,8 +151,8 @@ def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, w_stride, b_stride, r
             mask = (k < NUM_CHUNKS)[:, None] & cmask[None, :]
             ptr = WS + k[:, None] * C + c[None, :]
             cnt = tl.load(ptr, mask=mask, other=0.0)
-            mu = tl.load(ptr + NUM_CHUNKS * C, mask=mask, other=0.0)
-            q = tl.load(ptr + 2 * NUM_CHUNKS * C, mask=mask, other=0.0)
+            mu = tl.load(ptr + ws_stride, mask=mask, other=0.0)
+            q = tl.load(ptr + 2 * ws_stride, mask=mask, other=0.0)
             # this block of chunks, exactly (two-level): its count, mean and M2 ...
             nb = tl.sum(cnt, axis=0)
             mb = tl.sum(cnt * mu, axis=0) / tl.maximum(nb, 1.0)
@@ -165,38 +187,65 @@ def _bn_fold_kernel(WS, NUM_CHUNKS, W, B, RM, RV, COEF, C, w_stride, b_stride, r
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_apply_kernel(X, RES, Y, COEF, N, C, P,
+def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
                      x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
-                     y_stride_n, y_stride_c, y_stride_p,
-                     HAS_RES: tl.constexpr, RELU: tl.constexpr,
+                     y_stride_n, y_stride_c, y_stride_p, w_stride, b_stride, rm_stride, rv_stride, eps,
+                     FOLD: tl.constexpr, HAS_RES: tl.constexpr, RELU: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """y = relu((x - mean) * gamma * invstd + beta [+ res]): the folded per-channel scale applied
-    without cancelling a large mean (one more FADD than x * scale + shift, same traffic)."""
-    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
-    mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
-    scale = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
-    beta = tl.load(COEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
-    x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask, other=0.0)
-    y = (x.to(tl.float32) - mean) * scale + beta
-    y = _common.residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p, HAS_RES, RELU)
-    tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), y.to(Y.dtype.element_ty),
-             mask=mask)
+    """y = relu((x - mean) * gamma * invstd + beta [+ res]) on the pixel tiles program_id(0),
+    program_id(0) + programs, ... of channel block program_id(1): the folded per-channel scale,
+    applied without cancelling a large mean (one more FADD than x * scale + shift, same traffic).
+
+    The coefficients are loaded once per program, not once per tile. FOLD (inference): they are
+    folded here from the running statistics, weight and bias, and the first program of each
+    channel block stores them to COEF (fp32 [mean, invstd, gamma * invstd, beta]) for the
+    backward; otherwise (training) they are read from COEF, which the statistics' fold wrote.
+    """
+    c, cmask = _common.channel_block(C, BLOCK_C)
+    if FOLD:
+        mean = tl.load(RM + c * rm_stride, mask=cmask, other=0.0).to(tl.float32)
+        var = tl.load(RV + c * rv_stride, mask=cmask, other=1.0).to(tl.float32)
+        invstd = 1.0 / tl.sqrt_rn(var + eps)
+        scale = tl.load(W + c * w_stride, mask=cmask, other=0.0).to(tl.float32) * invstd
+        beta = tl.load(B + c * b_stride, mask=cmask, other=0.0).to(tl.float32)
+        if tl.program_id(0) == 0:
+            tl.store(COEF + c, mean, mask=cmask)
+            tl.store(COEF + C + c, invstd, mask=cmask)
+            tl.store(COEF + 2 * C + c, scale, mask=cmask)
+            tl.store(COEF + 3 * C + c, beta, mask=cmask)
+    else:
+        mean = tl.load(COEF + c, mask=cmask, other=0.0)
+        scale = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)
+        beta = tl.load(COEF + 3 * C + c, mask=cmask, other=0.0)
+    for tile in range(tl.program_id(0), N * tl.cdiv(P, BLOCK_P), tl.num_programs(0)):
+        n, p0, rows, _ = _common.pixel_block(tile, P, BLOCK_P)
+        mask = (rows[:, None] < P - p0) & cmask[None, :]  # program_tile's form of the mask
+        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+                    other=0.0)
+        y = (x.to(tl.float32) - mean[None, :]) * scale[None, :] + beta[None, :]
+        y = _common.residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p,
+                                  HAS_RES, RELU)
+        tl.store(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p),
+                 y.to(Y.dtype.element_ty), mask=mask)
 
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p,
-                          y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p, NUM_CHUNKS,
+                          y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p, ws_stride,
                           RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Per (chunk, channel): sum(g) and sum(g * x_hat), g = dy * (y > 0); WS is fp32 [2, NUM_CHUNKS, C]."""
+    """Per (chunk, channel): sum(g) and sum(g * x_hat), g = dy * (y > 0), over the pixel tiles chunk,
+    chunk + chunks, ... (chunks = grid axis 0); WS is fp32 [2, >= chunks, C], planes ws_stride apart.
+    Three tensors a tile already put six 16-byte loads in flight per thread in bf16."""
     chunk = tl.program_id(0)
+    chunks = tl.num_programs(0)
     c, cmask = _common.channel_block(C, BLOCK_C)
     mean = tl.load(COEF + c, mask=cmask, other=0.0)[None, :]
     invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)[None, :]
     n_tiles = N * tl.cdiv(P, BLOCK_P)
     acc_g = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     acc_gx = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for t in range(chunk, n_tiles, NUM_CHUNKS):
+    for t in range(chunk, n_tiles, chunks):
         n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
         mask = rmask[:, None] & cmask[None, :]
         g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
@@ -211,11 +260,11 @@ def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, x_stride_n, x_stride_c, x
         acc_gx += g * ((x - mean) * invstd)
     ws = WS + chunk * C + c
     tl.store(ws, tl.sum(acc_g, axis=0), mask=cmask)
-    tl.store(ws + NUM_CHUNKS * C, tl.sum(acc_gx, axis=0), mask=cmask)
+    tl.store(ws + ws_stride, tl.sum(acc_gx, axis=0), mask=cmask)
 
 
 @triton.jit
-def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, COEF, BCOEF, DW, DB, C, count,
+def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, ws_stride, COEF, BCOEF, DW, DB, C, count,
                         HAS_PARTIALS: tl.constexpr, TRAINING: tl.constexpr,
                         BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr):
     """dgamma = sum(g * x_hat), dbeta = sum(g), and BCOEF = fp32 [mean, A, A * mean(g),
@@ -232,7 +281,7 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, COEF, BCOEF, DW, DB, C, count,
             mask = (k < NUM_CHUNKS)[:, None] & cmask[None, :]
             ptr = WS + k[:, None] * C + c[None, :]
             sum_g += tl.sum(tl.load(ptr, mask=mask, other=0.0), axis=0)
-            sum_gx += tl.sum(tl.load(ptr + NUM_CHUNKS * C, mask=mask, other=0.0), axis=0)
+            sum_gx += tl.sum(tl.load(ptr + ws_stride, mask=mask, other=0.0), axis=0)
         tl.store(DW + c, sum_gx.to(DW.dtype.element_ty), mask=cmask)
         tl.store(DB + c, sum_g.to(DB.dtype.element_ty), mask=cmask)
     mean = tl.load(COEF + c, mask=cmask, other=0.0)
@@ -255,33 +304,83 @@ def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c
                       dx_stride_n, dx_stride_c, dx_stride_p, dres_stride_n, dres_stride_c, dres_stride_p,
                       RELU: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """dx = A * g - K2 - (x - mean) * K3 and d(res) = g, g = dy * (y > 0)."""
-    n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
+    """dx = A * g - K2 - (x - mean) * K3 and d(res) = g, g = dy * (y > 0), on the pixel tiles
+    program_id(0), program_id(0) + programs, ... of channel block program_id(1), the per-channel
+    coefficients loaded once per program."""
+    c, cmask = _common.channel_block(C, BLOCK_C)
     a = tl.load(BCOEF + C + c, mask=cmask, other=0.0)[None, :]
-    g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
-                other=0.0).to(tl.float32)
-    if RELU:
-        y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask, other=0.0)
-        g = tl.where(y <= 0.0, 0.0, g)
-    dx = a * g
     if TRAINING:
         mean = tl.load(BCOEF + c, mask=cmask, other=0.0)[None, :]
         k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
         k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
-        x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+    for tile in range(tl.program_id(0), N * tl.cdiv(P, BLOCK_P), tl.num_programs(0)):
+        n, p0, rows, _ = _common.pixel_block(tile, P, BLOCK_P)
+        mask = (rows[:, None] < P - p0) & cmask[None, :]  # program_tile's form of the mask
+        g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
-        dx = dx - k2 - (x - mean) * k3
-    tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
-             dx.to(DX.dtype.element_ty), mask=mask)
-    if HAS_DRES:
-        tl.store(_common.tile_ptrs(DRES, n, p0, rows, c, dres_stride_n, dres_stride_c, dres_stride_p),
-                 g.to(DRES.dtype.element_ty), mask=mask)
+        if RELU:
+            y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask,
+                        other=0.0)
+            g = tl.where(y <= 0.0, 0.0, g)
+        dx = a * g
+        if TRAINING:
+            x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+                        other=0.0).to(tl.float32)
+            dx = dx - k2 - (x - mean) * k3
+        tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
+                 dx.to(DX.dtype.element_ty), mask=mask)
+        if HAS_DRES:
+            tl.store(_common.tile_ptrs(DRES, n, p0, rows, c, dres_stride_n, dres_stride_c, dres_stride_p),
+                     g.to(DRES.dtype.element_ty), mask=mask)
 
 
 # --- launchers ----------------------------------------------------------------------------------
 
 def _fold_grid(c: int):
     return (_common.cdiv(c, FOLD_BLOCK_C),)
+
+
+def _tile_grid(n: int, p: int, c: int, device):
+    """Grid of the elementwise kernels: per channel block, as many programs as there are pixel
+    tiles, up to about PROGRAMS_PER_SM per SM in all; each program walks its tiles with the
+    coefficients of its channel block loaded once."""
+    programs = PROGRAMS_PER_SM * _common.num_sms(device)
+
+    def grid(meta):
+        blocks = _common.cdiv(c, meta["BLOCK_C"])
+        return (max(1, min(n * _common.cdiv(p, meta["BLOCK_P"]), _common.cdiv(programs, blocks))), blocks)
+
+    return grid
+
+
+def _chunks(pixels: int, c: int, block_c: int, device) -> int:
+    """Programs per channel block of a split reduction with ``block_c``-wide channel blocks.
+    ``split_chunks`` counts 64-wide blocks, so it is given the chosen blocks' count in those units:
+    the grid keeps about four programs per SM whichever config the autotuner picks."""
+    return _common.split_chunks(pixels, _common.cdiv(c, block_c) * 64, device)
+
+
+class _SplitReduction:
+    """A split reduction of ``planes`` fp32 partials per (chunk, channel) over ``pixels``.
+
+    The chunk count depends on the BLOCK_C of the config the autotuner picks, known only at the
+    launch: the counts of every config are computed here, the workspace is sized for the config
+    with the most, the grid takes the count of the config it is called with, and :attr:`chunks`
+    is the count of the last launch (what the fold merges). A launch recorded but not run
+    (``kernels.inspect``) calls no grid: the fold is then given the most chunks, the dearer case.
+    """
+
+    def __init__(self, planes: int, pixels: int, c: int, device):
+        self.c = c
+        self.by_block = {block: _chunks(pixels, c, block, device)
+                         for block in {config.kwargs["BLOCK_C"] for config in REDUCE_CONFIGS}}
+        self.chunks = max(self.by_block.values())
+        self.ws = _common.empty((planes, self.chunks, c), torch.float32, device)
+        self.stride = self.chunks * c  # between the workspace's planes
+
+    def grid(self, meta):
+        self.chunks = self.by_block[meta["BLOCK_C"]]
+        return (self.chunks, _common.cdiv(self.c, meta["BLOCK_C"]))
 
 
 def _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
@@ -307,29 +406,29 @@ def _forward(x, weight, bias, running_mean, running_var, residual, training, mom
     count = n * h * w
     with _common.device_guard(x):
         if training:
-            chunks = _common.split_chunks(n_ * p, c, device)
-            ws = _common.empty((3, chunks, c), torch.float32, device)
-            _bn_stats_kernel[_common.split_grid(chunks, c)](
-                x, ws,  # input; fp32 [count, mean, M2] per (chunk, channel)
+            split = _SplitReduction(3, n_ * p, c, device)
+            _bn_stats_kernel[split.grid](
+                x, split.ws,  # input; fp32 [count, mean, M2] per (chunk, channel)
                 n_, c, p, *x_strides,  # the (n, c, p) view and x's strides in it
-                chunks)  # programs per channel block
-        else:
-            chunks, ws = 1, coef  # not read
-        _bn_fold_kernel[_fold_grid(c)](
-            ws, chunks,  # the statistics' partials (not read in inference)
-            weight, bias, rm, rv,  # per-channel parameters and running statistics
-            coef, c,  # output: fp32 [mean, invstd, gamma * invstd, beta] per channel
-            weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0),
-            float(momentum), float(eps), count / max(count - 1, 1),  # the last: the unbiased variance's factor
-            TRAINING=training, UPDATE=update,
-            BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
-        if x.numel():
-            _bn_apply_kernel[_common.tile_grid(n_, p, c)](
-                x, residual if residual is not None else x, y,  # the residual pointer is not read without one
-                coef,  # fp32 [mean, invstd, gamma * invstd, beta] per channel
-                n_, c, p,  # the (n, c, p) view
-                *x_strides, *res_strides, *y_strides,
-                HAS_RES=residual is not None, RELU=relu)
+                split.stride)  # between the workspace's planes
+            _bn_fold_kernel[_fold_grid(c)](
+                split.ws, split.chunks, split.stride,  # the statistics' partials: chunks launched, plane stride
+                weight, bias, rm, rv,  # per-channel parameters and running statistics
+                coef, c,  # output: fp32 [mean, invstd, gamma * invstd, beta] per channel
+                weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0),
+                float(momentum), float(eps), count / max(count - 1, 1),  # the last: the unbiased variance's factor
+                TRAINING=True, UPDATE=update,
+                BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+        # One launch in inference: the apply folds the running statistics itself (and writes coef,
+        # even for an empty batch, for the backward).
+        _bn_apply_kernel[_tile_grid(n_, p, c, device)](
+            x, residual if residual is not None else x, y,  # the residual pointer is not read without one
+            coef,  # fp32 [mean, invstd, gamma * invstd, beta] per channel: read in training, written in inference
+            weight, bias, rm, rv,  # folded in inference
+            n_, c, p,  # the (n, c, p) view
+            *x_strides, *res_strides, *y_strides,
+            weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0), float(eps),
+            FOLD=not training, HAS_RES=residual is not None, RELU=relu)
     return y, coef
 
 
@@ -352,26 +451,26 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
     dres_strides = strides[4] if dr is not None else x_strides
     with _common.device_guard(x):
         if with_partials:
-            chunks = _common.split_chunks(n_ * p, c, device)
-            ws = _common.empty((2, chunks, c), torch.float32, device)
-            _bn_bwd_reduce_kernel[_common.split_grid(chunks, c)](
+            split = _SplitReduction(2, n_ * p, c, device)
+            _bn_bwd_reduce_kernel[split.grid](
                 x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
-                coef, ws,  # the forward's fp32 coefficients; fp32 [sum(g), sum(g * x_hat)] partials
+                coef, split.ws,  # the forward's fp32 coefficients; fp32 [sum(g), sum(g * x_hat)] partials
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *y_strides, *dy_strides,
-                chunks,  # programs per channel block
+                split.stride,  # between the workspace's planes
                 RELU=relu)
+            ws, chunks, ws_stride = split.ws, split.chunks, split.stride
         else:
-            chunks, ws = 1, bcoef  # not read
+            ws, chunks, ws_stride = bcoef, 1, 0  # not read
         _bn_bwd_fold_kernel[_fold_grid(c)](
-            ws, chunks,  # the reduction's partials (not read without them)
+            ws, chunks, ws_stride,  # the reduction's partials (not read without them)
             coef, bcoef,  # the forward's coefficients; output: the dx kernel's
             dw, db,  # gradients of gamma and beta
             c, float(max(n * h * w, 1)),  # values per channel, for the batch means
             HAS_PARTIALS=with_partials, TRAINING=training,
             BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
         if dx is not None and x.numel():
-            _bn_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
+            _bn_bwd_dx_kernel[_tile_grid(n_, p, c, device)](
                 x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
                 dx, dr if dr is not None else dx,  # outputs; d(residual) is not written without one
                 bcoef,  # fp32 [mean, A, A * mean(g), A * invstd * mean(g * x_hat)] per channel
@@ -520,15 +619,18 @@ def compile_cases():
     cases = []
     for dtype in _common.DTYPES:
         for layout, (n_, p, s) in layouts.items():
-            chunks = 132
+            ws_stride = 528 * c
             cases.append(Case(_bn_stats_kernel, dtype, layout, dict(
-                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", values=s), NUM_CHUNKS=chunks)))
-            cases.append(Case(_bn_apply_kernel, dtype, layout, dict(
-                X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), N=n_, C=c, P=p,
-                **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True)))
+                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", values=s), ws_stride=ws_stride)))
+            for fold in (False, True):  # training reads the coefficients; inference folds them ("-fold")
+                cases.append(Case(_bn_apply_kernel, dtype, layout + "-fold" * fold, dict(
+                    X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), W=ptr(torch.float32),
+                    B=ptr(torch.float32), RM=ptr(torch.float32), RV=ptr(torch.float32), N=n_, C=c, P=p,
+                    **strides("x", "res", "y", values=s), w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
+                    eps=1e-5, FOLD=fold, HAS_RES=True, RELU=True)))
             cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), COEF=ptr(torch.float32), WS=ptr(torch.float32),
-                N=n_, C=c, P=p, **strides("x", "y", "dy", values=s), NUM_CHUNKS=chunks, RELU=True)))
+                N=n_, C=c, P=p, **strides("x", "y", "dy", values=s), ws_stride=ws_stride, RELU=True)))
             cases.append(Case(_bn_bwd_dx_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype), BCOEF=ptr(torch.float32),
                 N=n_, C=c, P=p, **strides("x", "y", "dy", "dx", "dres", values=s),
@@ -537,12 +639,12 @@ def compile_cases():
         # model.to(dtype)), never the activation's.
         fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)
         cases.append(Case(_bn_fold_kernel, dtype, "-", dict(
-            WS=ptr(torch.float32), NUM_CHUNKS=132, W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
+            WS=ptr(torch.float32), NUM_CHUNKS=132, ws_stride=528 * c, W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
             COEF=ptr(torch.float32), C=c, w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
             momentum=0.1, eps=1e-5, unbias=1.0001,
             TRAINING=True, UPDATE=True, **fold), num_warps=FOLD_WARPS))
         cases.append(Case(_bn_bwd_fold_kernel, dtype, "-", dict(
-            WS=ptr(torch.float32), NUM_CHUNKS=132, COEF=ptr(torch.float32), BCOEF=ptr(torch.float32),
+            WS=ptr(torch.float32), NUM_CHUNKS=132, ws_stride=528 * c, COEF=ptr(torch.float32), BCOEF=ptr(torch.float32),
             DW=ptr(dtype), DB=ptr(dtype), C=c, count=200704.0, HAS_PARTIALS=True, TRAINING=True, **fold),
             num_warps=FOLD_WARPS))
     return cases

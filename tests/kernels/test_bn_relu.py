@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cp
 
 pytestmark = needs_device
 EXAMPLES = hypothesis_examples(20)
+bn_relu_module = importlib.import_module("kernels.bn_relu")  # kernels.bn_relu is the function
 
 
 def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=True, running=True, momentum=0.1,
@@ -172,14 +174,103 @@ def test_every_autotune_config(index):
             run_case((4, 70, 5, 7), torch.float32, layout, training=True, residual=True, relu=True, seed=index)
 
 
-@pytest.mark.parametrize("chunks", [1, 2, 5, 40])
+@pytest.mark.parametrize("chunks", [1, 2, 5, bn_relu_module.FOLD_BLOCK_K + 2])
 def test_split_reduction_any_chunk_count(chunks, monkeypatch):
-    # [8, 256] tiles: 16 pixel tiles. 1 chunk owns them all; 40 chunks: most own no tile, and
-    # the fold merges them in two blocks of 32
+    # [8, 256] tiles: 16 pixel tiles. 1 chunk owns them all; 130 chunks: most own no tile, and
+    # the fold merges them in two blocks of 128
     monkeypatch.setattr(_common, "split_chunks", lambda *args: chunks)
     with _common.use_config(2) if _common.INTERPRET else contextlib.nullcontext():
         run_case((3, 5, 6, 7), torch.float32, "channels_last", training=True, residual=False, relu=False,
                  seed=chunks)
+
+
+@contextlib.contextmanager
+def recorded_launches(monkeypatch):
+    """Every launch of bn_relu's kernels inside the block, in order, as ``(kernel name, grid,
+    arguments by name)`` with the grid evaluated for the config launched (the JIT functions'
+    ``run``, which an autotuner calls with its chosen config, is wrapped)."""
+    launches = []
+    for name in dir(bn_relu_module):
+        kernel = getattr(bn_relu_module, name)
+        if not (name.startswith("_bn_") and name.endswith("_kernel")):
+            continue
+        jit = kernel.fn if hasattr(kernel, "configs") else kernel
+
+        def run(*args, grid, _run=jit.run, _name=name, _jit=jit, **kwargs):
+            named = dict(zip(_jit.arg_names, args), **kwargs)
+            launches.append((_name, tuple(grid(named) if callable(grid) else grid), named))
+            return _run(*args, grid=grid, **kwargs)
+
+        monkeypatch.setattr(jit, "run", run)
+    yield launches
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_inference_is_one_launch(layout, monkeypatch):
+    # The apply folds the running statistics, weight and bias itself; under the [16, 256] tile
+    # the 324 pixels make more tiles than the interpreter's 16 programs, so programs walk several
+    gen = torch.Generator().manual_seed(3)
+    shape, c = (4, 20, 9, 9), 20
+    x = random_tensor(shape, torch.bfloat16, gen, scale=2.0, shift=0.5)
+    r = random_tensor(shape, torch.bfloat16, gen)
+    weight, bias = torch.rand(c, generator=gen) + 0.5, torch.randn(c, generator=gen)
+    rm, rv = torch.randn(c, generator=gen) * 0.1, torch.rand(c, generator=gen) + 0.5
+    rm_k, rv_k = rm.clone().to(DEVICE), rv.clone().to(DEVICE)
+    with forced_config(2), recorded_launches(monkeypatch) as launches, _common.poison_outputs(), torch.no_grad():
+        y = kernels.bn_relu(to_layout(x, layout).to(DEVICE), weight.to(DEVICE), bias.to(DEVICE), rm_k, rv_k,
+                            training=False, residual=to_layout(r, layout).to(DEVICE))
+    assert [name for name, _, _ in launches] == ["_bn_apply_kernel"]
+    (_, grid, args), = launches
+    tiles = args["N"] * _common.cdiv(args["P"], args["BLOCK_P"])
+    assert grid[1] == 1 and grid[0] < tiles  # one channel block; programs own several tiles
+    ref = F.relu(F.batch_norm(x.double(), rm.double(), rv.double(), weight.double(), bias.double()) + r.double())
+    check("y", y, ref, _common.tolerance(torch.bfloat16))
+    assert torch.equal(rm_k.cpu(), rm) and torch.equal(rv_k.cpu(), rv)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_chunk_count_follows_the_chosen_config(index, monkeypatch):
+    # A stand-in split_chunks that spreads 12 programs over the 64-wide channel blocks it is told
+    # of: the statistics and gradient reductions launch 12 // blocks chunks for the blocks of the
+    # config actually run (70 channels: 2 blocks of 64, 5 of 16, 1 of 256), and the folds merge
+    # exactly that many, out of a workspace sized for the most (12). Three training steps'
+    # running statistics, outputs and gradients match torch's.
+    monkeypatch.setattr(_common, "split_chunks", lambda pixels, channels, device: 12 // _common.cdiv(channels, 64))
+    block_c = bn_relu_module.REDUCE_CONFIGS[index].kwargs["BLOCK_C"]
+    blocks = _common.cdiv(70, block_c)
+    chunks = 12 // blocks
+    torch.manual_seed(index)
+    ref = BatchNormReLU2d(70)
+    ref.weight.data.uniform_(0.5, 1.5)
+    ref.bias.data.normal_()
+    twin = TritonBatchNormReLU2d(70)
+    twin.load_state_dict(ref.state_dict())
+    twin = twin.to(DEVICE)
+    gen = torch.Generator().manual_seed(index)
+    with forced_config(index), recorded_launches(monkeypatch) as launches:
+        for step in range(3):
+            x = torch.randn(2, 70, 4, 5, generator=gen) * (step + 1) + step
+            x = x.contiguous(memory_format=torch.channels_last)
+            xk = x.clone().to(DEVICE).requires_grad_(True)
+            with _common.poison_outputs():
+                y = twin(xk)
+                y.sum().backward()
+            xr = x.clone().requires_grad_(True)
+            y_ref = ref(xr)
+            y_ref.sum().backward()
+            check(f"step {step} y", y, y_ref, 1e-5)
+            check(f"step {step} dx", xk.grad, xr.grad, 1e-5)
+    torch.testing.assert_close(twin.running_mean.cpu(), ref.running_mean, rtol=2e-6, atol=1e-6)
+    torch.testing.assert_close(twin.running_var.cpu(), ref.running_var, rtol=2e-6, atol=1e-6)
+    check("dweight", twin.weight.grad, ref.weight.grad, 1e-5)
+    by_name = {}
+    for name, grid, args in launches:
+        by_name.setdefault(name, []).append((grid, args))
+    for reduce, fold in (("_bn_stats_kernel", "_bn_fold_kernel"), ("_bn_bwd_reduce_kernel", "_bn_bwd_fold_kernel")):
+        assert len(by_name[reduce]) == len(by_name[fold]) == 3
+        for (grid, args), (_, fold_args) in zip(by_name[reduce], by_name[fold]):
+            assert args["BLOCK_C"] == block_c and grid == (chunks, blocks, 1)[:len(grid)]
+            assert fold_args["NUM_CHUNKS"] == chunks and args["ws_stride"] == fold_args["ws_stride"] == 12 * 70
 
 
 def test_eval_without_grad_and_empty_batch():
