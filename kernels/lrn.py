@@ -321,7 +321,9 @@ register_swap("lrn", ("models.blocks:LocalResponseNorm", "torch.nn:LocalResponse
 # --- compile check ------------------------------------------------------------------------------
 
 def compile_cases():
-    """Both kernels per dtype and layout, at AlexNet's norm1 (C=96, 55x55, batch 64)."""
+    """Both kernels per dtype and layout, at AlexNet's norm1 (C=96, 55x55, batch 64); the backward
+    also with the padded channels' select (``D_POSITIVE`` false: k <= 0 or alpha < 0), in bf16
+    channels_last."""
     from .compile_check import Case, ptr, strides
 
     c, hw, n = 96, 55 * 55, 64
@@ -335,4 +337,8 @@ def compile_cases():
             cases.append(Case(_lrn_bwd_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, **strides("x", "dy", "dx", values=s),
                 **scalars, D_POSITIVE=True)))
+    n_, p, s = layouts["nhwc"]
+    cases.append(Case(_lrn_bwd_kernel, torch.bfloat16, "nhwc-select", dict(
+        X=ptr(torch.bfloat16), DY=ptr(torch.bfloat16), DX=ptr(torch.bfloat16), N=n_, C=c, P=p,
+        **strides("x", "dy", "dx", values=s), k=0.0, alpha_n=2e-5, beta=0.75, SIZE=5, VEC=8, D_POSITIVE=False)))
     return cases

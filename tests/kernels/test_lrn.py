@@ -101,14 +101,15 @@ def test_large_beta_and_k():
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_zero_k_beside_a_zero_edge_channel(layout):
+def test_zero_k_beside_a_zero_edge_channel(dtype, layout):
     # k = 0 and x = 0 in channel 0: the padded channel -1's d is 0, its d^(-beta-1) infinite; its T
     # must still be no term at all (torch has no such channel), not 0 * 0 * inf = NaN in dx of channel 0
     def zero_channel_0(t):
         return torch.cat([torch.zeros_like(t[:, :1]), t[:, 1:]], 1)
 
-    run_case((2, 5, 3, 3), torch.float32, layout, size=3, alpha=1.0, beta=0.75, k=0.0, transform=zero_channel_0)
+    run_case((2, 5, 3, 3), dtype, layout, size=3, alpha=1.0, beta=0.75, k=0.0, transform=zero_channel_0)
 
 
 @pytest.mark.parametrize("index", range(max(len(LRN_FWD_CONFIGS), len(LRN_BWD_CONFIGS))))
