@@ -458,10 +458,10 @@ INTERPRETED = tl.constexpr(INTERPRET)
 
 @triton.jit
 def log2_approx(x):
-    """``log2(x)`` of an fp32 tensor by the SFU (``lg2.approx.ftz.f32``, one MUFU.LG2: absolute error
-    about 2**-22 near 1, relative elsewhere; denormals flushed). ``tl.log2`` compiles to libdevice's
-    software polynomial (a dozen FMAs); ``tl.exp2`` is already ``ex2.approx.ftz.f32``. Under the
-    interpreter: ``tl.log2``."""
+    """``log2(x)`` of an fp32 tensor by the SFU (``lg2.approx.ftz.f32``, one MUFU.LG2, as CUDA's
+    ``__log2f``: absolute error 2**-22 in [0.5, 2], 2 ulp elsewhere; denormals flushed to zero).
+    ``tl.log2`` compiles to libdevice's software polynomial (a dozen FMAs); ``tl.exp2`` is already
+    ``ex2.approx.ftz.f32``. Under the interpreter: ``tl.log2``."""
     if INTERPRETED:
         return tl.log2(x)
     else:

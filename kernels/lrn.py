@@ -7,44 +7,48 @@ with window ``size``, i.e. divides alpha by ``size``), for odd and even ``size``
 
 Both kernels work on ``[BLOCK_P pixels, BLOCK_C channels]`` tiles of the ``(n, c, p)`` view of
 ``_common.pixel_view`` (NCHW and channels_last alike, no copy). The window size is a compile-time
-constant (``SIZE``), so every loop below unrolls and every window index is a register name.
+constant (``SIZE``), so every loop below unrolls and every window index names a register.
 
 **The window by register renaming.** In channels_last each thread loads ``VEC`` consecutive
-channels of a pixel (``VEC = 16 bytes / itemsize``: 8 in bf16/fp16, 4 in fp32) as one aligned
-128-bit vector: the tile's start, its row stride ``C`` and its channel offset are multiples of
-``VEC``. ``_lanes`` splits a tile into ``VEC`` lane tensors (lane ``j`` holds channel ``VEC*g + j``
-of every group ``g``); reshape and split only rename a thread's registers, so channel
-``VEC*g + j + i`` of the window is lane ``j + i`` of the same group, or a lane of the group
-before or after it. Those neighbour groups are loaded as the same tile shifted by ``-VEC`` and
-``+VEC`` channels: again aligned, hitting L1 (the lines the neighbouring threads just loaded),
-and only the lanes the window reaches are kept (ptxas narrows those loads to the 4 bytes of the
-halo at ``size`` 5 in bf16). The window sum of lane ``j`` is then ``size - 1`` adds of squares
-already in registers; no shifted load, no shuffle, no shared memory. In NCHW the same code is
-correct (the lanes of a channel tile are strided loads) but not vectorised along channels:
-channels_last is the layout this kernel is built for.
+channels of a pixel (``VEC = 16 bytes / itemsize``: 8 in bf16/fp16, 4 in fp32) as one 128-bit
+vector, aligned when ``C`` is a multiple of ``VEC`` (the tile's start, its row stride ``C`` and
+its channel offsets are then all multiples of 16 bytes, and the compiler can prove it).
+``_lanes`` splits a tile into ``VEC`` lane tensors (lane ``j`` holds channel ``VEC*g + j`` of
+every group ``g``); reshape and split only rename a thread's registers, so channel
+``VEC*g + j + i`` of a window is lane ``j + i`` of the same group, or a lane of the group before
+or after it. Those neighbour groups are loaded as the same tile shifted by ``-VEC`` and ``+VEC``
+channels: aligned too, and hitting L1 (the lines the neighbouring threads load), and ptxas keeps
+only the lanes a window reaches (the halo loads become 4-byte loads at ``size`` 5 in bf16). A
+window sum is then adds of squares already in registers, sharing pair sums with the windows
+beside it: no shifted load, no shuffle, no shared memory. In NCHW the same code is correct, with
+loads coalesced along the pixels but not vectorised: channels_last is the layout this is for.
 
-**The power.** ``d^-beta = exp2(-beta * log2 d)``: ``tl.exp2`` is the SFU's ``ex2.approx.ftz``,
-``log2`` is ``_common.log2_approx`` (``lg2.approx.ftz``; ``tl.log2`` would be libdevice's
-polynomial): two MUFU per element, relative error ~1e-6 (fp32's bound is 1e-5).
+**The power.** ``d^-beta = exp2(-beta * log2 d)``: ``tl.exp2`` compiles to the SFU's
+``ex2.approx.ftz``, ``_common.log2_approx`` to ``lg2.approx.ftz`` (``tl.log2`` would be
+libdevice's polynomial): two MUFU per element, relative error below 1e-6 for the ``d`` and
+``beta`` of these networks (fp32's bound is 1e-5).
 
 **The backward** needs, at channel ``c``, ``T_q = dy_q * x_q * d_q^(-beta-1)`` for every ``q``
 whose window holds ``c`` (``q in [c - (size-1)//2, c + size//2]``):
 
     dx_c = dy_c * d_c^-beta - 2 * beta * alpha/size * x_c * sum_q T_q
 
-It computes ``T`` once per channel of the group and of its ``size - 1`` halo channels (one
-``log2`` and one ``exp2`` each; ``d^-beta = d^(-beta-1) * d`` for the group's own channels), then
-sums the window of ``T`` as the forward sums ``x^2``. Nothing but ``x`` is saved: ``d`` is
-recomputed from ``x`` (halo ``2 * (size - 1)`` channels wide, loaded as the tile shifted by
-``-VEC`` and ``+VEC``).
+It computes ``T`` once for each channel of a group and of the ``size - 1`` channels around it
+that its windows reach (one ``log2`` and one ``exp2`` each; ``d^-beta = d^(-beta-1) * d`` for the
+group's own channels), then sums the windows of ``T`` as the forward sums ``x^2``. Nothing but
+``x`` is saved: ``d`` is recomputed from ``x``, whose halo reaches ``size - 1`` channels each side
+(the tiles shifted by ``-VEC`` and ``+VEC`` up to ``size`` ``VEC + 1``). A channel outside
+``[0, C)`` has ``x = dy = 0``, so its ``T`` is 0 without a select wherever ``d > 0`` is certain
+(``k > 0`` and ``alpha >= 0``: ``D_POSITIVE``).
 
 Passes over memory (T = one activation-sized read or write; the contract's table):
 forward 2T (read x, write y), backward 3T (read x and dy, write dx); bytes = T * numel * itemsize.
 Example, AlexNet's norm1 at batch 256 in bf16: x is 256*96*55*55 = 74.3M elements = 149 MB, so
 the forward moves 297 MB (70 us at the H200's measured 4.25 TB/s copy bandwidth) and the backward
-446 MB (105 us). FLOPs per element: forward ~2 * size + 4 plus 2 MUFU; backward
-``(1 + (size - 1) / VEC) * (2 * size + 6) + 2 * size + 3`` plus ``2 * (1 + (size - 1) / VEC)`` MUFU
-(the halo's T recomputed: 1.5x in bf16 at size 5, 2x in fp32).
+446 MB (105 us). Work per element at size 5 in bf16: forward 2 MUFU and about 10 FP32 operations;
+backward 3 MUFU and about 25 (the ``T`` of the halo channels is computed by both groups beside
+them: 12 ``T`` per 8 channels in bf16, 8 per 4 in fp32). At 16 MUFU results per clock per SM
+(132 SMs, 1.98 GHz) that is 36 us and 53 us of SFU time, under the memory times above.
 """
 
 from __future__ import annotations
@@ -64,9 +68,10 @@ from ._patch import register_swap
 # channels_last C of the models (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is
 # masked off (the halo is per 16-byte vector, not per block: a wider block saves nothing); 16 is
 # the NCHW tile (long unit-stride pixel rows, and no layout conversion through shared memory).
-# The forward takes the largest tiles its registers allow at full occupancy (32 elements a
-# thread: the program's index arithmetic amortised), the backward half (its lanes of x, dy and T
-# are live together; at 32 a thread ptxas needs 148 registers).
+# The forward's first tile has 32 elements a thread (48 registers at sm_90a in bf16: 40 warps an
+# SM), which spreads the program's index arithmetic over twice the elements of 16 a thread (full
+# occupancy); the backward stops at 16 a thread, where its lanes of x, dy and T already take 72
+# registers (at 32 a thread, 148).
 LRN_FWD_CONFIGS = (_common.tile_configs(4096, num_warps=4, channel_blocks=(32,))
                    + _common.tile_configs(2048, num_warps=4, channel_blocks=(32, 16)))
 LRN_BWD_CONFIGS = (_common.tile_configs(2048, num_warps=4, channel_blocks=(32,))
@@ -209,9 +214,7 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
         d = k + alpha_n * _window_sum(sq, sq2, XS * VEC + i - HI - LO, SIZE)
         d_pow = tl.exp2((-beta - 1.0) * _common.log2_approx(d))  # d^(-beta-1)
         tq = dy[DL * VEC + i - HI] * x[XS * VEC + i - HI] * d_pow
-        if not D_POSITIVE:
-            # a channel outside [0, C) is no q at all: not 0 * 0 * inf where d = 0 (with k > 0 and
-            # alpha >= 0, d >= k, and its x = dy = 0 make T exactly 0 without this select)
+        if not D_POSITIVE:  # a channel outside [0, C) is no q at all, not 0 * 0 * inf where d = 0
             tq = tl.where(dy_mask[DL * VEC + i - HI], tq, 0.0)
         t = t + (tq,)
         if i >= HI and i < HI + VEC:
