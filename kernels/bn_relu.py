@@ -98,13 +98,15 @@ def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, ws_stri
     chunks = tl.num_programs(0)
     c, cmask = _common.channel_block(C, BLOCK_C)
     n_tiles = N * tl.cdiv(P, BLOCK_P)
-    # Shift: the mean of the chunk's first tile, so sum((x - shift)^2) does not cancel.
-    shift = tl.zeros([BLOCK_C], dtype=tl.float32)
+    # Shift: the mean of the chunk's first tile, so sum((x - shift)^2) does not cancel; rounded to
+    # x's dtype, so that a masked load returning it contributes exactly 0 (no select per element).
+    shift = tl.zeros([BLOCK_C], dtype=X.dtype.element_ty)
     if chunk < n_tiles:
         n, p0, rows, rmask = _common.pixel_block(chunk, P, BLOCK_P)
         x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p),
                     mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-        shift = tl.sum(x, axis=0) / tl.minimum(P - p0, BLOCK_P).to(tl.float32)
+        shift = (tl.sum(x, axis=0) / tl.minimum(P - p0, BLOCK_P).to(tl.float32)).to(X.dtype.element_ty)
+    shift32 = shift.to(tl.float32)
     s1 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     s2 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     count = tl.zeros([BLOCK_P], dtype=tl.float32)
@@ -112,21 +114,20 @@ def _bn_stats_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, ws_stri
         n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
         n2, p2, _, rmask2 = _common.pixel_block(t + chunks, P, BLOCK_P)
         rmask2 = rmask2 & (t + chunks < n_tiles)
-        mask = rmask[:, None] & cmask[None, :]
-        mask2 = rmask2[:, None] & cmask[None, :]
-        xa = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
-                     other=0.0)
-        xb = tl.load(_common.tile_ptrs(X, n2, p2, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask2,
-                     other=0.0)
-        da = tl.where(mask, xa.to(tl.float32) - shift[None, :], 0.0)
-        db = tl.where(mask2, xb.to(tl.float32) - shift[None, :], 0.0)
+        xa = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p),
+                     mask=rmask[:, None] & cmask[None, :], other=shift[None, :])
+        xb = tl.load(_common.tile_ptrs(X, n2, p2, rows, c, x_stride_n, x_stride_c, x_stride_p),
+                     mask=rmask2[:, None] & cmask[None, :], other=shift[None, :])
+        da = xa.to(tl.float32) - shift32[None, :]
+        db = xb.to(tl.float32) - shift32[None, :]
         s1 += da + db
-        s2 += da * da + db * db
+        s2 += da * da  # two FFMAs, where (da * da + db * db) would be an FMUL, an FFMA and an FADD
+        s2 += db * db
         count += rmask.to(tl.float32) + rmask2.to(tl.float32)
     n = tl.sum(count, axis=0)
     sum1 = tl.sum(s1, axis=0)
     safe = tl.maximum(n, 1.0)
-    mean = tl.where(n > 0, shift + sum1 / safe, 0.0)
+    mean = tl.where(n > 0, shift32 + sum1 / safe, 0.0)
     m2 = tl.maximum(tl.sum(s2, axis=0) - sum1 * sum1 / safe, 0.0)
     ws = WS + chunk * C + c
     tl.store(ws, tl.zeros([BLOCK_C], dtype=tl.float32) + n, mask=cmask)
