@@ -68,10 +68,10 @@ from ._patch import register_swap
 # channels_last C of the models (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is
 # masked off (the halo is per 16-byte vector, not per block: a wider block saves nothing); 16 is
 # the NCHW tile (long unit-stride pixel rows, and no layout conversion through shared memory).
-# The forward's first tile has 32 elements a thread (48 registers at sm_90a in bf16: 40 warps an
-# SM), which spreads the program's index arithmetic over twice the elements of 16 a thread (full
-# occupancy); the backward stops at 16 a thread, where its lanes of x, dy and T already take 72
-# registers (at 32 a thread, 148).
+# The forward's first tile has 32 elements a thread (40 registers at sm_90a in bf16: 48 warps an
+# SM), which spreads the program's index arithmetic over twice the elements of 16 a thread; the
+# backward stops at 16 a thread, where its lanes of x, dy and T already take 72 registers (at 32
+# a thread, about 150).
 LRN_FWD_CONFIGS = (_common.tile_configs(4096, num_warps=4, channel_blocks=(32,))
                    + _common.tile_configs(2048, num_warps=4, channel_blocks=(32, 16)))
 LRN_BWD_CONFIGS = (_common.tile_configs(2048, num_warps=4, channel_blocks=(32,))
@@ -169,7 +169,7 @@ def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_
     HI: tl.constexpr = SIZE - 1 - LO  # channels above
     LEFT: tl.constexpr = (LO + VEC - 1) // VEC  # neighbour groups the window reaches
     RIGHT: tl.constexpr = (HI + VEC - 1) // VEC
-    n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
+    n, p0, rows, rmask = _common.folded_pixel_block(tl.program_id(0), N, P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
     x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
                          LEFT, RIGHT, VEC)
@@ -198,7 +198,7 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
     XS: tl.constexpr = (SIZE - 1 + VEC - 1) // VEC
     DL: tl.constexpr = (HI + VEC - 1) // VEC
     DR: tl.constexpr = (LO + VEC - 1) // VEC
-    n, p0, rows, rmask = _common.pixel_block(tl.program_id(0), P, BLOCK_P)
+    n, p0, rows, rmask = _common.folded_pixel_block(tl.program_id(0), N, P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
     x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
                          XS, XS, VEC)
