@@ -151,7 +151,8 @@ def model_step_s(config: dict, card: dict) -> float:
     """A step of ``batch_size`` images: the card's MACs per image under the row's test protocol
     (every view of every image), scaled to the row's input size."""
     scale = (config["input_size"] / card["input_size"]) ** 2
-    gmacs = card["protocols"][config.get("protocol") or "single"]["gmacs_per_image"] or card["gmacs"]
+    protocol = config.get("protocol") or "single"
+    gmacs = card["gmacs"] if protocol == "single" else card["protocols"][protocol]["gmacs_per_image"]
     flops = 2 * gmacs * 1e9 * scale * config["batch_size"] * (3 if config["mode"] == "train" else 1)
     return flops / MODEL_RATE_FLOPS[config["mode"]]
 

@@ -36,6 +36,9 @@ MODEL_MODES = ("infer", "train")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("nchw", "channels_last")
 KINDS = ("model", "kernel")
+# The papers' test protocols of inference model rows: ``models.protocols.PROTOCOLS``, named here
+# so that checking a suite imports no torch (a test holds the two equal).
+PROTOCOLS = ("single", "10crop", "144crop", "dense")
 # How a GPU row's device time is taken (``bench.timing``): "auto" picks per row, the others force one.
 DEVICE_TIMINGS = ("auto", "graph", "cupti", "events")
 
@@ -314,17 +317,19 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
 
 
 def check_protocols(protocols, modes: list[str]) -> None:
-    """Test protocols (``models.protocols``): known ones, and other than ``single`` only where
-    inference is measured (a training step has no test protocol)."""
-    from models.protocols import PROTOCOLS, ProtocolError, check_protocol
-
+    """Test protocols: known ones, and other than ``single`` only where inference is measured (a
+    training step has no test protocol). The rule of ``models.protocols.check_protocol``, applied
+    here without importing torch."""
     if not (isinstance(protocols, list) and protocols and all(isinstance(p, str) for p in protocols)):
         raise SuiteError(f"protocols: expected a list of {', '.join(PROTOCOLS)}, got {shown(protocols)}")
-    for protocol in protocols:
-        try:
-            check_protocol(protocol, "infer" if "infer" in modes else modes[0])
-        except ProtocolError as error:
-            raise SuiteError(f"protocols: {error}") from None
+    try:
+        check_choices("protocol", protocols, PROTOCOLS)
+    except SuiteError as error:
+        raise SuiteError(f"protocols: {error}") from None
+    tested = [p for p in protocols if p != "single"]
+    if tested and "infer" not in modes:
+        raise SuiteError(f"protocols: protocol {tested[0]!r} is a test protocol: it runs with mode infer only, "
+                         f"not {modes[0]!r}")
 
 
 def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict]:

@@ -86,7 +86,7 @@ def run_main(capsys, *args) -> tuple[int, str]:
      USAGE.format("--backends: unknown backend 'cudnn'; choose from torch, triton, compile") + HELP),
     (["--dtypes", "fp8"], USAGE.format("--dtypes: unknown dtype 'fp8'; choose from fp32, tf32, fp16, bf16") + HELP),
     (["--suite", "fast"],
-     USAGE.format("--suite: unknown suite 'fast'; choose from default, device-check, families, full, kernels, smoke") + HELP),
+     USAGE.format("--suite: unknown suite 'fast'; choose from default, device-check, families, full, kernels, protocols, smoke") + HELP),
     (["--device", "cuda:0"], "error: --device cuda:0: 0 CUDA device(s) visible"),
     (["--device", "tpu"], USAGE.format("--device: expected cpu, cuda:N or all, got 'tpu'") + HELP),
     (["--device", "all"], "error: --device all needs CUDA GPUs, and none is visible; use --device cpu"),

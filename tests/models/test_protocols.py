@@ -131,3 +131,9 @@ def test_a_head_that_is_not_convertible_says_why():
 def test_bad_protocols_are_refused_in_one_line(protocol, mode, message):
     with pytest.raises(protocols.ProtocolError, match=message):
         protocols.check_protocol(protocol, mode)
+
+
+def test_the_harness_names_the_same_protocols_without_importing_torch():
+    from bench import suite
+
+    assert suite.PROTOCOLS == protocols.PROTOCOLS
