@@ -267,9 +267,10 @@ def _ints_of(text: str) -> list[int]:
 
 def load_lanes(ttgir: str) -> dict[str, dict]:
     """Per source ``file:line``, the lanes of a warp's load from its TTGIR layout: ``rows`` (lanes
-    on distinct rows: the dimensions other than the fastest) and ``row_span_bytes`` (the bytes one
+    on distinct rows: the dimensions other than the fastest), ``row_span_bytes`` (the bytes one
     instruction's lanes cover along the fastest dimension, taken as unit-stride in memory, which
-    is how Triton's coalescing picks the order)."""
+    is how Triton's coalescing picks the order) and ``dtype`` (of the elements loaded: ``bf16``,
+    ``f32``...)."""
     lines = ttgir.splitlines()
     locs = {m[1]: m[2] for line in lines if (m := _LOC_DEF.match(line))}
     blocked = {m[1]: (_ints_of(m[2]), _ints_of(m[3]), _ints_of(m[4])) for line in lines if (m := _BLOCKED.match(line))}
@@ -289,7 +290,7 @@ def load_lanes(ttgir: str) -> dict[str, dict]:
         span = per_warp[fast] * per_thread[fast] * _ELEMENT_BYTES.get(m["dtype"], 4)
         where = _loc_line(locs, m["loc"])
         if where is not None:
-            out[where] = {"rows": rows, "row_span_bytes": span}
+            out[where] = {"rows": rows, "row_span_bytes": span, "dtype": m["dtype"]}
     return out
 
 

@@ -115,7 +115,7 @@ def _mma_dtype(op: str) -> str:
 
 def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
     """Dynamic counts over the launch grid: per-warp instructions, global loads and stores by
-    width (warp-instructions), the 128-byte lines they touch, async copies, tensor-core
+    width (warp-instructions; loads also by the dtype they load), the 128-byte lines they touch, async copies, tensor-core
     multiply-adds, barriers, memory rounds per warp, bytes in flight per warp, and every loop's
     body and mean trip count."""
     programs = grid[0] * grid[1] * grid[2]
@@ -132,7 +132,7 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
         nests.setdefault(nest, []).append(ins)
     lanes = load_lanes(binary.ttgir)
     run = {"programs": programs, "per_warp_instructions": np.zeros(programs), "global_loads": {},
-           "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {}, "barriers": 0.0,
+           "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {}, "barriers": 0.0,
            "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0}
     for nest, instructions in nests.items():
         times = np.prod([sass_loops[i]["trips"] for i in nest], axis=0) if nest else np.ones(programs)
@@ -143,6 +143,10 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
             kind, bits = instruction_class(ins["op"]), width_bits(ins["op"])
             if kind in ("global_load", "global_store"):
                 table = run["global_loads" if kind == "global_load" else "global_stores"]
+                table[bits] = table.get(bits, 0.0) + total
+            if kind == "global_load":
+                dtype = lanes.get(ins["line"], {}).get("dtype", "unknown")
+                table = run["global_loads_by_dtype"].setdefault(dtype, {})
                 table[bits] = table.get(bits, 0.0) + total
             if kind in ("global_load", "async_copy"):
                 run["l1_lines"] += total * cache_lines(lanes.get(ins["line"]), bits)
@@ -200,6 +204,8 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
             "resident_ctas_per_sm": resident, "warps_per_sm": warps_per_sm, "waves": waves,
             "load_128bit_fraction": loads.get(128, 0) / sum(loads.values()) if loads else None,
             "global_loads_by_width": {str(k): v for k, v in sorted(loads.items())},
+            "global_loads_by_dtype": {dtype: {str(k): v for k, v in sorted(widths.items())}
+                                      for dtype, widths in run["global_loads_by_dtype"].items()},
             "global_stores_by_width": {str(k): v for k, v in sorted(run["global_stores"].items())},
             "async_copies": run["async_copies"], "tensor_core_instructions": binary.counts()["tensor_core"],
             "barriers": run["barriers"], "warp_instructions": run["warp_instructions"],
