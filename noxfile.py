@@ -51,7 +51,7 @@ def gate(session: nox.Session) -> None:
     """Run this device's default suite and gate it against the stored baseline for its GPU."""
     # The suites record enough repetitions for the gate to be able to fail at alpha 0.001: the
     # rank test's smallest p-value must reach Holm's first level, 0.001 / configurations. On a GPU,
-    # 'default': 24 configurations -> 4.2e-5 ('full': 840 -> 1.2e-6), and 20 repetitions reach
+    # 'default': 40 configurations -> 2.5e-5 ('full': 840 -> 1.2e-6), and 20 repetitions reach
     # 3.4e-8 (enough for up to 29,000); on a CPU, 'smoke': 14 -> 7.1e-5, and its 12 reach
     # 1.8e-5 (up to 54). A baseline recorded with fewer makes the gate inconclusive (exit 2), never a silent pass.
     install(session)
