@@ -35,22 +35,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.suite import DTYPES, MEMORY_FORMATS  # the harness's names: "bf16", "tf32", "channels_last", "nchw"
+
 from .model import ARCHS, Arch
 
-DTYPES = ("fp32", "fp16", "bf16")
-MEMORY_FORMATS = ("channels_last", "contiguous")
 MODES = ("infer", "train-forward", "train-backward")
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
 class InspectError(ValueError):
     """Input the inspector cannot work with (the CLI prints it as one line, exit status 2)."""
-
-
-def _torch_dtype(name: str):
-    import torch
-
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
 
 
 def suite_cases(op_name: str, batch_size: int, shapes: str | None = None, suite: str = "kernels") -> list[dict]:
@@ -109,17 +103,15 @@ def _config_text(config) -> str:
 def inspect_case(op, case: dict, mode: str, dtype: str, memory_format: str, arch: Arch, copy_gbps: float,
                  all_configs: bool = False, package=None) -> dict:
     """The row of one (case, mode): the op call's floors and prediction, and its launches."""
-    import torch
-
-    from bench.workloads import precision
+    from bench.workloads import STORAGE_DTYPE, memory_format_of, precision
 
     from .launches import capture
 
-    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
-    with precision(dtype):  # as the harness runs the row (fp32: no tf32)
-        launches = capture(op, case, mode, _torch_dtype(dtype), fmt, arch.sms, package)
+    storage = STORAGE_DTYPE[dtype]
+    with precision(dtype):  # as the harness runs the row (fp32: no tf32; tf32: fp32 storage, tf32 products)
+        launches = capture(op, case, mode, storage, memory_format_of(memory_format), arch.sms, package)
         chosen = [_launch_rows(launch, arch, copy_gbps, all_configs) for launch in launches]
-    bytes_moved = op.bytes_moved(case, mode, _torch_dtype(dtype).itemsize)
+    bytes_moved = op.bytes_moved(case, mode, storage.itemsize)
     predicted = sum(row["predicted_ms"] for row, _ in chosen)
     memory_floor = bytes_moved / (copy_gbps * 1e9) * 1e3
     row = {"op": op.name, "shape": case["shape"], "mode": mode, "dtype": dtype, "memory_format": memory_format,

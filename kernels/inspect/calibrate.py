@@ -119,8 +119,8 @@ def measured_rows(files: list[Path]) -> list[dict]:
                     continue
                 for path_name, ms in times.items():
                     rows.append({"op": "conv2d", "case": _conv_case(m), "direction": m["direction"],
-                                 "dtype": m["dtype"], "memory_format": "channels_last" if m["layout"] ==
-                                 "channels_last" else "contiguous", "arch": arch, "measured_ms": ms,
+                                 "dtype": "tf32" if m["tf32"] else m["dtype"], "memory_format": m["layout"],
+                                 "arch": arch, "measured_ms": ms,
                                  "copy_bandwidth_gbps": first.get("copy_bandwidth_gbps") or ARCHS[arch].copy_gbps,
                                  "git_commit": first["git_commit"], "started_at": first["started_at"],
                                  "source": f"{Path(path).relative_to(REPO) if Path(path).is_absolute() else path}: "
