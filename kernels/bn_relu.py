@@ -191,16 +191,19 @@ def _bn_fold_kernel(WS, NUM_CHUNKS, ws_stride, W, B, RM, RV, COEF, C, w_stride, 
 def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
                      x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
                      y_stride_n, y_stride_c, y_stride_p, w_stride, b_stride, rm_stride, rv_stride, eps,
-                     FOLD: tl.constexpr, HAS_RES: tl.constexpr, RELU: tl.constexpr,
+                     FOLD: tl.constexpr, STORE_COEF: tl.constexpr, HAS_RES: tl.constexpr, RELU: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """y = relu((x - mean) * gamma * invstd + beta [+ res]) on the pixel tiles program_id(0),
     program_id(0) + programs, ... of channel block program_id(1): the folded per-channel scale,
     applied without cancelling a large mean (one more FADD than x * scale + shift, same traffic).
 
     The coefficients are loaded once per program, not once per tile. FOLD (inference): they are
-    folded here from the running statistics, weight and bias, and the first program of each
-    channel block stores them to COEF (fp32 [mean, invstd, gamma * invstd, beta]) for the
-    backward; otherwise (training) they are read from COEF, which the statistics' fold wrote.
+    folded here from the running statistics, weight and bias, and if STORE_COEF (a backward may
+    follow) the first program of each channel block stores them to COEF (fp32 [mean, invstd,
+    gamma * invstd, beta]); otherwise (training) they are read from COEF, which the statistics'
+    fold wrote. STORE_COEF costs four scalar loads and stores per program in the compiled code
+    (the store's layout is not the tile's, and Triton reloads rather than shuffles), so it is
+    left out of the no-grad inference that a serving model runs.
     """
     c, cmask = _common.channel_block(C, BLOCK_C)
     if FOLD:
@@ -209,7 +212,7 @@ def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
         invstd = 1.0 / tl.sqrt_rn(var + eps)
         scale = tl.load(W + c * w_stride, mask=cmask, other=0.0).to(tl.float32) * invstd
         beta = tl.load(B + c * b_stride, mask=cmask, other=0.0).to(tl.float32)
-        if tl.program_id(0) == 0:
+        if STORE_COEF and tl.program_id(0) == 0:
             tl.store(COEF + c, mean, mask=cmask)
             tl.store(COEF + C + c, invstd, mask=cmask)
             tl.store(COEF + 2 * C + c, scale, mask=cmask)
@@ -384,8 +387,10 @@ class _SplitReduction:
         return (self.chunks, _common.cdiv(self.c, meta["BLOCK_C"]))
 
 
-def _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
-    """Launch the forward; returns ``(y, coef)``, coef = fp32 [4, C] (mean, invstd, scale, beta)."""
+def _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu,
+             backward=True):
+    """Launch the forward; returns ``(y, coef)``, coef = fp32 [4, C] (mean, invstd, scale, beta),
+    written in inference only if ``backward`` (a backward may follow)."""
     n, c, h, w = x.shape
     device = x.device
     ones = zeros = None
@@ -420,8 +425,8 @@ def _forward(x, weight, bias, running_mean, running_var, residual, training, mom
                 float(momentum), float(eps), count / max(count - 1, 1),  # the last: the unbiased variance's factor
                 TRAINING=True, UPDATE=update,
                 BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
-        # One launch in inference: the apply folds the running statistics itself (and writes coef,
-        # even for an empty batch, for the backward).
+        # One launch in inference: the apply folds the running statistics itself (and writes coef
+        # for the backward, even for an empty batch, when one may follow).
         _bn_apply_kernel[_tile_grid(n_, p, c, device)](
             x, residual if residual is not None else x, y,  # the residual pointer is not read without one
             coef,  # fp32 [mean, invstd, gamma * invstd, beta] per channel: read in training, written in inference
@@ -429,7 +434,7 @@ def _forward(x, weight, bias, running_mean, running_var, residual, training, mom
             n_, c, p,  # the (n, c, p) view
             *x_strides, *res_strides, *y_strides,
             weight.stride(0), bias.stride(0), rm.stride(0), rv.stride(0), float(eps),
-            FOLD=not training, HAS_RES=residual is not None, RELU=relu)
+            FOLD=not training, STORE_COEF=backward and not training, HAS_RES=residual is not None, RELU=relu)
     return y, coef
 
 
@@ -485,11 +490,15 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
 
 class BatchNormReLUFunction(torch.autograd.Function):
     """Saves x, y (only with ReLU: the mask) and the fp32 per-channel [mean, invstd, scale, beta];
-    recomputes x_hat in the backward."""
+    recomputes x_hat in the backward. ``grad_enabled``: whether grad mode was on at the call (inside
+    ``forward`` it is always off), so that a no-grad inference skips what only a backward reads."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu):
-        y, coef = _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu)
+    def forward(ctx, x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu,
+                grad_enabled=True):
+        backward = grad_enabled and any(ctx.needs_input_grad[i] for i in (0, 1, 2, 5))
+        y, coef = _forward(x, weight, bias, running_mean, running_var, residual, training, momentum, eps, relu,
+                           backward)
         ctx.save_for_backward(x, y if relu else None, coef, weight)
         ctx.training, ctx.relu = training, relu
         return y
@@ -501,7 +510,7 @@ class BatchNormReLUFunction(torch.autograd.Function):
         need = ctx.needs_input_grad
         dx, dw, db, dr = _backward(x, y, coef, dy, weight, training=ctx.training, relu=ctx.relu,
                                    need_dx=need[0], need_dw=need[1], need_db=need[2], need_dr=need[5])
-        return dx, dw, db, None, None, dr, None, None, None, None
+        return (dx, dw, db, None, None, dr, None, None, None, None, None)[:len(need)]
 
 
 # --- public API ---------------------------------------------------------------------------------
@@ -563,7 +572,7 @@ def _bn_relu(x, weight, bias, running_mean, running_var, residual, training, mom
     x = _common.mergeable(x)
     residual = _common.mergeable(residual) if residual is not None else None
     return BatchNormReLUFunction.apply(x, weight, bias, running_mean, running_var, residual, training,
-                                       float(momentum), float(eps), relu)
+                                       float(momentum), float(eps), relu, torch.is_grad_enabled())
 
 
 # --- module twin --------------------------------------------------------------------------------
@@ -628,7 +637,7 @@ def compile_cases():
                     X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), COEF=ptr(torch.float32), W=ptr(torch.float32),
                     B=ptr(torch.float32), RM=ptr(torch.float32), RV=ptr(torch.float32), N=n_, C=c, P=p,
                     **strides("x", "res", "y", values=s), w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
-                    eps=1e-5, FOLD=fold, HAS_RES=True, RELU=True)))
+                    eps=1e-5, FOLD=fold, STORE_COEF=fold, HAS_RES=True, RELU=True)))
             cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), COEF=ptr(torch.float32), WS=ptr(torch.float32),
                 N=n_, C=c, P=p, **strides("x", "y", "dy", values=s), ws_stride=ws_stride, RELU=True)))

@@ -223,6 +223,7 @@ def test_inference_is_one_launch(layout, monkeypatch):
     (_, grid, args), = launches
     tiles = args["N"] * _common.cdiv(args["P"], args["BLOCK_P"])
     assert grid[1] == 1 and grid[0] < tiles  # one channel block; programs own several tiles
+    assert args["FOLD"] and not args["STORE_COEF"]  # no backward can follow: the coefficients stay in registers
     ref = F.relu(F.batch_norm(x.double(), rm.double(), rv.double(), weight.double(), bias.double()) + r.double())
     check("y", y, ref, _common.tolerance(torch.bfloat16))
     assert torch.equal(rm_k.cpu(), rm) and torch.equal(rv_k.cpu(), rv)
