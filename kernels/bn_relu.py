@@ -649,7 +649,8 @@ def compile_cases():
         # model.to(dtype)), never the activation's.
         fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)
         cases.append(Case(_bn_fold_kernel, dtype, "-", dict(
-            WS=ptr(torch.float32), NUM_CHUNKS=132, ws_stride=528 * c, W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
+            WS=ptr(torch.float32), NUM_CHUNKS=132, ws_stride=528 * c,
+            W=ptr(dtype), B=ptr(dtype), RM=ptr(dtype), RV=ptr(dtype),
             COEF=ptr(torch.float32), C=c, w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
             momentum=0.1, eps=1e-5, unbias=1.0001,
             TRAINING=True, UPDATE=True, **fold), num_warps=FOLD_WARPS))
