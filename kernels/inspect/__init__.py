@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import fnmatch
 import glob
-import importlib
 import json
 import os
 import subprocess
@@ -51,10 +50,12 @@ def suite_cases(op_name: str, batch_size: int, shapes: str | None = None, suite:
     """The cases of ``op_name`` in ``suite``'s kernel matrices at ``batch_size`` (each shape once),
     those whose shape string matches the glob ``shapes`` if given."""
     from bench.ops import list_ops
-    from bench.suite import load_suite, matrix_cases
+    from bench.suite import list_suites, load_suite, matrix_cases
 
     if op_name not in list_ops():
         raise InspectError(f"--op: expected one of {', '.join(list_ops())}, got {op_name!r}")
+    if suite not in list_suites():
+        raise InspectError(f"--suite: expected one of {', '.join(list_suites())}, got {suite!r}")
     cases, seen = [], set()
     for matrix in load_suite(suite)["matrix"]:
         if matrix["kind"] != "kernel" or op_name not in matrix["ops"]:
@@ -147,8 +148,8 @@ def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:
     """Predictions for harness kernel result rows (``kind == "kernel"``, triton backend): for each
     row, ``{"op", "shape", "mode", "dtype", "memory_format", "batch_size", "measured_ms",
     "predicted_ms", "copy_bandwidth_gbps"}`` at the row's own copy bandwidth. Rows of other kinds
-    or backends, rows without a time and rows of a shape no suite captures are left out. The kernels are today's: for rows of an
-    older commit, see :func:`kernels.inspect.calibrate.calibrate`."""
+    or backends, rows without a time and rows of a shape no suite captures are left out. The
+    kernels are today's: for rows of an older commit, see :func:`kernels.inspect.calibrate.calibrate`."""
     wanted = [r for r in rows if r.get("kind") == "kernel" and r.get("backend") == "triton" and r.get("median_ms")]
     if not wanted:
         return []

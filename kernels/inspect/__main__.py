@@ -19,7 +19,7 @@ from .model import arch_of_gpu
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kernels.inspect",
-                                     description="A Triton kernel's GPU time, predicted on a CPU from its compiled code.")
+                                     description="A Triton kernel's GPU time, predicted on a CPU from its code.")
     parser.add_argument("--op", help="the op (bench.ops name: bn_relu, lrn, conv2d, squeeze_excite)")
     parser.add_argument("--shapes", default=None, help="glob on the cases' shape strings (default: all)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -49,8 +49,8 @@ def measured_copy_bandwidth(paths: list[Path], arch: str) -> float:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and str(row.get("device", "")).startswith("cuda") and row.get("copy_bandwidth_gbps") \
-                    and arch_of_gpu(str(row.get("device_name", ""))) == arch:
+            on_gpu = isinstance(row, dict) and str(row.get("device", "")).startswith("cuda")
+            if on_gpu and row.get("copy_bandwidth_gbps") and arch_of_gpu(str(row.get("device_name", ""))) == arch:
                 values.append(row["copy_bandwidth_gbps"])
     if not values:
         raise InspectError(f"--results: expected rows of an {arch} GPU with copy_bandwidth_gbps in "
@@ -58,15 +58,21 @@ def measured_copy_bandwidth(paths: list[Path], arch: str) -> float:
     return sorted(values)[len(values) // 2]
 
 
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _table(rows: list[dict]) -> str:
-    lines = [f"{'shape':<44} {'mode':<15} {'MB':>8} {'mem ms':>8} {'issue ms':>8} {'pred ms':>8} {'%copy':>6}  launches"]
+    lines = [f"{'shape':<44} {'mode':<15} {'MB':>8} {'mem ms':>8} {'issue ms':>8} {'pred ms':>8} {'%copy':>6}  "
+             f"launches"]
     for r in rows:
         launches = "; ".join(f"{l['kernel']}{'/' + l['direction'] if l.get('direction') else ''} [{l['config']}] "
                              f"{l['registers']} regs {l['warps_per_sm']} warps/SM "
-                             f"ld128 {l['load_128bit_fraction'] if l['load_128bit_fraction'] is None else round(l['load_128bit_fraction'], 2)} "
+                             f"ld128 {_fraction(l['load_128bit_fraction'])} "
                              f"{l['predicted_ms']:.3f} ms" for l in r["launches"])
         lines.append(f"{r['shape']:<44} {r['mode']:<15} {r['bytes_moved'] / 1e6:>8.1f} {r['memory_floor_ms']:>8.3f} "
-                     f"{r['issue_floor_ms']:>8.3f} {r['predicted_ms']:>8.3f} {r['predicted_percent_of_copy_bandwidth']:>6.1f}  "
+                     f"{r['issue_floor_ms']:>8.3f} {r['predicted_ms']:>8.3f} "
+                     f"{r['predicted_percent_of_copy_bandwidth']:>6.1f}  "
                      f"{launches}")
     return "\n".join(lines)
 

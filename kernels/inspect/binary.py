@@ -47,7 +47,8 @@ def cache_dir() -> Path:
 # --- SASS ----------------------------------------------------------------------------------
 
 _LINE = re.compile(r'//## File "(?P<file>[^"]+)", line (?P<line>\d+)')
-_INSTRUCTION = re.compile(r"/\*(?P<addr>[0-9a-f]{4,})\*/\s+(?P<pred>@!?U?P\w+\s+)?(?P<op>[A-Z][A-Za-z0-9_.]*)(?P<rest>[^;]*);")
+_INSTRUCTION = re.compile(r"/\*(?P<addr>[0-9a-f]{4,})\*/\s+(?P<pred>@!?U?P\w+\s+)?(?P<op>[A-Z][A-Za-z0-9_.]*)"
+                          r"(?P<rest>[^;]*);")
 _LABEL = re.compile(r"^(\.L_x_\d+):")
 _TARGET = re.compile(r"`\((\.L_x_\d+)\)")
 
@@ -255,7 +256,8 @@ def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, n
 
 _BLOCKED = re.compile(r"^#(\w+) = #ttg\.blocked<\{sizePerThread = \[([\d, ]+)\], threadsPerWarp = \[([\d, ]+)\], "
                       r"warpsPerCTA = \[[\d, ]+\], order = \[([\d, ]+)\]")
-_MEMORY_OP = re.compile(r"= tt\.load .*: tensor<(?P<shape>[\dx]+)x!tt\.ptr<(?P<dtype>\w+)>, (?P<layout>.+)> loc\(#(?P<loc>loc\d*)\)")
+_MEMORY_OP = re.compile(r"= tt\.load .*: tensor<(?P<shape>[\dx]+)x!tt\.ptr<(?P<dtype>\w+)>, (?P<layout>.+)> "
+                        r"loc\(#(?P<loc>loc\d*)\)")
 _SLICE = re.compile(r"#ttg\.slice<\{dim = (\d+), parent = #(\w+)\}>")
 _ELEMENT_BYTES = {"bf16": 2, "f16": 2, "f32": 4, "f64": 8, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "i1": 1}
 CACHE_LINE = 128
@@ -292,6 +294,17 @@ def load_lanes(ttgir: str) -> dict[str, dict]:
         if where is not None:
             out[where] = {"rows": rows, "row_span_bytes": span, "dtype": m["dtype"]}
     return out
+
+
+def lanes_at(lanes: dict[str, dict], line: str | None) -> dict | None:
+    """The load of :func:`load_lanes` at a SASS instruction's source line: that line's, else the
+    nearest load's in the same file (ptxas may attribute a load to the line of the expression
+    around it, e.g. a helper's call)."""
+    if line is None or line in lanes:
+        return lanes.get(line)
+    file, _, number = line.rpartition(":")
+    near = [(abs(int(n) - int(number)), key) for key in lanes for f, _, n in [key.rpartition(":")] if f == file]
+    return lanes[min(near)[1]] if near else None
 
 
 def cache_lines(lanes: dict | None, bits: int) -> int:

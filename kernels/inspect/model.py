@@ -31,7 +31,8 @@ import math
 
 import numpy as np
 
-from .binary import Binary, cache_lines, instruction_class, load_lanes, loop_trips, loops, mma_fmas, width_bits
+from .binary import (Binary, cache_lines, instruction_class, lanes_at, load_lanes, loop_trips, loops, mma_fmas,
+                     width_bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,9 +116,9 @@ def _mma_dtype(op: str) -> str:
 
 def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
     """Dynamic counts over the launch grid: per-warp instructions, global loads and stores by
-    width (warp-instructions; loads also by the dtype they load), the 128-byte lines they touch, async copies, tensor-core
-    multiply-adds, barriers, memory rounds per warp, bytes in flight per warp, and every loop's
-    body and mean trip count."""
+    width (warp-instructions; loads also by the dtype they load), the 128-byte lines they
+    touch, async copies, tensor-core multiply-adds, barriers, memory rounds per warp, bytes in
+    flight per warp, and every loop's body and mean trip count."""
     programs = grid[0] * grid[1] * grid[2]
     trips_by_line = loop_trips(binary.ttir, args, grid)
     sass_loops = loops(binary.instructions)
@@ -132,8 +133,8 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
         nests.setdefault(nest, []).append(ins)
     lanes = load_lanes(binary.ttgir)
     run = {"programs": programs, "per_warp_instructions": np.zeros(programs), "global_loads": {},
-           "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {}, "barriers": 0.0,
-           "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0}
+           "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {},
+           "barriers": 0.0, "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0}
     for nest, instructions in nests.items():
         times = np.prod([sass_loops[i]["trips"] for i in nest], axis=0) if nest else np.ones(programs)
         run["per_warp_instructions"] += times * len(instructions)
@@ -144,12 +145,13 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
             if kind in ("global_load", "global_store"):
                 table = run["global_loads" if kind == "global_load" else "global_stores"]
                 table[bits] = table.get(bits, 0.0) + total
+            load = lanes_at(lanes, ins["line"]) if kind in ("global_load", "async_copy") else None
             if kind == "global_load":
-                dtype = lanes.get(ins["line"], {}).get("dtype", "unknown")
+                dtype = load["dtype"] if load else "unknown"
                 table = run["global_loads_by_dtype"].setdefault(dtype, {})
                 table[bits] = table.get(bits, 0.0) + total
             if kind in ("global_load", "async_copy"):
-                run["l1_lines"] += total * cache_lines(lanes.get(ins["line"]), bits)
+                run["l1_lines"] += total * cache_lines(load, bits)
             if kind in ("global_load", "async_copy", "tma"):
                 loaded += 32 * bits // 8
                 pipelined |= kind != "global_load"
@@ -157,7 +159,8 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
                 run["async_copies"] += total
             elif kind == "tensor_core":
                 fmas = mma_fmas(ins["op"]) / (4 if ins["op"].startswith("HGMMA") else 1)  # a warpgroup shares HGMMA
-                run["tensor_fma"][_mma_dtype(ins["op"])] = run["tensor_fma"].get(_mma_dtype(ins["op"]), 0.0) + fmas * total
+                dtype = _mma_dtype(ins["op"])
+                run["tensor_fma"][dtype] = run["tensor_fma"].get(dtype, 0.0) + fmas * total
             elif kind == "barrier":
                 run["barriers"] += total
         if loaded:
@@ -211,5 +214,6 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
             "barriers": run["barriers"], "warp_instructions": run["warp_instructions"],
             "loops": run["loops"], "sass": binary.counts(), "bytes_moved": tensor_bytes,
             "bytes_in_flight_per_sm": in_flight_per_sm, "bytes_in_flight_needed_per_sm": needed_per_sm,
-            "memory_floor_ms": memory_s * 1e3, "issue_floor_ms": issue_s * 1e3, "l1_floor_ms": l1_s * 1e3, "tensor_floor_ms": tensor_s * 1e3,
+            "memory_floor_ms": memory_s * 1e3, "issue_floor_ms": issue_s * 1e3, "l1_floor_ms": l1_s * 1e3,
+            "tensor_floor_ms": tensor_s * 1e3,
             "latency_bound_ms": littles_s * 1e3, "waves_ms": wave_s * 1e3, "predicted_ms": predicted_s * 1e3}
