@@ -191,21 +191,20 @@ def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, n
                     env[name] = int(value)
             break
     trips: dict[str, np.ndarray] = {}
-    stack: list[tuple[str, str | None]] = []  # open regions: ("for", its iv's trips key) or ("other", None)
-    pending_for: list[dict] = []
+    regions: list[bool] = []  # the open regions: True for an scf.for's body
+    open_loops: list[np.ndarray | None] = []  # trips of the open scf.for bodies (None: bounds unknown)
     for line in lines:
         stripped = line.strip()
         if stripped.startswith("}"):
-            kind, key = stack.pop() if stack else ("other", None)
-            if kind == "for":
-                entry = pending_for.pop()
+            if regions and regions.pop():
+                n = open_loops.pop()
                 m = _CLOSE_LOC.match(line)
                 where = _loc_line(locs, m[1]) if m else None
-                if where is not None and entry["trips"] is not None:
+                if where is not None and n is not None:
                     # the same line closing two loops (a helper called twice) counts both
-                    trips[where] = trips[where] + entry["trips"] if where in trips else entry["trips"]
-            if stripped.endswith("{"):
-                stack.append(("other", None))
+                    trips[where] = trips[where] + n if where in trips else n
+            if stripped.endswith("{"):  # "} else {"
+                regions.append(False)
             continue
         if (m := _FOR.search(line)) is not None:
             iv, lb, ub, st = m.groups()
@@ -217,11 +216,11 @@ def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, n
                 env[iv] = lo
             else:
                 n = None
-            pending_for.append({"trips": n})
-            stack.append(("for", iv))
+            open_loops.append(n)
+            regions.append(True)
             continue
         if stripped.endswith("{"):
-            stack.append(("other", None))
+            regions.append(False)
         m = _OP.match(line)
         if m is None or "tensor<" in m[4]:
             continue
