@@ -59,7 +59,7 @@ CONFIG_COLUMNS = CONFIGURATION + ("device", "suite")
 MEASUREMENT_COLUMNS = (
     "status", "message", "views_per_image", "device_times_ms", "device_ms", "iqr_ms", "samples", "ci_rel",
     "timing_method",
-    "timing_fallback", "host_ms", "host_bound", "do_bench_ms", "do_bench_cudagraph_ms", "throughput",
+    "timing_fallback", "host_ms", "host_bound", "do_bench_ms", "do_bench_cudagraph_ms", "predicted_ms", "throughput",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",

@@ -37,9 +37,10 @@ def build(frame, sources: list[str] | None = None, output: str | Path = DEFAULT_
     return output
 
 
-def render(paths, output: str | Path = DEFAULT_OUTPUT) -> Path:
+def render(paths, output: str | Path = DEFAULT_OUTPUT, predict: bool = False) -> Path:
     """Read results files (or directories of them) and write the HTML report to ``output``;
-    a :class:`ReportError` if they hold no row."""
+    a :class:`ReportError` if they hold no row. ``predict``: first add the kernel inspector's
+    prediction to each GPU Triton kernel row without one (:func:`with_predictions`)."""
     from ..results import expand_paths, load
 
     if isinstance(paths, (str, Path)):
@@ -47,7 +48,34 @@ def render(paths, output: str | Path = DEFAULT_OUTPUT) -> Path:
     frame = load(paths)
     if frame.empty:
         raise ReportError(f"no results rows to report in {', '.join(what_was_read(Path(p)) for p in paths)}")
-    return build(frame, [str(p) for p in expand_paths(paths)], output)
+    return build(with_predictions(frame) if predict else frame, [str(p) for p in expand_paths(paths)], output)
+
+
+# The inspector's architecture for a GPU's compute capability (``kernels.inspect`` compiles for these).
+INSPECTED_ARCHS = {"9.0": "sm_90a", "8.0": "sm_80"}
+
+
+def with_predictions(frame):
+    """``frame`` with ``predicted_ms`` filled, where empty, for each Triton kernel row of a GPU the
+    inspector compiles for: its model's time for the row's case with today's kernels, at the
+    row's own copy bandwidth (``kernels.inspect.predict_rows``; needs torch and triton)."""
+    import pandas as pd
+
+    try:
+        from kernels.inspect import predict_rows
+    except ImportError as error:
+        raise ReportError(f"--predict needs the kernel inspector's torch and triton ({error})") from None
+    frame = frame.copy()
+    if "predicted_ms" not in frame:
+        frame["predicted_ms"] = None
+    for index, row in frame.iterrows():
+        arch = INSPECTED_ARCHS.get(str(row.get("compute_capability")))
+        if arch is None or pd.notna(row.get("predicted_ms")):
+            continue
+        predicted = predict_rows([row.to_dict()], arch=arch)
+        if predicted:
+            frame.at[index, "predicted_ms"] = predicted[0]["predicted_ms"]
+    return frame
 
 
 def what_was_read(path: Path) -> str:
@@ -82,12 +110,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="results files (*.jsonl) or directories of them, from any runs, GPUs and machines")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT,
                         help="the HTML file to write, *.html; missing directories are created (default %(default)s)")
+    parser.add_argument("--predict", action="store_true",
+                        help="add the kernel inspector's predicted time to each GPU Triton kernel row first "
+                             "(compiles each case; needs torch and triton), for the predicted-against-measured figure")
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
     """``python -m bench report``: the parsed arguments of :func:`add_arguments`."""
     check_output(args.output)  # before reading or rendering anything
-    out = render(args.results, args.output)
+    out = render(args.results, args.output, predict=args.predict)
     print(f"report: {out} ({out.stat().st_size / 2**20:.1f} MiB, self-contained)")
     return 0

@@ -150,7 +150,7 @@ def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:
     "predicted_ms", "copy_bandwidth_gbps"}`` at the row's own copy bandwidth. Rows of other kinds
     or backends, rows without a time and rows of a shape no suite captures are left out. The
     kernels are today's: for rows of an older commit, see :func:`kernels.inspect.calibrate.calibrate`."""
-    wanted = [r for r in rows if r.get("kind") == "kernel" and r.get("backend") == "triton" and r.get("median_ms")]
+    wanted = [r for r in rows if r.get("kind") == "kernel" and r.get("backend") == "triton" and r.get("device_ms")]
     if not wanted:
         return []
     if _interpreted():
@@ -166,7 +166,7 @@ def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:
         row = inspect_case(op, case, r["mode"], r["dtype"], r["memory_format"], check_arch(arch),
                            r.get("copy_bandwidth_gbps") or ARCHS[arch].copy_gbps)
         out.append({k: row[k] for k in ("op", "shape", "mode", "dtype", "memory_format", "batch_size",
-                                        "predicted_ms", "copy_bandwidth_gbps")} | {"measured_ms": r["median_ms"]})
+                                        "predicted_ms", "copy_bandwidth_gbps")} | {"measured_ms": r["device_ms"]})
     return out
 
 

@@ -83,3 +83,22 @@ def test_no_rows_to_report_exits_2_naming_what_was_read(tmp_path, capsys, setup,
     code, err = report_cli(capsys, no_rows(inputs, setup), "-o", tmp_path / "r.html")
     assert (code, err) == (2, f"error: no results rows to report in {what.format(d=inputs)}\n")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_predict_adds_the_inspectors_time_to_gpu_triton_kernel_rows_only(tmp_path):
+    """``report --predict`` compiles the row's case for the GPU's architecture (here sm_90a for an
+    H200 row) and fills predicted_ms; a torch row, and a row of a GPU the inspector does not
+    compile for, keep none."""
+    import pandas as pd
+
+    from bench.report.command import with_predictions
+
+    case = dict(kind="kernel", name="bn_relu", shape="64x64x112x112 relu", mode="infer", dtype="bf16",
+                memory_format="channels_last", batch_size=64, device_ms=0.2, status="ok", copy_bandwidth_gbps=4254.0)
+    frame = pd.DataFrame([case | {"backend": "triton", "compute_capability": "9.0"},
+                          case | {"backend": "torch", "compute_capability": "9.0"},
+                          case | {"backend": "triton", "compute_capability": "7.5"}])
+    predicted = with_predictions(frame)["predicted_ms"].tolist()
+    memory_floor_ms = 2 * 64 * 64 * 112 * 112 * 2 / 4254e9 * 1e3  # read x, write y, bf16, at the row's bandwidth
+    assert memory_floor_ms <= predicted[0] < 10 * memory_floor_ms
+    assert predicted[1:] == [None, None]

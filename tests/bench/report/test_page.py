@@ -100,3 +100,15 @@ def test_the_ruler_section_plots_device_against_host_and_counts_the_cross_checke
 def test_the_ruler_section_says_what_is_missing_on_a_cpu(tmp_path):
     sections = sections_of(report.render([SAMPLES / "cpu-kernels.jsonl"], tmp_path / "cpu.html").read_text())
     assert "No GPU kernel row with both a device and a host time" in sections["ruler"]
+
+
+def test_the_predicted_section_plots_rows_with_a_prediction_and_gives_the_models_mean_and_worst(tmp_path):
+    rows = [row(kind="kernel", name="bn_relu", backend="triton", median=0.2, predicted_ms=0.1),
+            row(kind="kernel", name="lrn", backend="triton", median=0.1, predicted_ms=0.1),
+            row(kind="kernel", name="lrn", backend="torch", median=0.3)]
+    text = report.render([write_rows(tmp_path / "p.jsonl", rows)], tmp_path / "p.html").read_text()
+    section = sections_of(text)["predicted"]
+    assert 'class="plot"' in section
+    assert "2 rows: geometric mean of measured / predicted 1.41, worst 2.00; 2 within 2.5x." in section
+    empty = report.render([write_rows(tmp_path / "n.jsonl", rows[2:])], tmp_path / "n.html").read_text()
+    assert "No kernel row with both a measured device time and a prediction" in sections_of(empty)["predicted"]
