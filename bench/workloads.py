@@ -233,7 +233,8 @@ def run_model(config: dict, device: torch.device) -> dict:
 
 
 def measure(fn, device: torch.device, config: dict, methods: tuple[str, ...]) -> dict:
-    """Timing plus peak memory of the timed region (the model's weights and state included).
+    """Timing plus peak memory of plain calls, the model's weights and state included (on a GPU,
+    of the host-time loop: ``bench.timing`` frees its graphs and resets the peak before it).
     ``methods``: how device time may be taken, in order (``bench.timing``), unless the suite's
     ``device_timing`` forces one."""
     if config.get("device_timing", "auto") != "auto":

@@ -73,6 +73,9 @@ class FakeGpu:
     def flusher(self):
         return lambda: self.launch(FLUSH_KERNEL, FLUSH_MS, LAUNCH_MS)
 
+    def reset_peak_memory(self) -> None:
+        self.synchronize()
+
     def capture(self, body):
         if self.capture_error is not None:
             raise timing.TimingUnavailable(f"CUDA graph capture failed: {self.capture_error}")
