@@ -190,14 +190,15 @@ def estimate(configs: list[dict], cards: dict[str, dict], workers: int = 1) -> E
                     compiling_s=sum(compiling_s(c) for c in configs), starting_s=WORKER_START_S * workers)
 
 
-def as_on_the_gpu(configs: list[dict], suite_timing: dict) -> list[dict]:
-    """The configurations with the timing a GPU runs them with: expanded for a CPU they carry the
-    CPU's defaults (``bench.suite.CPU_TIMING_DEFAULTS``: no time cap) wherever the suite's own
-    ``[timing]``, ``suite_timing``, sets nothing."""
-    from .suite import CPU_TIMING_DEFAULTS, TIMING_DEFAULTS
+def as_on_the_gpu(configs: list[dict], suite: dict) -> list[dict]:
+    """The configurations with the timing a GPU runs them with: those expanded for a CPU take the
+    settings in which ``suite``'s timing on a GPU differs from its timing on a CPU
+    (``bench.suite.timing_for``: a CPU has no time cap unless the suite sets one)."""
+    from .suite import timing_for
 
-    gpu = {key: suite_timing.get(key, TIMING_DEFAULTS[key]) for key in CPU_TIMING_DEFAULTS}
-    return [{**config, **gpu} if config["device"] == "cpu" else config for config in configs]
+    cpu, gpu = timing_for(suite, "cpu"), timing_for(suite, "cuda")
+    differing = {key: value for key, value in gpu.items() if cpu[key] != value}
+    return [{**config, **differing} if config["device"] == "cpu" else config for config in configs]
 
 
 def fitting(configs: list[dict], cards: dict[str, dict], budget_s: float, workers: int = 1) -> int:
@@ -258,7 +259,7 @@ def dry_run_report(suite: str, configs: list[dict], cards: dict[str, dict], devi
     from .suite import load_suite
     from .tables import format_table
 
-    configs = as_on_the_gpu(configs, load_suite(suite).get("timing", {}))
+    configs = as_on_the_gpu(configs, load_suite(suite))
     rows = [{**c, "estimate_s": round(config_s(c, cards), 1), "worst_s": round(config_s(c, cards, worst=True), 1)}
             for c in configs]
     columns = {"kind": "kind", "name": "name", "shape": "shape", "backend": "backend", "mode": "mode",

@@ -284,6 +284,12 @@ def check_overrides(overrides: Overrides) -> None:
         raise SuiteError(f"input size must be a positive integer, got {overrides.input_size!r}")
 
 
+def timing_for(suite: dict, device: str) -> dict:
+    """A suite's timing settings on ``device``: the defaults, then a CPU's where it is one, then
+    the suite's own ``[timing]``."""
+    return {**TIMING_DEFAULTS, **(CPU_TIMING_DEFAULTS if device == "cpu" else {}), **suite.get("timing", {})}
+
+
 def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu") -> list[dict]:
     """Every configuration of the suite, overrides applied, in a stable order."""
     from .ops import list_ops
@@ -296,7 +302,7 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
         check_protocols(overrides.protocols, overrides.modes or list(MODEL_MODES))
     if overrides.ops is not None:
         check_choices("op", overrides.ops, list_ops())
-    timing = {**TIMING_DEFAULTS, **(CPU_TIMING_DEFAULTS if device == "cpu" else {}), **suite.get("timing", {})}
+    timing = timing_for(suite, device)
     configs = []
     for index, matrix in enumerate(suite["matrix"], start=1):
         try:

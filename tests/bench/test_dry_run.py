@@ -129,9 +129,10 @@ def test_configurations_expanded_on_a_cpu_are_estimated_with_the_gpus_time_cap()
     (on_cpu,) = suites.expand(toy, device="cpu")
     (on_gpu,) = suites.expand(toy, device="cuda:0")
     assert on_cpu["max_time_s"] == 0.0
-    assert estimate.as_on_the_gpu([on_cpu], {}) == [{**on_cpu, "max_time_s": on_gpu["max_time_s"]}]
-    assert estimate.as_on_the_gpu([on_cpu], {"max_time_s": 2.5})[0]["max_time_s"] == 2.5
-    assert estimate.as_on_the_gpu([on_gpu], {}) == [on_gpu]
+    assert estimate.as_on_the_gpu([on_cpu], toy) == [{**on_cpu, "max_time_s": on_gpu["max_time_s"]}]
+    capped = {**toy, "timing": {"max_time_s": 2.5}}
+    assert estimate.as_on_the_gpu(suites.expand(capped, device="cpu"), capped)[0]["max_time_s"] == 2.5
+    assert estimate.as_on_the_gpu([on_gpu], toy) == [on_gpu]
 
 
 def test_a_dry_run_starts_no_worker(capsys, monkeypatch, tmp_path):
@@ -146,7 +147,7 @@ def test_a_dry_run_starts_no_worker(capsys, monkeypatch, tmp_path):
 def test_a_dry_run_with_a_budget_orders_by_family_and_says_how_many_configurations_fit(capsys, monkeypatch,
                                                                                        tmp_path):
     text = dry_run(capsys, monkeypatch, tmp_path, "--suite", "full", "--budget", "60")
-    configs = estimate.as_on_the_gpu(suites.expand(suites.load_suite("full")), suites.load_suite("full")["timing"])
+    configs = estimate.as_on_the_gpu(suites.expand(suites.load_suite("full")), suites.load_suite("full"))
     cards = estimate.model_cards_of(configs)
     ordered = estimate.order_by_value(configs, lambda c: estimate.family(c, cards))
     count = estimate.fitting(ordered, cards, 3600)
