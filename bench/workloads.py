@@ -159,7 +159,7 @@ def check_model(config: dict, model, reference, x, labels, device) -> dict:
     return result
 
 
-def network_for(model: torch.nn.Module, protocol: str, crop: int) -> torch.nn.Module:
+def protocol_network(model: torch.nn.Module, protocol: str, crop: int) -> torch.nn.Module:
     """The network ``protocol`` runs (``models.protocols.network_for``); a skipped row where dense
     evaluation cannot convert the model's head, or where its smallest view is too small for the
     head (a fully connected layer that reads 7x7 features needs an image that gives them)."""
@@ -190,8 +190,8 @@ def run_model(config: dict, device: torch.device) -> dict:
     torch.manual_seed(0)
     fmt = memory_format_of(config["memory_format"])
     protocol = config.get("protocol") or "single"
-    eager = network_for(models.create(config["name"]).to(device=device, memory_format=fmt), protocol,
-                        config["input_size"])
+    eager = protocol_network(models.create(config["name"]).to(device=device, memory_format=fmt), protocol,
+                             config["input_size"])
     reference = copy.deepcopy(eager) if config["backend"] != "torch" or config["dtype"] != "fp32" else None
     model = get_backend(config["backend"]).model(eager, device)
     if protocol != "single":  # the backend builds the network once; the views are made around it
@@ -353,7 +353,7 @@ def run_kernel(config: dict, device: torch.device) -> dict:
             else:
                 def step():
                     return op.call(fn, tensors, kwargs, training)
-            # A training step holds the optimizer and whole-model syncs; a kernel row is one op.
+            # One op's calls: a CUDA graph holds them, or CUPTI times their kernels where it cannot.
             result.update(measure(step, device, config, (GRAPH, CUPTI, EVENTS)))
             if config.get("cross_check") and device.type == "cuda":
                 result.update(cross_check(step))
