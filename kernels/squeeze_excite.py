@@ -15,8 +15,8 @@ Kernels and passes over memory (``T`` = one activation-sized read or write; the 
 path                kernels                                         activation traffic
 ==================  ==============================================  ============================
 forward             squeeze (split: fp32 partial sums per image,    read x (squeeze); read x,
-                    chunk, channel) -> excite (one small kernel:    write y: 3T
-                    mean, w1, ReLU, w2, sigmoid) -> scale           (+ read residual: 4T)
+                    chunk, channel) -> hidden (mean, w1, ReLU:      write y: 3T
+                    [N, R] fp32) -> excite (w2, sigmoid) -> scale   (+ read residual: 4T)
 backward            reduce (split: partial sum_hw(g * x), g = dy    read x, dy [, y]; read dy
                     masked by y > 0) -> excitation backward       [, y], write dx [, d(res)]:
                     (hidden -> params, [N, C]-sized) -> dx          4T; +1T with residual,
@@ -49,10 +49,17 @@ so the forward with residual and ReLU moves 4T = 1.64 GB (382 us at 4.3 TB/s) an
 = 2.88 GB (669 us). FLOPs per element: squeeze 1, scale 1 (+1 residual, +1 ReLU), reduce 2, dx 2;
 the excitation adds ``4 * N * C * R`` (0.27 GFLOP at batch 256, C=2048, R=128), its backward twice that.
 
-The excitation is one small kernel over ``[BLOCK_N images, BLOCK_C channels]`` output tiles: each
-program recomputes the hidden layer ``h`` block by block (so no workspace and no barrier), as
-matrix-vector products (broadcast and sum) below batch ``MM_MIN_BATCH`` and ``tl.dot`` with
-IEEE fp32 (no tf32) at and above it. It reads w1 ``C / BLOCK_C`` times, from L2.
+The forward excitation is two small kernels: "hidden" (per [16 images, BLOCK_R hidden units]:
+the mean from the partials, ``w1``, ReLU; writes ``h`` [N, R] fp32, 128 KB at batch 256, R=128)
+and "excite" (per [16 images, BLOCK_C channels]: ``w2 h``, sigmoid). Each product is computed
+once, 2 * N * C * R FLOPs per layer; a single kernel per channel block would recompute the hidden
+layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at C=2048, R=128, batch 256). Both run on the
+tensor cores (``_dot_acc``): the fp32 activation operand split into two halves in the weights'
+dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products keep fp32 accuracy. Tiles
+of 16 images are the least a tensor-core product takes; smaller batches mask the rest.
+
+The excitation's backward runs matrix-vector products (broadcast and sum) below batch
+``MM_MIN_BATCH`` and ``tl.dot`` with IEEE fp32 (no tf32) at and above it.
 """
 
 from __future__ import annotations
@@ -83,9 +90,14 @@ TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 # Under the interpreter: the per-image pixel axis of an SE is short (7x7 ... 56x56, far fewer in
 # tests), so a tile of 32 pixels wastes less masked work than _common.INTERPRETER_TILE's 256.
 INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
-# The excitation: fixed configs (it touches N*C and R*C elements; not worth autotuning).
-# Matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K, BLOCK_R]
-# broadcast products), tl.dot tiles of 16 images from it.
+# The excitation: fixed configs (it touches N*C and R*C elements; not worth autotuning). The
+# forward: tensor-core tiles of 16 images (the least a tl.dot tile may be; masked below 16), the
+# hidden layer [16, 32] per program over channel steps of 32 (steps of 64 spill on sm_80 with
+# bf16 weights), then the scale [16, 64] per program over hidden steps of 32: at C=2048, R=128,
+# batch 256 that is 16x4 and 16x32 programs.
+EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=32)
+# The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
+# BLOCK_R] broadcast products), tensor-core tiles of 16 images from it.
 MM_MIN_BATCH = 16
 EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, DOT=False)
 EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=32, BLOCK_R=16, BLOCK_K=32, DOT=True)
@@ -118,8 +130,46 @@ def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_C
 
 
 @triton.jit
+def _tf32_round(x):
+    """x rounded to the nearest tf32 value (10 mantissa bits; ties away from zero), as an fp32 whose
+    13 low mantissa bits are zero: the tensor cores read it exactly, and ``x - _tf32_round(x)`` is
+    exact and at most 2**-11 |x| (the error-free split of 3xTF32)."""
+    return ((x.to(tl.uint32, bitcast=True) + 0x1000) & 0xFFFFE000).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _dot_acc(a, w, acc):
+    """``acc + a @ w`` on the tensor cores, fp32 accurate: ``a`` [M, K] is fp32, ``w`` [K, N] in
+    its storage dtype, every dimension at least 16.
+
+    * w in bf16 or fp16: w is exact in its dtype, so only ``a`` is split, ``a = hi + lo`` both in
+      w's dtype (``lo`` holds the next 8 or 11 bits): two bf16/fp16 products, fp32 accumulate,
+      relative error about 2**-16 (bf16) or 2**-22 (fp16) per product instead of a's rounding.
+    * w in fp32: 3xTF32, ``hi*hi + hi*lo + lo*hi`` of tf32 halves, each half rounded to nearest
+      (the dropped ``lo*lo`` and the rounding of ``lo`` are about 2**-22 relative): three tf32
+      products instead of FP32 FMAs.
+
+    The small products first, so they are not lost against the large one. The interpreter
+    multiplies bf16 operands as raw integers: there they are widened to fp32 first (exact)."""
+    if w.dtype == tl.float32:
+        a_hi = _tf32_round(a)
+        w_hi = _tf32_round(w)
+        acc = tl.dot(a_hi, _tf32_round(w - w_hi), acc, input_precision="tf32")
+        acc = tl.dot(_tf32_round(a - a_hi), w_hi, acc, input_precision="tf32")
+        return tl.dot(a_hi, w_hi, acc, input_precision="tf32")
+    else:
+        a_hi = a.to(w.dtype)
+        a_lo = (a - a_hi.to(tl.float32)).to(w.dtype)
+        if _common.INTERPRETED:
+            return tl.dot(a_hi.to(tl.float32), w.to(tl.float32), tl.dot(a_lo.to(tl.float32), w.to(tl.float32), acc))
+        else:
+            return tl.dot(a_hi, w, tl.dot(a_lo, w, acc))
+
+
+@triton.jit
 def _matmul(a, b, DOT: tl.constexpr):
-    """[M, K] @ [K, N] in fp32: tl.dot (IEEE fp32, no tf32) or a broadcast product and sum."""
+    """[M, K] @ [K, N] in fp32 (the backward's): tl.dot (IEEE fp32, no tf32) or a broadcast
+    product and sum."""
     if DOT:
         return tl.dot(a, b, input_precision="ieee")
     else:
@@ -127,12 +177,35 @@ def _matmul(a, b, DOT: tl.constexpr):
 
 
 @triton.jit
-def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw,
-                      w1_stride_r, w1_stride_c, w2_stride_c, w2_stride_r,
-                      BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
-                      DOT: tl.constexpr):
-    """S[n, c] = sigmoid(b2 + sum_r w2[c, r] relu(b1[r] + sum_k w1[r, k] m[n, k])), fp32, with
-    m = inv_hw * sum over the chunks of WS[n, :, k]; one [BLOCK_N, BLOCK_C] tile per program."""
+def _se_hidden_kernel(WS, W1, B1, H, N, C, R, NUM_CHUNKS, inv_hw, w1_stride_r, w1_stride_c,
+                      BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr):
+    """H[n, r] = relu(b1[r] + sum_k w1[r, k] m[n, k]), fp32, with m = inv_hw * the sum over the
+    chunks of WS[n, :, k]; one [BLOCK_N images, BLOCK_R hidden units] tile per program, a loop
+    over the channels. Computed once per image: the excitation kernel only reads it."""
+    n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = n < N
+    r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    rmask = r < R
+    z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+    for k0 in range(0, C, BLOCK_K):
+        k = k0 + tl.arange(0, BLOCK_K)
+        kmask = k < C
+        mmask = nmask[:, None] & kmask[None, :]
+        m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+        for j in range(0, NUM_CHUNKS):
+            m += tl.load(WS + (n[:, None] * NUM_CHUNKS + j) * C + k[None, :], mask=mmask, other=0.0)
+        w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=kmask[:, None] & rmask[None, :],
+                     other=0.0)  # [BLOCK_K, BLOCK_R] = w1^T, in its storage dtype (the tensor cores' operand)
+        z = _dot_acc(m * inv_hw, w1, z)
+    z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
+    tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=nmask[:, None] & rmask[None, :])
+
+
+@triton.jit
+def _se_excite_kernel(H, W2, B2, S, N, C, R, w2_stride_c, w2_stride_r,
+                      BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr):
+    """S[n, c] = sigmoid(b2[c] + sum_r w2[c, r] H[n, r]), fp32; one [BLOCK_N images, BLOCK_C
+    channels] tile per program, a loop over the hidden units."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -141,23 +214,10 @@ def _se_excite_kernel(WS, W1, B1, W2, B2, S, N, C, R, NUM_CHUNKS, inv_hw,
     for r0 in range(0, R, BLOCK_R):
         r = r0 + tl.arange(0, BLOCK_R)
         rmask = r < R
-        z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
-        for k0 in range(0, C, BLOCK_K):
-            k = k0 + tl.arange(0, BLOCK_K)
-            kmask = k < C
-            mmask = nmask[:, None] & kmask[None, :]
-            m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-            for j in range(0, NUM_CHUNKS):
-                m += tl.load(WS + (n[:, None] * NUM_CHUNKS + j) * C + k[None, :], mask=mmask, other=0.0)
-            w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=kmask[:, None] & rmask[None, :],
-                         other=0.0).to(tl.float32)  # [BLOCK_K, BLOCK_R] = w1^T
-            z += _matmul(m * inv_hw, w1, DOT)
-        b1 = tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)
-        h = z + b1[None, :]
-        h = tl.where(h > 0.0, h, 0.0)  # padded r: 0
+        h = tl.load(H + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
         w2 = tl.load(W2 + c[None, :] * w2_stride_c + r[:, None] * w2_stride_r, mask=rmask[:, None] & cmask[None, :],
-                     other=0.0).to(tl.float32)  # [BLOCK_R, BLOCK_C] = w2^T
-        acc += _matmul(h, w2, DOT)
+                     other=0.0)  # [BLOCK_R, BLOCK_C] = w2^T
+        acc = _dot_acc(h, w2, acc)
     b2 = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
     s = 1.0 / (1.0 + tl.exp(-(acc + b2[None, :])))
     tl.store(S + n[:, None] * C + c[None, :], s, mask=nmask[:, None] & cmask[None, :])
@@ -345,11 +405,22 @@ def _chunks(n: int, p: int, c: int, device) -> int:
     return _common.split_chunks(p, n * c, device)
 
 
+def _whole(v: int) -> int:
+    """Under the interpreter: one block for the whole axis (at least 16, tl.dot's least)."""
+    return max(triton.next_power_of_2(v), 16)
+
+
+def _excite_forward_config(c: int, r: int) -> dict:
+    if _common.INTERPRET and _common._FORCED_CONFIG is None:
+        return {**EXCITE_FWD, "BLOCK_C": _whole(c), "BLOCK_K": _whole(c), "BLOCK_R": _whole(r)}
+    return EXCITE_FWD
+
+
 def _excite_config(n: int, c: int, r: int) -> dict:
+    """The backward's."""
     cfg = EXCITE_MM if n >= MM_MIN_BATCH else EXCITE_MV
     if _common.INTERPRET and _common._FORCED_CONFIG is None:
-        whole = lambda v: max(triton.next_power_of_2(v), 16)  # noqa: E731
-        cfg = {**cfg, "BLOCK_C": whole(c), "BLOCK_K": whole(c), "BLOCK_R": whole(r)}
+        cfg = {**cfg, "BLOCK_C": _whole(c), "BLOCK_K": _whole(c), "BLOCK_R": _whole(r)}
         if not cfg["DOT"]:
             cfg["BLOCK_N"] = triton.next_power_of_2(n)
     return cfg
@@ -370,18 +441,25 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
     s = _common.empty((n, c), torch.float32, device)
     if x.numel() == 0:
         return y, ws.zero_(), s.zero_()
-    cfg = _excite_config(n, c, r_)
+    hidden = _common.empty((n, r_), torch.float32, device)
+    cfg = _excite_forward_config(c, r_)
     with _common.device_guard(x):
         _se_squeeze_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
             x, ws,  # input; fp32 partial sums per (image, chunk, channel)
             n_, c, p, *x_strides,  # the (n, c, p) view, one image per n, and x's strides in it
             chunks)  # programs per (image, channel block)
-        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
-            ws, w1, b1, w2, b2,  # the squeeze's partials; the excitation's parameters
-            s,  # output: fp32 scale per (image, channel)
+        _se_hidden_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
+            ws, w1, b1,  # the squeeze's partials; the first layer's parameters
+            hidden,  # output: fp32 hidden layer per (image, hidden unit)
             n, c, r_, chunks, 1.0 / (h * w),  # images, channels, hidden units, partials per mean, 1 / (H*W)
-            w1.stride(0), w1.stride(1), w2.stride(0), w2.stride(1),
-            **cfg, num_warps=EXCITE_WARPS)
+            w1.stride(0), w1.stride(1),
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_R=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], num_warps=EXCITE_WARPS)
+        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
+            hidden, w2, b2,  # the hidden layer; the second layer's parameters
+            s,  # output: fp32 scale per (image, channel)
+            n, c, r_,  # images, channels, hidden units
+            w2.stride(0), w2.stride(1),
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_C=cfg["BLOCK_C"], BLOCK_R=cfg["BLOCK_R"], num_warps=EXCITE_WARPS)
         _se_scale_kernel[_common.tile_grid(n_, p, c)](
             x, residual if residual is not None else x, y,  # the residual pointer is not read without one
             s,  # fp32 scale per (image, channel)
@@ -608,11 +686,15 @@ def compile_cases():
         f32 = ptr(torch.float32)
         w1_strides = dict(w1_stride_r=2048, w1_stride_c=1)  # contiguous [R, C] and [C, R] weights
         w2_strides = dict(w2_stride_c=128, w2_stride_r=1)
+        small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
+        fwd = EXCITE_FWD
+        cases.append(Case(_se_hidden_kernel, dtype, "-", dict(
+            WS=f32, W1=ptr(dtype), B1=ptr(dtype), H=f32, **small, **w1_strides,
+            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K")}), num_warps=EXCITE_WARPS))
+        cases.append(Case(_se_excite_kernel, dtype, "-", dict(
+            H=f32, W2=ptr(dtype), B2=ptr(dtype), S=f32, N=n, C=2048, R=128, **w2_strides,
+            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R")}), num_warps=EXCITE_WARPS))
         for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
-            small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
-            cases.append(Case(_se_excite_kernel, dtype, layout, dict(
-                WS=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), B2=ptr(dtype), S=f32, **small,
-                **w1_strides, **w2_strides, **cfg), num_warps=EXCITE_WARPS))
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), H=f32, DZ1=f32, **small,
                 **w1_strides, **w2_strides, **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}),

@@ -223,8 +223,7 @@ def test_lint_channels_last_activations_load_128_bit(inspected, op):
 # bf16 GEMM-shaped paths issue tensor-core instructions (HGMMA/HMMA).
 @pytest.mark.parametrize("kernel", [
     "_grouped_conv_kernel", "_grouped_wgrad_kernel",
-    pytest.param("_se_excite_kernel", marks=_xfail("the excitation's tl.dot uses input_precision='ieee': FP32 "
-                                                   "FMAs, no tensor cores")),
+    "_se_excite_kernel",
 ])
 def test_lint_gemm_paths_use_tensor_cores(inspected, kernel):
     launches = [l for op in OPS for _, l in _launches(inspected["rows"], op) if l["kernel"] == kernel]
@@ -235,8 +234,7 @@ def test_lint_gemm_paths_use_tensor_cores(inspected, kernel):
 # occupancy can bring it to the copy bandwidth).
 @pytest.mark.parametrize("op", [
     "bn_relu", "lrn",
-    pytest.param("squeeze_excite", marks=_xfail("the excitation recomputes the hidden layer in every channel block "
-                                                "(FP32 FMAs) at C=2048")),
+    "squeeze_excite",
     pytest.param("depthwise", marks=_xfail("the depthwise stencil: per-pixel integer division, scalar weight "
                                            "gathers and 9 tile loads per output tile")),
 ])

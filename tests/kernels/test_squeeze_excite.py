@@ -155,6 +155,32 @@ def test_mm_excitation_at_small_batch(monkeypatch):
     run_case((1, 16, 1, 1), torch.float16, "nchw", residual=False, relu=False, weights="linear")
 
 
+# The forward excitation's 16-image tensor-core tiles: batch 1 and 7 (one masked tile), 17 (a
+# stand-in for batch 256: a full tile and a ragged one); R = 4, 20 and 16. Parameters in fp32
+# (3xTF32 products) and, for fp16/bf16 on channels_last, in the activation dtype (products of the
+# split hidden activations with the stored weights).
+EXCITATION = [((1, 16, 2, 3), 4), ((7, 80, 3, 2), 4), ((17, 80, 1, 2), 5)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_excitation_image_blocks(dtype, layout):
+    param_dtype = dtype if layout == "channels_last" else torch.float32
+    for i, (shape, reduction) in enumerate(EXCITATION):
+        run_case(shape, dtype, layout, reduction=reduction, residual=i != 1, relu=i != 0,
+                 weights=("conv", "linear")[i % 2], param_dtype=param_dtype, seed=i)
+
+
+@pytest.mark.parametrize("param_dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_excitation_gpu_tiles(param_dtype):
+    # the GPU excitation tiles: 80 channels are two blocks of 64 (the second ragged), R = 20 one
+    # ragged block of 32, 7 and 17 images one and two tiles of 16
+    with forced_config(0):
+        for n in (7, 17):
+            run_case((n, 80, 1, 2), torch.bfloat16, "channels_last", reduction=4, residual=True, relu=True,
+                     param_dtype=param_dtype, seed=n)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
 def test_parameters_in_activation_dtype(dtype):
     # model.to(dtype): the weights and biases in the low precision too
