@@ -92,10 +92,13 @@ TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 # The excitation: fixed configs (it touches N*C and R*C elements; not worth autotuning). The
 # forward: tensor-core tiles of 16 images (the least a tl.dot tile may be; masked below 16), the
-# hidden layer [16, 32] per program over channel steps of 32 (steps of 64 spill on sm_80 with
-# bf16 weights), then the scale [16, 64] per program over hidden steps of 32: at C=2048, R=128,
-# batch 256 that is 16x4 and 16x32 programs.
-EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=32)
+# hidden layer [16, 32] per program over channel steps of 128, then the scale [16, 64] per
+# program over hidden steps of 32: at C=2048, R=128, batch 256 that is 16x4 and 16x32 programs.
+# The hidden kernel has few programs and a long loop over the channels: its time is the loop's
+# memory rounds, so wide steps, 8 warps to hold them without spilling (4 warps spill on sm_80
+# with bf16 weights at steps of 64) and 4 stages in flight.
+EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
+HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
 # BLOCK_R] broadcast products), tensor-core tiles of 16 images from it.
 MM_MIN_BATCH = 16
@@ -453,7 +456,8 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
             hidden,  # output: fp32 hidden layer per (image, hidden unit)
             n, c, r_, chunks, 1.0 / (h * w),  # images, channels, hidden units, partials per mean, 1 / (H*W)
             w1.stride(0), w1.stride(1),
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_R=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], num_warps=EXCITE_WARPS)
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_R=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"],
+            num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
         _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
             hidden, w2, b2,  # the hidden layer; the second layer's parameters
             s,  # output: fp32 scale per (image, channel)
@@ -690,7 +694,8 @@ def compile_cases():
         fwd = EXCITE_FWD
         cases.append(Case(_se_hidden_kernel, dtype, "-", dict(
             WS=f32, W1=ptr(dtype), B1=ptr(dtype), H=f32, **small, **w1_strides,
-            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K")}), num_warps=EXCITE_WARPS))
+            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K")}), num_warps=HIDDEN_WARPS,
+            num_stages=HIDDEN_STAGES))
         cases.append(Case(_se_excite_kernel, dtype, "-", dict(
             H=f32, W2=ptr(dtype), B2=ptr(dtype), S=f32, N=n, C=2048, R=128, **w2_strides,
             **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R")}), num_warps=EXCITE_WARPS))
