@@ -100,11 +100,15 @@ INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
-# BLOCK_R] broadcast products), tensor-core tiles of 16 images from it.
+# BLOCK_R] broadcast products), tl.dot tiles from it. Both of its kernels have few programs and
+# long loops, so (as the forward's hidden kernel) their time is their loops' memory rounds: the
+# "hidden" kernel steps 128 channels at a time (8 warps, 4 stages), the "params" kernel 64
+# images (PARAMS_BLOCK_N) and 32 hidden units at a time.
 MM_MIN_BATCH = 16
-EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, DOT=False)
-EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=32, BLOCK_R=16, BLOCK_K=32, DOT=True)
+EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, PARAMS_BLOCK_N=1, DOT=False)
+EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=32, BLOCK_R=32, BLOCK_K=128, PARAMS_BLOCK_N=64, DOT=True)
 EXCITE_WARPS = 4
+BWD_HIDDEN_OPTIONS = {False: dict(num_warps=4), True: dict(num_warps=8, num_stages=4)}
 # the backward's "params" kernel keeps two [BLOCK_C, BLOCK_R] gradient tiles live beside its
 # operands: 8 warps in the tl.dot form (4 spill a few bytes on sm_80)
 PARAMS_WARPS = {False: 4, True: 8}
@@ -171,10 +175,14 @@ def _dot_acc(a, w, acc):
 
 @triton.jit
 def _matmul(a, b, DOT: tl.constexpr):
-    """[M, K] @ [K, N] in fp32 (the backward's): tl.dot (IEEE fp32, no tf32) or a broadcast
-    product and sum."""
+    """[M, K] @ [K, N] in fp32 (the backward's): a broadcast product and sum, or tl.dot: for
+    ``b`` a bf16/fp16 weight tile on the tensor cores (``_dot_acc``), for fp32 ``b`` in IEEE fp32
+    (no tf32)."""
     if DOT:
-        return tl.dot(a, b, input_precision="ieee")
+        if b.dtype == tl.float32:
+            return tl.dot(a, b, input_precision="ieee")
+        else:
+            return _dot_acc(a, b, tl.zeros([a.shape[0], b.shape[1]], dtype=tl.float32))
     else:
         return tl.sum(a[:, :, None] * b[None, :, :], axis=1)
 
@@ -252,9 +260,9 @@ def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CH
             ds += tl.load(DWS + off, mask=mmask, other=0.0)
         s = tl.load(S + n[:, None] * C + k[None, :], mask=mmask, other=0.0)
         wmask = kmask[:, None] & rmask[None, :]
-        w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=wmask,
-                     other=0.0).to(tl.float32)  # w1^T
-        w2 = tl.load(W2 + k[:, None] * w2_stride_c + r[None, :] * w2_stride_r, mask=wmask, other=0.0).to(tl.float32)
+        # the weights in their storage dtype: the tensor cores' operands in the tl.dot form
+        w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=wmask, other=0.0)  # w1^T
+        w2 = tl.load(W2 + k[:, None] * w2_stride_c + r[None, :] * w2_stride_r, mask=wmask, other=0.0)
         z += _matmul(m * inv_hw, w1, DOT)
         dh += _matmul(ds * s * (1.0 - s), w2, DOT)
     z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
@@ -283,7 +291,7 @@ def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2,
             rmask = r < R
             dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
             w1 = tl.load(W1 + r[:, None] * w1_stride_r + c[None, :] * w1_stride_c, mask=rmask[:, None] & cmask[None, :],
-                         other=0.0).to(tl.float32)
+                         other=0.0)  # in its storage dtype: the tensor cores' operand in the tl.dot form
             acc += _matmul(dz1, w1, DOT)
         tl.store(DM + n[:, None] * C + c[None, :], acc * inv_hw, mask=nmask[:, None] & cmask[None, :])
     # the weights' and biases' gradients: sums over the batch
@@ -425,8 +433,15 @@ def _excite_config(n: int, c: int, r: int) -> dict:
     if _common.INTERPRET and _common._FORCED_CONFIG is None:
         cfg = {**cfg, "BLOCK_C": _whole(c), "BLOCK_K": _whole(c), "BLOCK_R": _whole(r)}
         if not cfg["DOT"]:
-            cfg["BLOCK_N"] = triton.next_power_of_2(n)
+            cfg["BLOCK_N"] = cfg["PARAMS_BLOCK_N"] = triton.next_power_of_2(n)
     return cfg
+
+
+def _backward_configs(cfg: dict):
+    """(hidden kernel's meta-parameters and options, params kernel's) of an _excite_config."""
+    hidden = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}
+    params = {"BLOCK_N": cfg["PARAMS_BLOCK_N"], **{k: cfg[k] for k in ("BLOCK_C", "BLOCK_R", "DOT")}}
+    return (hidden, BWD_HIDDEN_OPTIONS[cfg["DOT"]]), (params, dict(num_warps=PARAMS_WARPS[cfg["DOT"]]))
 
 
 def _forward(x, w1, b1, w2, b2, residual, relu):
@@ -482,8 +497,7 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     device = ws.device
     assert dws.shape == ws.shape
     cfg = _excite_config(n, c, r_)
-    cfg_h = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}
-    cfg_p = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R", "DOT")}
+    (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg)
     h = _common.empty((n, r_), torch.float32, device)
     dz1 = _common.empty((n, r_), torch.float32, device)
     dm = _common.empty((n, c), torch.float32, device)
@@ -499,13 +513,13 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
         h, dz1,  # outputs: fp32 hidden layer and its gradient per (image, hidden unit)
         n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
         w1.stride(0), w1.stride(1), w2.stride(0), w2.stride(1),
-        **cfg_h, num_warps=EXCITE_WARPS)
+        **cfg_h, **opts_h)
     _se_excite_bwd_params_kernel[(_common.cdiv(c, cfg["BLOCK_C"]),)](
         ws, dws, s, w1, h, dz1,  # inputs, as above, and the hidden kernel's outputs
         dm, dw1, db1, dw2, db2,  # outputs: the mean's gradient (fp32, / (H*W)), the parameters' gradients
         n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
         w1.stride(0), w1.stride(1), dw1.stride(0), dw1.stride(1), dw2.stride(0), dw2.stride(1),
-        **cfg_p, num_warps=PARAMS_WARPS[cfg["DOT"]])
+        **cfg_p, **opts_p)
     return dm, dw1, db1, dw2, db2
 
 
@@ -700,13 +714,12 @@ def compile_cases():
             H=f32, W2=ptr(dtype), B2=ptr(dtype), S=f32, N=n, C=2048, R=128, **w2_strides,
             **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R")}), num_warps=EXCITE_WARPS))
         for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
+            (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), H=f32, DZ1=f32, **small,
-                **w1_strides, **w2_strides, **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}),
-                num_warps=EXCITE_WARPS))
+                **w1_strides, **w2_strides, **cfg_h), **opts_h))
             cases.append(Case(_se_excite_bwd_params_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), H=f32, DZ1=f32, DM=f32, DW1=ptr(dtype), DB1=ptr(dtype),
                 DW2=ptr(dtype), DB2=ptr(dtype), **small, **w1_strides,
-                dw1_stride_r=2048, dw1_stride_c=1, dw2_stride_c=128, dw2_stride_r=1,
-                **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R", "DOT")}), num_warps=PARAMS_WARPS[cfg["DOT"]]))
+                dw1_stride_r=2048, dw1_stride_c=1, dw2_stride_c=128, dw2_stride_r=1, **cfg_p), **opts_p))
     return cases
