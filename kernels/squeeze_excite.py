@@ -59,7 +59,9 @@ dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products keep fp32 
 of 16 images are the least a tensor-core product takes; smaller batches mask the rest.
 
 The excitation's backward runs matrix-vector products (broadcast and sum) below batch
-``MM_MIN_BATCH`` and ``tl.dot`` with IEEE fp32 (no tf32) at and above it.
+``MM_MIN_BATCH`` and ``tl.dot`` at and above it: on the tensor cores where one operand is a
+bf16/fp16 weight (split as above), IEEE fp32 where both are fp32 (the weight gradients' products
+of two activations, and every product with fp32 weights).
 """
 
 from __future__ import annotations
@@ -677,9 +679,10 @@ register_swap("squeeze_excite", "models.blocks:SqueezeExcite", TritonSqueezeExci
 
 def compile_cases():
     """Every kernel per dtype and layout, at SE-ResNet-50's first-stage SE (C=256, 56x56, reduction
-    16, batch 64); the excitation and its two backward kernels in both forms at its last stage
-    (C=2048, R=128): tl.dot tiles (layout "-", the form the benchmarks' batches use, so the quick
-    check compiles it) and matrix-vector (layout "mv", batches below MM_MIN_BATCH)."""
+    16, batch 64); the excitation's kernels at its last stage (C=2048, R=128): the forward's hidden
+    and excite kernels (layout "-"), and the backward's two in both forms: tl.dot tiles (layout
+    "-", the form the benchmarks' batches use, so the quick check compiles it) and matrix-vector
+    (layout "mv", batches below MM_MIN_BATCH)."""
     from .compile_check import Case, ptr, strides
 
     c, hw, n = 256, 56 * 56, 64
