@@ -15,8 +15,8 @@ Kernels and passes over memory (``T`` = one activation-sized read or write; the 
 path                kernels                                         activation traffic
 ==================  ==============================================  ============================
 forward             squeeze (split: fp32 partial sums per image,    read x (squeeze); read x,
-                    chunk, channel) -> hidden (mean, w1, ReLU:      write y: 3T
-                    [N, R] fp32) -> excite (w2, sigmoid) -> scale   (+ read residual: 4T)
+                    chunk, channel) -> excite twice (mean, w1,      write y: 3T
+                    ReLU: [N, R] fp32; w2, sigmoid) -> scale        (+ read residual: 4T)
 backward            reduce (split: partial sum_hw(g * x), g = dy    read x, dy [, y]; read dy
                     masked by y > 0) -> excitation backward       [, y], write dx [, d(res)]:
                     (hidden -> params, [N, C]-sized) -> dx          4T; +1T with residual,
@@ -49,14 +49,15 @@ so the forward with residual and ReLU moves 4T = 1.64 GB (382 us at 4.3 TB/s) an
 = 2.88 GB (669 us). FLOPs per element: squeeze 1, scale 1 (+1 residual, +1 ReLU), reduce 2, dx 2;
 the excitation adds ``4 * N * C * R`` (0.27 GFLOP at batch 256, C=2048, R=128), its backward twice that.
 
-The forward excitation is two small kernels: "hidden" (per [16 images, BLOCK_R hidden units]:
-the mean from the partials, ``w1``, ReLU; writes ``h`` [N, R] fp32, 128 KB at batch 256, R=128)
-and "excite" (per [16 images, BLOCK_C channels]: ``w2 h``, sigmoid). Each product is computed
-once, 2 * N * C * R FLOPs per layer; a single kernel per channel block would recompute the hidden
-layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at C=2048, R=128, batch 256). Both run on the
-tensor cores (``_dot_acc``): the fp32 activation operand split into two halves in the weights'
-dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products keep fp32 accuracy. Tiles
-of 16 images are the least a tensor-core product takes; smaller batches mask the rest.
+The forward excitation is one small kernel, launched once per layer: the hidden layer (per
+[16 images, BLOCK_R hidden units]: the mean from the partials, ``w1``, ReLU; writes ``h`` [N, R]
+fp32, 128 KB at batch 256, R=128), then the scale (per [16 images, BLOCK_C channels]: ``w2 h``,
+sigmoid). Each product is computed once, 2 * N * C * R FLOPs per layer; a single kernel per
+channel block would recompute the hidden layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at
+C=2048, R=128, batch 256). Both run on the tensor cores (``_dot_acc``): the fp32 activation
+operand split into two halves in the weights' dtype for bf16/fp16 weights, 3xTF32 for fp32
+weights, so the products keep fp32 accuracy. Tiles of 16 images are the least a tensor-core
+product takes; smaller batches mask the rest.
 
 The excitation's backward runs matrix-vector products (broadcast and sum) below batch
 ``MM_MIN_BATCH`` and ``tl.dot`` at and above it: on the tensor cores where one operand is a
@@ -96,14 +97,14 @@ INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 # forward: tensor-core tiles of 16 images (the least a tl.dot tile may be; masked below 16), the
 # hidden layer [16, 32] per program over channel steps of 128, then the scale [16, 64] per
 # program over hidden steps of 32: at C=2048, R=128, batch 256 that is 16x4 and 16x32 programs.
-# The hidden kernel has few programs and a long loop over the channels: its time is the loop's
-# memory rounds, so wide steps, 8 warps to hold them without spilling (4 warps spill on sm_80
-# with bf16 weights at steps of 64) and 4 stages in flight.
+# The hidden layer's launch has few programs and a long loop over the channels: its time is
+# the loop's memory rounds, so wide steps, 8 warps to hold them without spilling (4 warps spill
+# on sm_80 with bf16 weights at steps of 64) and 4 stages in flight.
 EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
 # BLOCK_R] broadcast products), tl.dot tiles from it. Both of its kernels have few programs and
-# long loops, so (as the forward's hidden kernel) their time is their loops' memory rounds: the
+# long loops, so (as the forward's hidden layer) their time is their loops' memory rounds: the
 # "hidden" kernel steps 128 channels at a time (8 warps, 4 stages), the "params" kernel 128
 # images (PARAMS_BLOCK_N) and 32 hidden units at a time.
 MM_MIN_BATCH = 16
@@ -190,50 +191,35 @@ def _matmul(a, b, DOT: tl.constexpr):
 
 
 @triton.jit
-def _se_hidden_kernel(WS, W1, B1, H, N, C, R, NUM_CHUNKS, inv_hw, w1_stride_r, w1_stride_c,
-                      BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr):
-    """H[n, r] = relu(b1[r] + sum_k w1[r, k] m[n, k]), fp32, with m = inv_hw * the sum over the
-    chunks of WS[n, :, k]; one [BLOCK_N images, BLOCK_R hidden units] tile per program, a loop
-    over the channels. Computed once per image: the excitation kernel only reads it."""
+def _se_excite_kernel(IN, W, B, OUT, N, K, M, NUM_CHUNKS, scale, w_stride_m, w_stride_k,
+                      BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, SIGMOID: tl.constexpr):
+    """One layer of the excitation, launched twice: OUT[n, j] = act(b[j] + sum_k w[j, k] a[n, k]),
+    fp32 [N, M], with a = scale * the sum over the chunks of IN[n, :, k] (IN: [N, NUM_CHUNKS, K]
+    fp32) and act = ReLU (the hidden layer: IN = the squeeze's partials, scale = 1 / (H*W), w =
+    w1) or the sigmoid (SIGMOID: IN = the hidden layer, NUM_CHUNKS = 1, w = w2). One [BLOCK_N
+    images, BLOCK_M outputs] tile per program, a loop over the inputs; each layer is computed
+    once per image."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
-    r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
-    rmask = r < R
-    z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
-    for k0 in range(0, C, BLOCK_K):
+    j = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+    jmask = j < M
+    z = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
-        kmask = k < C
-        mmask = nmask[:, None] & kmask[None, :]
-        m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-        for j in range(0, NUM_CHUNKS):
-            m += tl.load(WS + (n[:, None] * NUM_CHUNKS + j) * C + k[None, :], mask=mmask, other=0.0)
-        w1 = tl.load(W1 + r[None, :] * w1_stride_r + k[:, None] * w1_stride_c, mask=kmask[:, None] & rmask[None, :],
-                     other=0.0)  # [BLOCK_K, BLOCK_R] = w1^T, in its storage dtype (the tensor cores' operand)
-        z = _dot_acc(m * inv_hw, w1, z)
-    z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
-    tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=nmask[:, None] & rmask[None, :])
-
-
-@triton.jit
-def _se_excite_kernel(H, W2, B2, S, N, C, R, w2_stride_c, w2_stride_r,
-                      BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr):
-    """S[n, c] = sigmoid(b2[c] + sum_r w2[c, r] H[n, r]), fp32; one [BLOCK_N images, BLOCK_C
-    channels] tile per program, a loop over the hidden units."""
-    n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    nmask = n < N
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    cmask = c < C
-    acc = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
-    for r0 in range(0, R, BLOCK_R):
-        r = r0 + tl.arange(0, BLOCK_R)
-        rmask = r < R
-        h = tl.load(H + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
-        w2 = tl.load(W2 + c[None, :] * w2_stride_c + r[:, None] * w2_stride_r, mask=rmask[:, None] & cmask[None, :],
-                     other=0.0)  # [BLOCK_R, BLOCK_C] = w2^T
-        acc = _dot_acc(h, w2, acc)
-    b2 = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
-    s = 1.0 / (1.0 + tl.exp(-(acc + b2[None, :])))
-    tl.store(S + n[:, None] * C + c[None, :], s, mask=nmask[:, None] & cmask[None, :])
+        kmask = k < K
+        amask = nmask[:, None] & kmask[None, :]
+        a = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
+        for c in range(0, NUM_CHUNKS):
+            a += tl.load(IN + (n[:, None] * NUM_CHUNKS + c) * K + k[None, :], mask=amask, other=0.0)
+        w = tl.load(W + j[None, :] * w_stride_m + k[:, None] * w_stride_k, mask=kmask[:, None] & jmask[None, :],
+                    other=0.0)  # [BLOCK_K, BLOCK_M] = w^T, in its storage dtype (the tensor cores' operand)
+        z = _dot_acc(a * scale, w, z)
+    z += tl.load(B + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+    if SIGMOID:
+        z = 1.0 / (1.0 + tl.exp(-z))
+    else:
+        z = tl.where(z > 0.0, z, 0.0)
+    tl.store(OUT + n[:, None] * M + j[None, :], z, mask=nmask[:, None] & jmask[None, :])
 
 
 @triton.jit
@@ -468,19 +454,20 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
             x, ws,  # input; fp32 partial sums per (image, chunk, channel)
             n_, c, p, *x_strides,  # the (n, c, p) view, one image per n, and x's strides in it
             chunks)  # programs per (image, channel block)
-        _se_hidden_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
+        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
             ws, w1, b1,  # the squeeze's partials; the first layer's parameters
             hidden,  # output: fp32 hidden layer per (image, hidden unit)
-            n, c, r_, chunks, 1.0 / (h * w),  # images, channels, hidden units, partials per mean, 1 / (H*W)
+            n, c, r_, chunks, 1.0 / (h * w),  # images, inputs (channels), outputs (hidden units), chunks, 1/(H*W)
             w1.stride(0), w1.stride(1),
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_R=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"],
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False,
             num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
         _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
             hidden, w2, b2,  # the hidden layer; the second layer's parameters
             s,  # output: fp32 scale per (image, channel)
-            n, c, r_,  # images, channels, hidden units
+            n, r_, c, 1, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, no scaling
             w2.stride(0), w2.stride(1),
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_C=cfg["BLOCK_C"], BLOCK_R=cfg["BLOCK_R"], num_warps=EXCITE_WARPS)
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True,
+            num_warps=EXCITE_WARPS)
         _se_scale_kernel[_common.tile_grid(n_, p, c)](
             x, residual if residual is not None else x, y,  # the residual pointer is not read without one
             s,  # fp32 scale per (image, channel)
@@ -679,8 +666,8 @@ register_swap("squeeze_excite", "models.blocks:SqueezeExcite", TritonSqueezeExci
 
 def compile_cases():
     """Every kernel per dtype and layout, at SE-ResNet-50's first-stage SE (C=256, 56x56, reduction
-    16, batch 64); the excitation's kernels at its last stage (C=2048, R=128): the forward's hidden
-    and excite kernels (layout "-"), and the backward's two in both forms: tl.dot tiles (layout
+    16, batch 64); the excitation's kernels at its last stage (C=2048, R=128): the forward's kernel
+    per layer (layout "hidden" and "-"), and the backward's two in both forms: tl.dot tiles (layout
     "-", the form the benchmarks' batches use, so the quick check compiles it) and matrix-vector
     (layout "mv", batches below MM_MIN_BATCH)."""
     from .compile_check import Case, ptr, strides
@@ -709,13 +696,14 @@ def compile_cases():
         w2_strides = dict(w2_stride_c=128, w2_stride_r=1)
         small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
         fwd = EXCITE_FWD
-        cases.append(Case(_se_hidden_kernel, dtype, "-", dict(
-            WS=f32, W1=ptr(dtype), B1=ptr(dtype), H=f32, **small, **w1_strides,
-            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K")}), num_warps=HIDDEN_WARPS,
-            num_stages=HIDDEN_STAGES))
+        cases.append(Case(_se_excite_kernel, dtype, "hidden", dict(
+            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, N=n, K=2048, M=128, NUM_CHUNKS=chunks, scale=1.0 / 49,
+            w_stride_m=2048, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"], BLOCK_M=fwd["BLOCK_R"], BLOCK_K=fwd["BLOCK_K"],
+            SIGMOID=False), num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES))
         cases.append(Case(_se_excite_kernel, dtype, "-", dict(
-            H=f32, W2=ptr(dtype), B2=ptr(dtype), S=f32, N=n, C=2048, R=128, **w2_strides,
-            **{k: fwd[k] for k in ("BLOCK_N", "BLOCK_C", "BLOCK_R")}), num_warps=EXCITE_WARPS))
+            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, N=n, K=128, M=2048, NUM_CHUNKS=1, scale=1.0,
+            w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"], BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"],
+            SIGMOID=True), num_warps=EXCITE_WARPS))
         for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
             (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
