@@ -106,10 +106,11 @@ HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # BLOCK_R] broadcast products), tl.dot tiles from it. Both of its kernels have few programs and
 # long loops, so (as the forward's hidden layer) their time is their loops' memory rounds: the
 # "hidden" kernel steps 128 channels at a time (8 warps, 4 stages), the "params" kernel 128
-# images (PARAMS_BLOCK_N) and 32 hidden units at a time.
+# images (PARAMS_BLOCK_N) and 32 hidden units at a time, over blocks of 16 channels (twice the
+# programs of 32: its weight gradients' fp32 products are FMAs, so a program's time is its issue).
 MM_MIN_BATCH = 16
 EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, PARAMS_BLOCK_N=1, DOT=False)
-EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=32, BLOCK_R=32, BLOCK_K=128, PARAMS_BLOCK_N=128, DOT=True)
+EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, BLOCK_K=128, PARAMS_BLOCK_N=128, DOT=True)
 EXCITE_WARPS = 4
 BWD_HIDDEN_OPTIONS = {False: dict(num_warps=4), True: dict(num_warps=8, num_stages=4)}
 # the backward's "params" kernel keeps two [BLOCK_C, BLOCK_R] gradient tiles live beside its
