@@ -33,6 +33,7 @@ import json, re, subprocess, sys, tempfile
 from pathlib import Path
 import torch
 from bench.ops import get_op
+from bench.results import read_rows
 from kernels import compile_check
 from kernels.inspect import inspect_op, predict_rows, suite_cases
 from kernels.inspect.__main__ import main
@@ -64,8 +65,7 @@ out["hand"] = {"config": dict(config.kwargs, num_warps=config.num_warps), "ptxas
                "registers": binary.registers, "spills": binary.spill_bytes, "counts": binary.counts()}
 
 # the report's API, on the H200 harness rows (today's kernels at the measured shapes)
-h200 = Path("results/h200/2026-11-28-conv2d-device-check-bf16.jsonl").read_text().splitlines()
-h200 = [json.loads(line) for line in h200]
+h200 = read_rows("results/h200/2026-11-28-conv2d-device-check-bf16.jsonl")  # schema 1, read as today's columns
 out["predicted"] = predict_rows(h200)
 
 # bad input: each a return status and what went to stderr
