@@ -68,6 +68,14 @@ def group_label(platform, *parts) -> str:
     return " · ".join(str(p) for p in (platform, *parts) if p is not None and p != "")
 
 
+def ratio_lines(values: list[float], factors: tuple[float, ...] = (1.0,)) -> list[dict]:
+    """Lines y = f * x of a log-log plot, for each of ``factors``, across the range of ``values``
+    (both axes' values) with room either side: the diagonal dashed, the others dotted."""
+    low, high = min(values) / 3, max(values) * 3
+    return [dict(type="line", x0=low, y0=low * f, x1=high, y1=high * f,
+                 line=dict(color="#222", width=1, dash="dash" if f == 1 else "dot")) for f in factors]
+
+
 def failures(xs, ys, texts: list[list[str]], hovers, position: str):
     """One red × per model with what did not measure and why (failed or skipped rows); ``texts``:
     the lines beside each ×, plain text."""

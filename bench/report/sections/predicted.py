@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..data import number, rows_of_kind
-from ..figures import add_groups, group_label, layout
+from ..figures import add_groups, group_label, layout, ratio_lines
 from ..format import esc, fmt_ms, fmt_num, hover, sorted_unique
 from ..page import Page, Rows
 
@@ -43,11 +43,8 @@ def render(page: Page, rows: Rows) -> str:
                                     f" · ratio {fmt_num(number(r['device_ms']) / number(r['predicted_ms']), 3)}")
                            for r in points], hoverinfo="text"), None, None))
         values = [number(r[k]) * 1e3 for r in mine for k in ("predicted_ms", "device_ms")]
-        low, high = min(values) / 3, max(values) * 3
-        lines = [dict(type="line", x0=low, y0=low * f, x1=high, y1=high * f,
-                      line=dict(color="#222", width=1, dash="dash" if f == 1 else "dot"))
-                 for f in (1, *BANDS, *(1 / b for b in BANDS))]
-        groups.append((group_label(platform), traces, {"shapes": lines}))
+        groups.append((group_label(platform), traces,
+                       {"shapes": ratio_lines(values, (1, *BANDS, *(1 / b for b in BANDS)))}))
     layout(fig, 480)
     add_groups(fig, groups)
     fig.update_xaxes(type="log", title_text="predicted (µs)", gridcolor="#eee")

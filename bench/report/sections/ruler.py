@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...results import HOST_BOUND_MARGIN
 from ...summary import RULER_AGREEMENT
 from ..data import number, rows_of_kind
-from ..figures import BACKEND_COLOR, BACKEND_LABEL, BACKEND_SYMBOL, add_groups, group_label, layout
+from ..figures import BACKEND_COLOR, BACKEND_LABEL, BACKEND_SYMBOL, add_groups, group_label, layout, ratio_lines
 from ..format import esc, fmt_ms, fmt_num, hover, row_class, sorted_unique
 from ..page import Page, Rows
 
@@ -44,10 +44,8 @@ def render(page: Page, rows: Rows) -> str:
                             size=9),
                 hovertext=[hover(r, f"<b>device {fmt_ms(r['device_ms'])}</b> ({esc(r.get('timing_method'))}) · "
                                     f"host {fmt_ms(r['host_ms'])}") for r in points], hoverinfo="text"), None, None))
-        low = min(min(number(r["device_ms"]), number(r["host_ms"])) for r in mine) * 1e3 / 1.5
-        high = max(max(number(r["device_ms"]), number(r["host_ms"])) for r in mine) * 1e3 * 1.5
-        diagonal = dict(type="line", x0=low, y0=low, x1=high, y1=high, line=dict(color="#222", width=1, dash="dash"))
-        groups.append((group_label(platform), traces, {"shapes": [diagonal]}))
+        values = [number(r[k]) * 1e3 for r in mine for k in ("device_ms", "host_ms")]
+        groups.append((group_label(platform), traces, {"shapes": ratio_lines(values)}))
     layout(fig, 480)
     add_groups(fig, groups)
     fig.update_xaxes(type="log", title_text="device time per call (µs)", gridcolor="#eee")
