@@ -50,13 +50,18 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def resolve_workload(config: dict):
-    """``config["workload"]`` ("module:function") names a custom workload; else by kind."""
+    """``config["workload"]`` ("module:function") names a custom workload; else by kind, a model
+    on more than one rank by :mod:`bench.distributed`."""
     from . import workloads
 
     target = config.get("workload")
     if target:
         module, _, function = target.partition(":")
         return getattr(importlib.import_module(module), function)
+    if config["kind"] == "model" and (config.get("world_size") or 1) > 1:
+        from . import distributed
+
+        return distributed.run_model
     return {"model": workloads.run_model, "kernel": workloads.run_kernel}[config["kind"]]
 
 
