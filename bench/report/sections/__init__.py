@@ -10,10 +10,10 @@ is missing rather than leaving a blank. Adding a section is one module here and 
 from __future__ import annotations
 
 from ..page import Section
-from . import (across, correctness, environment, heatmap, memory, predicted, protocols, roofline, ruler, summary,
-               throughput)
+from . import (across, correctness, environment, heatmap, memory, predicted, protocols, roofline, ruler, scaling,
+               summary, throughput)
 
-MODULES = (summary, throughput, heatmap, roofline, ruler, predicted, memory, protocols, correctness, across,
+MODULES = (summary, throughput, heatmap, roofline, ruler, predicted, memory, protocols, scaling, correctness, across,
            environment)
 
 SECTIONS = tuple(Section(module.ID, f"{number}. {module.TITLE}", module.render)
