@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ops import capture_cases, get_op  # noqa: E402
-from bench.results import ResultsWriter, make_row  # noqa: E402
-from bench.workloads import MODEL_TOLERANCE  # noqa: E402
+from bench.results import ResultsWriter, make_row, scaling_efficiency  # noqa: E402
+from bench.workloads import GRAD_TOLERANCE, MODEL_TOLERANCE  # noqa: E402
 from kernels import TOLERANCE  # noqa: E402
 
 OUT = ROOT / "results" / "samples" / "synthetic-2gpu.jsonl"
@@ -240,8 +240,43 @@ def protocol_rows(rng: random.Random, gpu: str, env: dict, clock: list, single: 
     return rows
 
 
+# fraction of perfect scaling on 2 and 4 ranks, per model (plausible, not measured): a model with many
+# weights per image (VGG's and AlexNet's fully connected layers) waits longer for its all-reduce
+SCALING = {"resnet50": (0.96, 0.93), "vgg16": (0.86, 0.75), "alexnet_paper": (0.79, 0.64)}
+
+
+def scaling_rows(rng: random.Random, gpu: str, spec: dict, env: dict, clock: list, single: list[dict]) -> list[dict]:
+    """Data-parallel training on 2 and 4 ranks (``--world-size``), torch, bf16, batch 64 per rank: each
+    one-rank row's images/s times the ranks times a plausible efficiency (lower on the A100, whose
+    links are slower)."""
+    rows = []
+    for base in single:
+        if not (base["status"] == "ok" and base["mode"] == "train" and base["dtype"] == "bf16"
+                and base["batch_size"] == 64 and base["backend"] == "torch" and base["name"] in SCALING):
+            continue
+        for ranks, efficiency in zip((2, 4), SCALING[base["name"]]):
+            efficiency *= (1.0 if "H200" in gpu else 0.95) * rng.uniform(0.99, 1.01)
+            config = {k: base[k] for k in ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size",
+                                           "memory_format", "input_size", "device", "protocol")} | {"world_size": ranks}
+            timing = times(rng, base["device_ms"] / efficiency, 12, 0.008)
+            measurement = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(clock[0])),
+                           "wall_s": round(rng.uniform(20, 45), 3), "status": "ok", **timing,
+                           "timing_method": "events", "host_ms": timing["device_ms"] * 0.99,
+                           "views_per_image": 1, "peak_memory_bytes": int(base["peak_memory_bytes"] * 1.08),
+                           "grad_rel_error": 1e-6 * rng.uniform(0.5, 3.0), "tolerance": MODEL_TOLERANCE["fp32"],
+                           "grad_tolerance": GRAD_TOLERANCE["fp32"],
+                           "message": f"DDP: {ranks} ranks, nccl; check: one eager fp32 step on {ranks} ranks vs one "
+                                      "process on the concatenated batch (eval mode)"}
+            clock[0] += measurement["wall_s"]
+            row = make_row(config, measurement, env)
+            row["scaling_efficiency"] = scaling_efficiency(row, [base])
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     rng = random.Random(20250101)
+    scaling = random.Random(18)  # its own draws: the rows made before it stay as they were
     rows = []
     for index, (gpu, spec) in enumerate(GPUS.items()):
         run_id = f"synthetic-{spec['slug']}-20250101T0{index}0000"
@@ -251,6 +286,7 @@ def main() -> None:
         rows += single
         rows += kernel_rows(rng, gpu, spec, env, clock)
         rows += protocol_rows(rng, gpu, env, clock, single)
+        rows += scaling_rows(scaling, gpu, spec, env, clock, single)
     predictions = random.Random(15)  # the inspector's predicted times: measured over 0.7x to 2.6x
     for row in rows:
         if row["kind"] == "kernel" and row["backend"] == "triton" and row["status"] == "ok":
