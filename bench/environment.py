@@ -107,6 +107,7 @@ def collect(device: torch.device, run_id: str, measure_bandwidth: bool = True) -
         "device_memory_bytes": None, "sm_clock_max_mhz": None, "memory_clock_max_mhz": None,
         "sm_clock_mhz": None, "memory_clock_mhz": None, "power_limit_w": None, "temperature_c": None,
         "copy_bandwidth_gbps": None, "bf16_matmul_tflops": None,
+        "cluster_node": None,  # the Ray node's id where a cluster ran the row (bench.cluster)
     }
     status = _git("status", "--porcelain", "--untracked-files=no")
     env["git_dirty"] = None if status is None else bool(status)

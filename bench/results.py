@@ -47,8 +47,10 @@ STATUS_MARKS = {"incorrect": "!", "error": "E", "oom": "M", "skipped": "-"}
 
 # The configuration: what was measured, whatever it ran on. Rows of one device with equal
 # values measure the same thing.
+# ``world_size``: the data-parallel ranks of a training model row (``bench.distributed``); None
+# where one process ran it without torch.distributed, which a scaling sweep's 1 means too.
 CONFIGURATION = ("kind", "name", "shape", "backend", "mode", "dtype", "batch_size", "memory_format", "input_size",
-                 "protocol")
+                 "protocol", "world_size")
 
 # What identifies a configuration across runs: the GPU model is part of it.
 KEY_COLUMNS = CONFIGURATION + ("device_name",)
@@ -60,6 +62,7 @@ MEASUREMENT_COLUMNS = (
     "status", "message", "views_per_image", "device_times_ms", "device_ms", "iqr_ms", "samples", "ci_rel",
     "timing_method",
     "timing_fallback", "host_ms", "host_bound", "do_bench_ms", "do_bench_cudagraph_ms", "predicted_ms", "throughput",
+    "per_rank_throughput", "scaling_efficiency",
     "peak_memory_bytes", "peak_reserved_bytes", "rel_error", "max_abs_error", "top1_agreement",
     "grad_rel_error", "tolerance", "grad_tolerance", "bytes_moved", "flops", "achieved_gbps", "achieved_tflops",
     "percent_of_copy_bandwidth", "percent_of_matmul_rate", "sm_clock_mhz_min", "sm_clock_mhz_max", "throttle_reasons",
@@ -71,7 +74,7 @@ ENVIRONMENT_COLUMNS = (
     "cudnn_version", "git_commit", "git_dirty", "device_name", "device_uuid", "driver_version",
     "compute_capability", "device_memory_bytes", "sm_clock_max_mhz", "memory_clock_max_mhz",
     "sm_clock_mhz", "memory_clock_mhz", "power_limit_w", "temperature_c",
-    "copy_bandwidth_gbps", "bf16_matmul_tflops",
+    "copy_bandwidth_gbps", "bf16_matmul_tflops", "cluster_node",
 )
 
 COLUMNS = ("schema_version",) + CONFIG_COLUMNS + MEASUREMENT_COLUMNS + ENVIRONMENT_COLUMNS
@@ -100,12 +103,15 @@ def same_device(row: dict, environment: dict) -> bool:
     return None in uuids or uuids[0] == uuids[1]
 
 
-def unfinished(configs: list[dict], rows: Iterable[dict], environments: list[dict]) -> list[dict]:
+def unfinished(configs: list[dict], rows: Iterable[dict], environments: list[dict] | None = None) -> list[dict]:
     """The configurations that no row finished on one of these devices (the environments of
-    the run's workers): rows of another GPU, or of another suite, never count as done."""
+    the run's workers): rows of another GPU, or of another suite, never count as done. Without
+    ``environments`` (a cluster run, whose devices are the cluster's), a row on any device counts."""
     devices_done = {}
     for row in rows:
         devices_done.setdefault(resume_key(row), []).append(row)
+    if environments is None:
+        return [config for config in configs if resume_key(config) not in devices_done]
     return [config for config in configs
             if not any(same_device(row, environment) for row in devices_done.get(resume_key(config), ())
                        for environment in environments)]
@@ -140,16 +146,19 @@ def derive(row: dict) -> dict:
     the same run (the matrix rate only for fp16/bf16, the dtypes it is measured in). All of them
     from device time (``device_ms``), never host time; and whether the row is ``host_bound``, its
     host time per call over its device time by more than ``HOST_BOUND_MARGIN``. A column whose
-    inputs are missing is None."""
+    inputs are missing is None. (``scaling_efficiency`` needs a second row: :func:`scaling_efficiency`.)"""
     seconds = row["device_ms"] * 1e-3 if row.get("device_ms") else None
-    derived = dict.fromkeys(("throughput", "achieved_gbps", "achieved_tflops", "percent_of_copy_bandwidth",
+    derived = dict.fromkeys(("throughput", "per_rank_throughput", "achieved_gbps", "achieved_tflops", "percent_of_copy_bandwidth",
                              "percent_of_matmul_rate", "host_bound"))
     if seconds is not None and row.get("host_ms") is not None and row.get("timing_method") not in ONE_CLOCK_METHODS:
         derived["host_bound"] = row["host_ms"] > row["device_ms"] * (1 + HOST_BOUND_MARGIN)
     if seconds is None:
         return derived
     if row.get("kind") == "model" and row.get("batch_size"):
-        derived["throughput"] = row["batch_size"] / seconds
+        # A data-parallel step trains ``batch_size`` images on each of ``world_size`` ranks.
+        derived["throughput"] = (row.get("world_size") or 1) * row["batch_size"] / seconds
+        if row.get("world_size"):
+            derived["per_rank_throughput"] = row["batch_size"] / seconds
     if row.get("bytes_moved") is not None:
         derived["achieved_gbps"] = row["bytes_moved"] / seconds / 1e9
         if row.get("copy_bandwidth_gbps"):
@@ -159,6 +168,24 @@ def derive(row: dict) -> dict:
         if row.get("bf16_matmul_tflops") and row.get("dtype") in ("fp16", "bf16"):
             derived["percent_of_matmul_rate"] = 100 * derived["achieved_tflops"] / row["bf16_matmul_tflops"]
     return derived
+
+
+def single_rank_key(row: dict) -> tuple:
+    """What a multi-rank row shares with its single-rank row: the configuration less
+    ``world_size``, on the same GPU model (``world_size`` None and 1 are both one rank)."""
+    return tuple(row.get(column) for column in KEY_COLUMNS if column != "world_size")
+
+
+def scaling_efficiency(row: dict, rows: Iterable[dict]) -> float | None:
+    """A data-parallel row's images/s over ``world_size`` times its single-rank row's (the newest
+    ``ok`` one among ``rows``): 1.0 is perfect scaling. None for a single-rank row, or where no
+    single-rank row of the same configuration and GPU model was measured."""
+    if (row.get("world_size") or 1) == 1 or not row.get("throughput"):
+        return None
+    key = single_rank_key(row)
+    singles = [r for r in rows if (r.get("world_size") or 1) == 1 and r.get("status") == "ok"
+               and r.get("throughput") and single_rank_key(r) == key]
+    return row["throughput"] / (row["world_size"] * singles[-1]["throughput"]) if singles else None
 
 
 TRUNCATED_MARK = b"  <- cut off by an interrupted write; readers skip this line"

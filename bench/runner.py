@@ -101,6 +101,7 @@ class Runner:
         trace = measurement.pop("traceback", None)
         config = {**w.config, "device": w.device}
         row = results.make_row(config, measurement, w.environment or {})
+        row["scaling_efficiency"] = results.scaling_efficiency(row, self.rows)
         writer.write(row)
         self.rows.append(row)
         self.done += 1

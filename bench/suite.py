@@ -51,7 +51,7 @@ CPU_TIMING_DEFAULTS = {"max_time_s": 0.0}
 SUITE_KEYS = ("description", "timing", "matrix")
 MATRIX_KEYS = {
     "model": ("kind", "models", "backends", "modes", "dtypes", "batch_sizes", "memory_formats", "input_size",
-              "protocols"),
+              "protocols", "world_sizes"),
     "kernel": ("kind", "ops", "shapes_from", "depthwise_from", "shapes", "backends", "modes", "dtypes",
                "batch_sizes", "memory_formats"),
 }
@@ -80,6 +80,7 @@ class Overrides:
     input_size: int | None = None
     shapes: list[str] | None = None  # glob patterns on the kernel cases' shape strings
     protocols: list[str] | None = None  # test protocols of inference model rows (models.protocols)
+    world_sizes: list[int] | None = None  # data-parallel ranks of training model rows (bench.distributed)
 
 
 def list_suites(directory: str | os.PathLike | None = None) -> list[str]:
@@ -238,6 +239,8 @@ def check_matrix(matrix: dict) -> str:
         raise SuiteError(f"batch_sizes: expected a list of positive integers, got {shown(batch_sizes)}")
     if "protocols" in matrix:
         check_protocols(matrix["protocols"], matrix["modes"])
+    if "world_sizes" in matrix:
+        check_world_sizes(matrix["world_sizes"], matrix["modes"])
     if "input_size" in matrix and not (is_int(matrix["input_size"]) and matrix["input_size"] >= 1):
         raise SuiteError(f"input_size: expected a positive integer, got {shown(matrix['input_size'])}")
     shapes = matrix.get("shapes", [])
@@ -300,6 +303,8 @@ def expand(suite: dict, overrides: Overrides = Overrides(), device: str = "cpu")
         _model_names(overrides.models)
     if overrides.protocols is not None:
         check_protocols(overrides.protocols, overrides.modes or list(MODEL_MODES))
+    if overrides.world_sizes is not None:
+        check_world_sizes(overrides.world_sizes, overrides.modes or list(MODEL_MODES))
     if overrides.ops is not None:
         check_choices("op", overrides.ops, list_ops())
     timing = timing_for(suite, device)
@@ -338,6 +343,16 @@ def check_protocols(protocols, modes: list[str]) -> None:
                          f"not {modes[0]!r}")
 
 
+def check_world_sizes(world_sizes, modes: list[str]) -> None:
+    """Data-parallel world sizes: positive integers, and only where training is measured (an
+    inference row has no gradients to share)."""
+    if not (isinstance(world_sizes, list) and world_sizes and all(is_int(n) and n >= 1 for n in world_sizes)):
+        raise SuiteError(f"world_sizes: expected a list of positive integers, got {shown(world_sizes)}")
+    if "train" not in modes:
+        raise SuiteError(f"world_sizes: data-parallel ranks share gradients: they run with mode train only, "
+                         f"not {modes[0]!r}")
+
+
 def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict]:
     """The configurations of one checked matrix; ``base``, the device and timing of each."""
     from .ops import get_op, list_ops
@@ -358,12 +373,18 @@ def _matrix_configs(matrix: dict, overrides: Overrides, base: dict) -> list[dict
         input_size = overrides.input_size if overrides.input_size is not None else matrix.get("input_size")
         protocols = overrides.protocols or matrix.get("protocols", ["single"])
         check_protocols(protocols, modes)
+        world_sizes = overrides.world_sizes or matrix.get("world_sizes", [None])
         for name, backend, mode, dtype, batch, fmt in itertools.product(
                 names, backends, modes, dtypes, batch_sizes, formats):
-            for protocol in protocols if mode == "infer" else ["single"]:  # training has no test protocol
+            # Training has no test protocol, and inference no ranks; one rank's row runs first, so a
+            # multi-rank row finds it (results.scaling_efficiency).
+            for protocol, world_size in itertools.product(
+                    protocols if mode == "infer" else ["single"],
+                    sorted(world_sizes) if mode == "train" and world_sizes != [None] else [None]):
                 configs.append({**base, "name": name, "shape": None, "backend": backend, "mode": mode,
                                 "dtype": dtype, "batch_size": batch, "memory_format": fmt,
-                                "input_size": input_size or _native_size(name), "protocol": protocol})
+                                "input_size": input_size or _native_size(name), "protocol": protocol,
+                                "world_size": world_size})
         return configs
     if not kernels_only and overrides.models is not None:
         return []  # only models were asked for
