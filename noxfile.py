@@ -23,7 +23,7 @@ def install(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite on the CPU (Triton kernels through the Triton interpreter)."""
-    install(session, "[test]")
+    install(session, "[test,cluster]")  # the cluster tests start a Ray cluster of their own
     # Triton reads TRITON_INTERPRET when it is imported: set for the whole test process.
     # --benchmark-disable: benchmarks/ runs each benchmark once, as a test, without timing it.
     session.run("python", "-m", "pytest", "-q", "--benchmark-disable", *session.posargs,

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from .devices import physical_gpu
 from .paths import check_creatable, default_compile_cache
 from .suite import BACKENDS, DEVICE_TIMINGS, DTYPES, MEMORY_FORMATS, MODEL_MODES, list_suites
 from .tables import format_table
@@ -145,6 +146,32 @@ def resolve_devices(device: str | None) -> list[str]:
     raise UsageError(f"--device {device!r}: expected cpu, cuda:N or all")
 
 
+def check_world_size(configs: list[dict], devices: list[str]) -> None:
+    """Give each multi-rank configuration the GPUs its ranks run on (``rank_gpus``, physical
+    indices: GPUs 0..N-1 as this process sees them); a one-line :class:`UsageError` where the
+    largest world size needs more GPUs (or, on a CPU, more cores) than there are."""
+    ranks = max((config.get("world_size") or 1 for config in configs), default=1)
+    if ranks == 1:
+        return
+    if devices == ["cpu"]:
+        cores = os.cpu_count() or 1
+        if ranks > cores:
+            raise UsageError(f"--world-size {ranks}: this CPU has {cores} cores, and a gloo rank needs one")
+        return
+    if len(devices) > 1:
+        raise UsageError(f"--world-size {ranks} with --device all: data-parallel rows run their ranks on "
+                         f"GPUs 0..{ranks - 1} themselves; use --device cuda:0")
+    import torch
+
+    count = torch.cuda.device_count()
+    if ranks > count:
+        raise UsageError(f"--world-size {ranks}: {count} CUDA device(s) visible, and a rank needs one GPU")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    for config in configs:
+        if (config.get("world_size") or 1) > 1:
+            config["rank_gpus"] = ",".join(physical_gpu(i, visible) for i in range(config["world_size"]))
+
+
 def device_identities(devices: list[str]) -> list[dict]:
     """``device_name`` and ``device_uuid`` of each device, as the rows run on it record them."""
     if devices == ["cpu"]:
@@ -173,6 +200,31 @@ def output_path(out: str | None, suite: str, devices: list[str], resume: bool) -
     return directory / results.run_file_name(suite, identities[0]["device_name"])
 
 
+def connect_cluster(args: argparse.Namespace):
+    """``ray``, connected to ``--cluster`` and checked against ``--accelerator-type``; None for a
+    local run. A one-line error for options that a cluster run cannot honour."""
+    if args.cluster is None:
+        if args.accelerator_type is not None:
+            raise UsageError("--accelerator-type chooses GPUs of a Ray cluster: it needs --cluster")
+        return None
+    for option, value in (("--device", args.device), ("--budget", args.budget)):
+        if value is not None:
+            raise UsageError(f"{option} with --cluster: the cluster's scheduler places every configuration; "
+                             f"drop {option}")
+    from . import cluster
+
+    ray = cluster.connect(args.cluster)
+    cluster.check_accelerator_type(ray, args.accelerator_type)
+    return ray
+
+
+def cluster_device(ray) -> str:
+    """The kind of device a cluster's configurations are expanded for: a GPU's, or a CPU's."""
+    from .cluster import has_gpus
+
+    return "cuda:0" if has_gpus(ray) else "cpu"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import socket
 
@@ -185,25 +237,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_out(args.out)
     compile_cache = Path(args.compile_cache or os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_compile_cache())
     check_creatable(compile_cache, "--compile-cache")
-    devices = resolve_devices(args.device)
+    ray = connect_cluster(args)
+    devices = resolve_devices(args.device) if ray is None else [cluster_device(ray)]
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
                                  dtypes=args.dtypes, batch_sizes=args.batch_sizes,
                                  memory_formats=args.memory_format, input_size=args.input_size, shapes=args.shapes,
-                                 protocols=args.protocols)
+                                 protocols=args.protocols, world_sizes=args.world_size)
     configs = suites.expand(suites.load_suite(name), overrides, device=devices[0])
     for config in configs:
         config["suite"] = name
         config.update({k: v for k, v in (("warmup", args.warmup), ("repeats", args.repeats)) if v is not None})
         if args.device_timing is not None:
             config["device_timing"] = args.device_timing
+    if ray is None:
+        check_world_size(configs, devices)
+    else:
+        from . import cluster
+
+        cluster.check_world_size(ray, configs)
     cards = estimate.model_cards_of(configs) if args.budget is not None or args.dry_run else {}
     if args.budget is not None:
         configs = estimate.order_by_value(configs, lambda config: estimate.family(config, cards))
     if args.dry_run:
         print(estimate.dry_run_report(name, configs, cards, devices, args.budget))
         return 0
-    out = output_path(args.out, name, devices, args.resume)
+    if ray is None:
+        out = output_path(args.out, name, devices, args.resume)
+    else:
+        from . import cluster
+
+        out = cluster.output_path(args.out, name, args.resume)
     if args.resume and out.exists():
         from .results import read_rows
 
@@ -216,13 +280,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_file.flush()
 
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}"
-    log(f"run {run_id}: suite {name}, {len(configs)} configurations on {', '.join(devices)} -> {out}")
-    print(f"suite {name}: {len(configs)} configurations on {', '.join(devices)} -> {out}", file=sys.stderr)
+    where = ", ".join(devices) if ray is None else f"the Ray cluster at {args.cluster} ({devices[0].split(':')[0]})"
+    log(f"run {run_id}: suite {name}, {len(configs)} configurations on {where} -> {out}")
+    print(f"suite {name}: {len(configs)} configurations on {where} -> {out}", file=sys.stderr)
     options = RunOptions(run_id=run_id, devices=devices, resume=args.resume,
                          memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log,
                          budget_s=None if args.budget is None else args.budget * 60,
                          cost_s=lambda config: estimate.config_s(config, cards), compile_cache=str(compile_cache))
-    runner = Runner(configs, out, options)
+    if ray is None:
+        runner = Runner(configs, out, options)
+    else:
+        from .cluster import ClusterRunner
+
+        runner = ClusterRunner(ray, configs, out, options, args.accelerator_type, args.cluster_retries)
 
     def terminate(signum, frame):
         raise Terminated()
@@ -307,6 +377,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cluster import TASK_RETRIES  # Ray itself is imported only by a run with --cluster
+
     parser = Parser(prog="python -m bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -344,12 +416,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--protocols", type=_csv(),
                      help="test protocols of inference model rows: single (default), 10crop, 144crop, dense "
                           "(the papers' multi-crop and dense evaluations; README)")
+    run.add_argument("--world-size", type=_csv(_count(1)), metavar="N[,N...]",
+                     help="data-parallel ranks of training model rows, e.g. 1,2,4: DistributedDataParallel, "
+                          "batch size per rank (NCCL, one GPU a rank; gloo on CPU cores); each multi-rank row "
+                          "records its scaling efficiency against the one-rank row")
     run.add_argument("--device-timing", type=_one_of(DEVICE_TIMINGS, "device timing method"),
                      help="how a GPU row's device time is taken: auto (a CUDA graph for kernels and inference, "
                           "CUPTI where a graph cannot hold the op, events for training steps) or one forced; "
                           "default: the suite's")
     run.add_argument("--device", type=_device,
                      help="cpu, cuda:N, or all (one worker per visible GPU); default cuda:0 or cpu")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="run every configuration as a task of a Ray cluster (pip install '.[cluster]'): auto, "
+                          "HOST:PORT or ray://HOST:PORT; rows stream back into one file here")
+    run.add_argument("--accelerator-type", metavar="NAME",
+                     help="with --cluster: only on nodes whose GPUs Ray names NAME (e.g. H100, A100)")
+    run.add_argument("--cluster-retries", type=_count(0), default=TASK_RETRIES, metavar="N",
+                     help="with --cluster: reruns of a task whose worker or node died, before its row is an "
+                          f"error (default {TASK_RETRIES})")
     run.add_argument("--out", help="results file (*.jsonl) or directory (default results/runs/)")
     run.add_argument("--resume", action="store_true",
                      help="skip configurations already run on this device in the output file (a directory: "

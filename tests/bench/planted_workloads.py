@@ -68,3 +68,15 @@ def report_phases(config, device):
     for name in PHASES:
         phase(name)
     return succeed(config, device)
+
+
+def sleep_once_telling_its_pids(config, device):
+    """The first time, writes the worker's pid and its parent's to ``config["pid_file"]`` and
+    sleeps, so a test can kill the process that runs it; once the file exists, succeeds."""
+    path = config["pid_file"]
+    if os.path.exists(path):
+        return succeed(config, device)
+    with open(path + ".partial", "w") as f:
+        f.write(f"{os.getpid()} {os.getppid()}")
+    os.replace(path + ".partial", path)
+    sleep_forever(config, device)
