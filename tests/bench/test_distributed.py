@@ -94,6 +94,7 @@ def fail_on_rank_1(config, device, rank, world_size):
     """A planted rank workload: rank 1 fails; rank 0 waits, as a rank in a collective whose peer is gone."""
     with open(os.path.join(config["pid_dir"], f"rank{rank}.pid"), "w") as f:
         f.write(str(os.getpid()))
+    torch.distributed.barrier()  # both pids written before rank 1 fails and the worker kills rank 0
     if rank == 1:
         raise RuntimeError("planted failure on rank 1")
     time.sleep(3600)
