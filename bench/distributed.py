@@ -11,9 +11,9 @@ every rank's stdout and stderr; nothing listens on a network interface, and the 
 sockets stay on the loopback interface (``GLOO_SOCKET_IFNAME``, ``NCCL_SOCKET_IFNAME``: every
 rank is on this host). On GPUs (the configuration's ``rank_gpus``, physical ids) every rank sees
 those GPUs and rank r runs on ``cuda:r`` under NCCL; on the CPU the ranks run gloo and share the
-cores equally. The worker waits for the ranks; if one fails, it kills the others (a rank left
-alone waits in its next collective for good) and raises the failure, which becomes the row's
-error, naming the rank.
+cores equally. Each rank inherits the worker's memory cap (``--worker-memory-limit``). The worker
+waits for the ranks; if one fails, it kills the others (a rank left alone waits in its next
+collective for good) and raises the failure, which becomes the row's error, naming the rank.
 
 **Correctness check.** Before timing, one SGD step of the eager fp32 model in eval mode on N
 ranks, each on its slice of one global batch, must leave the same parameters as one step of an
@@ -21,13 +21,14 @@ identical single-process copy on the whole batch (``grad_rel_error``: the relati
 parameter updates, rank 0's against the copy's; judged by ``workloads.GRAD_TOLERANCE["fp32"]``).
 The loss is a mean over the batch, so DDP's average of the ranks' gradients is the gradient of the
 whole batch exactly when every rank's gradients reach every other: this catches buckets that are
-never reduced, gradients summed rather than averaged, and ranks that started from different
-weights. Eval mode, because only there is each image's output a function of that image alone:
+never reduced, gradients summed rather than averaged, and ranks whose weights differ at the start
+(DDP broadcasts rank 0's). Eval mode, because only there is each image's output a function of that image alone:
 in training BatchNorm normalises by the statistics of each rank's own slice (by design of
 DDP; ``SyncBatchNorm`` would share them) and dropout draws its masks at random, so a training
 step on N ranks is a different computation from one on the concatenated batch, and nothing is
-checked of how the ranks' BatchNorm statistics differ. The check runs the eager model: it checks
-the distribution of the step, not the backend, whose kernels the one-rank row checks.
+checked of how the ranks' BatchNorm statistics differ. The check runs the eager model in fp32,
+whatever the row's backend and dtype: it checks the distribution of the step, not the backend's
+kernels or the dtype's rounding, which the one-rank row checks.
 
 **Timing.** Ranks must make the same calls to the collectives or they deadlock, so the adaptive
 loop of :func:`bench.timing.time_function` runs here in step: every rank times its steps (CUDA
@@ -35,7 +36,8 @@ events on a GPU, the host clock on a CPU), and after each batch of ``repeats`` s
 all-reduce the batch's times with MAX (a data-parallel step lasts as long as its slowest rank),
 so every rank holds the same samples and :func:`bench.timing.enough` decides the same everywhere.
 Rank 0 reports the samples, the peak memory of the hungriest rank and the check; ``bench.results``
-derives images/s over all ranks from ``world_size``.
+derives images/s over all ranks from ``world_size``. The timed model is the backend's model inside
+DDP, but torch.compile's goes outside it (see :func:`train_rank`).
 """
 
 from __future__ import annotations
