@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import results
 from .errors import one_line
-from .runner import Runner, RunOptions, describe
+from .runner import Runner, RunOptions, describe, format_duration
 
 ADDRESS_FORMS = "auto (a cluster started here with 'ray start'), HOST:PORT (its GCS), or ray://HOST:PORT (Ray Client)"
 ACCELERATOR_PREFIX = "accelerator_type:"  # Ray's resource naming a node's kind of GPU
@@ -195,8 +195,8 @@ class ClusterRunner:
                 while tasks:
                     ready, _ = ray.wait(list(tasks), num_returns=1, timeout=1.0)
                     for ref in ready:
-                        self._write(writer, tasks.pop(ref), ref)
-                        self._progress(len(pending), started)
+                        row = self._write(writer, tasks.pop(ref), ref)
+                        self._progress(row, len(pending), started)
             except KeyboardInterrupt:
                 for ref in tasks:  # their workers die with the Ray worker processes (die_with_parent)
                     ray.cancel(ref, force=True)
@@ -205,7 +205,7 @@ class ClusterRunner:
                 raise
         return self.rows
 
-    def _write(self, writer: results.ResultsWriter, config: dict, ref) -> None:
+    def _write(self, writer: results.ResultsWriter, config: dict, ref) -> dict:
         try:
             answer = self.ray.get(ref)
             row, lines = answer["row"], answer["log"]
@@ -221,8 +221,10 @@ class ClusterRunner:
         self.done += 1
         for line in lines:
             self.options.log(line)
+        return row
 
-    def _progress(self, total: int, started: float) -> None:
+    def _progress(self, row: dict, total: int, started: float) -> None:
+        """A line per finished row (tasks finish in any order, so no bar): count, time, status and what."""
         if self.options.progress:
-            elapsed = time.time() - started
-            print(f"[{self.done}/{total}] {elapsed:.0f} s", file=sys.stderr, flush=True)
+            print(f"[{self.done}/{total}] {format_duration(time.time() - started)}  {row['status']:9} "
+                  f"{describe(row)}" + (f" on {row['host']}" if row.get("host") else ""), file=sys.stderr, flush=True)

@@ -216,7 +216,8 @@ class Runner:
 
 def describe(config: dict) -> str:
     what = config["name"] if config["kind"] == "model" else f"{config['name']} {config['shape']}"
-    return (f"{what} {config['backend']} {config['mode']} {config['dtype']} bs{config['batch_size']} "
+    ranks = f" {config['world_size']} ranks" if (config.get("world_size") or 1) > 1 else ""
+    return (f"{what} {config['backend']} {config['mode']} {config['dtype']} bs{config['batch_size']}{ranks} "
             f"{config['memory_format']} {config['device']}")
 
 

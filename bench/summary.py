@@ -4,7 +4,7 @@ the harness's device time against Triton's ``do_bench`` and ``do_bench_cudagraph
 
 from __future__ import annotations
 
-from .results import STATUS_MARKS
+from .results import STATUS_MARKS, scaling_efficiency
 from .tables import format_table
 
 
@@ -26,13 +26,19 @@ def model_summary(rows: list[dict]) -> str:
         if row["kind"] != "model":
             continue
         key = (row["name"], row["mode"], row.get("protocol"), row["dtype"], row["batch_size"], row["memory_format"],
-               row["device"])
+               row["device"], row.get("world_size"))
         groups.setdefault(key, {})[row["backend"]] = row
     lines = []
-    for (name, mode, protocol, dtype, batch, fmt, device), by_backend in groups.items():
-        line = {"model": name, "mode": mode, "protocol": protocol, "dtype": dtype, "batch": batch, "device": device}
+    for (name, mode, protocol, dtype, batch, fmt, device, ranks), by_backend in groups.items():
+        line = {"model": name, "mode": mode, "protocol": protocol, "dtype": dtype, "batch": batch, "device": device,
+                "ranks": ranks}
         for backend in ("torch", "triton", "compile"):
             line[backend] = status_cell(by_backend.get(backend))
+        # A cluster's rows arrive in any order: a multi-rank row may have come before its one-rank row.
+        efficiency = {backend: row.get("scaling_efficiency") or scaling_efficiency(row, rows)
+                      for backend, row in by_backend.items()}
+        line["scaling"] = ", ".join(f"{backend} {value:.0%}" for backend, value in efficiency.items()
+                                    if value is not None) or None
         base = by_backend.get("torch")
         for backend in ("triton", "compile"):
             other = by_backend.get(backend)
@@ -44,8 +50,13 @@ def model_summary(rows: list[dict]) -> str:
     columns = ["model", "mode", "dtype", "batch", "device", "torch", "triton", "compile", "triton x", "compile x"]
     if any(line["protocol"] not in (None, "single") for line in lines):  # the papers' test protocols
         columns.insert(2, "protocol")
-    return format_table(lines, columns) + ("\n(images/s from device time; ! incorrect, H host-bound, E error, "
-                                           "M out of memory, - skipped)")
+    note = "images/s from device time"
+    if any(line["ranks"] for line in lines):  # data-parallel rows: images/s of all ranks together
+        columns[columns.index("batch") + 1:columns.index("batch") + 1] = ["ranks"]
+        columns.append("scaling")
+        note += ", all ranks; batch per rank; scaling: efficiency against one rank"
+    return format_table(lines, columns) + (f"\n({note}; ! incorrect, H host-bound, E error, M out of memory, "
+                                           "- skipped)")
 
 
 def kernel_summary(rows: list[dict]) -> str:

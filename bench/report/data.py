@@ -42,7 +42,7 @@ CLOCK_SPREAD_RATIO = 0.10
 FLAG_ORDER = ("incorrect", "error", "oom", "skipped", "noisy", "host bound", "throttled", "clocks moved")
 
 MODE_ORDER = ("infer", "train", "train-forward", "train-backward")
-INTEGER_COLUMNS = ("batch_size", "input_size", "samples", "peak_memory_bytes", "peak_reserved_bytes", "bytes_moved",
+INTEGER_COLUMNS = ("batch_size", "input_size", "world_size", "samples", "peak_memory_bytes", "peak_reserved_bytes", "bytes_moved",
                    "flops", "sm_clock_mhz_min", "sm_clock_mhz_max", "cudnn_version")
 FAST_BACKENDS = tuple(b for b in BACKENDS if b != "torch")  # compared against torch
 REFERENCE_BACKEND = "torch"
@@ -106,6 +106,12 @@ def number(x) -> float | None:
 def rows_of_kind(frame, kind: str) -> list[dict]:
     """The rows of one kind (``model`` or ``kernel``) as dicts."""
     return frame[frame["kind"] == kind].to_dict("records") if not frame.empty else []
+
+
+def one_process(row) -> bool:
+    """Whether one process measured the row. Data-parallel rows (``world_size`` over 1) are the
+    scaling section's: beside one-process rows they would read as another bar of the same model."""
+    return (value(row.get("world_size")) or 1) == 1
 
 
 def quartiles(times_ms) -> tuple[float, float] | tuple[None, None]:
@@ -230,7 +236,7 @@ def speedups(frame) -> list[dict]:
     flagged), as in the terminal summary; otherwise None. ``flags`` combine both rows' flags.
     """
     by_group: dict[tuple, dict] = {}
-    for row in frame.to_dict("records"):
+    for row in filter(one_process, frame.to_dict("records")):
         by_group.setdefault(_group_key(row), {})[row["backend"]] = row
     out = []
     for key, backends in by_group.items():
@@ -250,7 +256,7 @@ def speedups(frame) -> list[dict]:
 def model_summary(frame) -> list[dict]:
     """Per platform, model, mode, dtype, batch: each backend's row and the fast paths' speedups."""
     groups: dict[tuple, dict] = {}
-    for row in rows_of_kind(frame, "model"):
+    for row in filter(one_process, rows_of_kind(frame, "model")):
         groups.setdefault(_group_key(row), {})[row["backend"]] = row
     lines = []
     for key, backends in groups.items():

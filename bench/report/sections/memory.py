@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...suite import BACKENDS
-from ..data import number, rows_of_kind
+from ..data import number, one_process, rows_of_kind
 from ..figures import BACKEND_COLOR, BACKEND_LABEL, add_groups, group_label, layout
 from ..format import batch_label, esc, fmt_bytes, hover, sort_key, sorted_unique
 from ..page import Page, Rows
@@ -19,7 +19,7 @@ def render(page: Page, rows: Rows) -> str:
     intro = ('<p class="intro">Peak allocated device memory per model, backend and batch size (reset before each '
              "configuration's timed region; the hover also gives the peak reserved by the caching allocator). "
              "On a CPU the figure is the worker process's peak resident size, start-up included.</p>")
-    measured = [r for r in rows_of_kind(rows.latest, "model") if number(r.get("peak_memory_bytes"))]
+    measured = [r for r in rows_of_kind(rows.latest, "model") if number(r.get("peak_memory_bytes")) and one_process(r)]
     if not measured:
         return intro + page.missing("No model row with a peak memory figure in the inputs.")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("infer", "train"), horizontal_spacing=0.06)

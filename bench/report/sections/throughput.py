@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...suite import BACKENDS
-from ..data import number, rows_of_kind
+from ..data import number, one_process, rows_of_kind
 from ..figures import BACKEND_COLOR, BACKEND_LABEL, BAD, add_groups, failures, group_label, layout, ring
 from ..format import batch_label, esc, fmt_num, hover, sorted_unique
 from ..page import Page, Rows
@@ -20,7 +20,7 @@ def render(page: Page, rows: Rows) -> str:
              'span the interquartile range of the timed repetitions). Pick the platform, dtype and batch size '
              'above the plot. Hatched bars are incorrect; a red × (and a line under the model\'s name) marks a '
              'configuration that failed or was skipped.</p>')
-    model_rows = [r for r in rows_of_kind(rows.latest, "model") if r.get("protocol") in (None, "single")]
+    model_rows = [r for r in rows_of_kind(rows.latest, "model") if r.get("protocol") in (None, "single") and one_process(r)]
     if not model_rows:
         return intro + page.missing("No model rows in the inputs.")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("infer", "train"), horizontal_spacing=0.06)

@@ -215,3 +215,10 @@ def test_environment_warns_where_the_gpu_throttled_or_clocks_moved():
     assert runs["hot"]["warnings"][0] == "GPU throttled: hw_slowdown (1 rows), sw_power_cap (2 rows)"
     assert "1400-1980 MHz" in runs["hot"]["warnings"][1] and "(1 rows moved" in runs["hot"]["warnings"][1]
     assert runs["synthetic-x"]["synthetic"]
+
+
+def test_data_parallel_rows_stay_out_of_the_one_process_summary_and_speedups():
+    f = prepared(row(mode="train"), row(mode="train", backend="triton", median=8.0),
+                 row(mode="train", world_size=2), row(mode="train", backend="triton", world_size=2, median=9.0))
+    assert [(line["name"], line["mode"]) for line in data.model_summary(f)] == [("resnet50", "train")]
+    assert [p["speedup"] for p in data.speedups(f)] == [10.0 / 8.0]
