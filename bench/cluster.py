@@ -203,7 +203,8 @@ class ClusterRunner:
                 self.options.log(f"interrupted: {self.done} rows written to {self.out_path}; "
                                  f"{len(tasks)} tasks cancelled")
                 raise
-        return self.rows
+        order = {results.resume_key(config): index for index, config in enumerate(self.configs)}
+        return sorted(self.rows, key=lambda row: order.get(results.resume_key(row), len(order)))  # the suite's order
 
     def _write(self, writer: results.ResultsWriter, config: dict, ref) -> dict:
         try:
