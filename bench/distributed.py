@@ -4,7 +4,7 @@ process each, the batch size per rank.
 **Processes.** :func:`run_model` runs in the harness's worker, a daemon process, which may not
 start children through ``multiprocessing``; it starts the ranks as ``python -m bench.distributed``
 with :mod:`subprocess`, in the worker's process group, and each rank first arms
-:func:`bench.worker.die_with_parent`: the runner kills the worker at its timeout, and no rank
+:func:`bench.lifetime.die_with_parent`: the runner kills the worker at its timeout, and no rank
 outlives it. The ranks meet through a ``torch.distributed.FileStore`` in a temporary directory,
 which also holds the configuration (JSON), rank 0's measurement, each failed rank's error and
 every rank's stdout and stderr; nothing listens on a network interface, and the collectives'
@@ -61,6 +61,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import progress
+from .lifetime import die_with_parent
 from .errors import one_line
 from .progress import phase
 from .timing import EVENTS, HOST_CLOCK, WARMUP_MIN_CALLS, enough, gc_disabled, summarize
@@ -190,8 +191,6 @@ def stop(ranks: list[subprocess.Popen]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """A rank: ``python -m bench.distributed DIRECTORY RANK WORLD_SIZE PARENT_PID``."""
-    from .worker import die_with_parent
-
     directory, rank, world_size, parent_pid = argv or sys.argv[1:]
     directory, rank, world_size = Path(directory), int(rank), int(world_size)
     die_with_parent(int(parent_pid))
@@ -252,8 +251,8 @@ def train_rank(config: dict, device: torch.device, rank: int, world_size: int) -
     from models.protocols import VIEWS_PER_IMAGE
 
     from .backends import get_backend
-    from .workloads import (GRAD_TOLERANCE, MODEL_TOLERANCE, _loss, autocast, memory_format_of, peak_rss_bytes,
-                            precision, reset_peak_rss)
+    from .workloads import (GRAD_TOLERANCE, MODEL_TOLERANCE, memory_format_of, peak_rss_bytes, precision,
+                            reset_peak_rss, training_step)
 
     phase("building")
     torch.manual_seed(0)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
@@ -274,15 +273,7 @@ def train_rank(config: dict, device: torch.device, rank: int, world_size: int) -
     batch, size = config["batch_size"], config["input_size"]
     x = torch.randn(batch, 3, size, size, generator=generator).to(device).contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (batch,), generator=generator).to(device)
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, config["dtype"]):
-            loss = _loss(model(x), labels)
-        loss.backward()
-        optimizer.step()
+    step = training_step(model, x, labels, config["dtype"], device)
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -326,14 +317,14 @@ def check(eager: torch.nn.Module, config: dict, device: torch.device, rank: int,
 def sgd_update(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
                fmt) -> torch.Tensor:
     """How one plain SGD step in fp32 (no TF32) moves every parameter, flattened, on the CPU."""
-    from .workloads import _loss, precision
+    from .workloads import classification_loss, precision
 
     parameters = list(model.parameters())
     before = torch.cat([p.detach().float().flatten().cpu() for p in parameters])
     optimizer = torch.optim.SGD(parameters, lr=CHECK_LR)
     optimizer.zero_grad(set_to_none=True)
     with precision("fp32"):
-        _loss(model(images.to(device).contiguous(memory_format=fmt)), labels.to(device)).backward()
+        classification_loss(model(images.to(device).contiguous(memory_format=fmt)), labels.to(device)).backward()
         optimizer.step()
     return torch.cat([p.detach().float().flatten().cpu() for p in parameters]) - before
 

@@ -16,38 +16,12 @@ import importlib
 import os
 import resource
 import signal
-import sys
-import threading
 import time
 import traceback
 
 from . import progress
 from .errors import Skip, classify, one_line
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """End this process when the runner ends, however it ends (SIGKILL included), so no worker is
-    left holding a CPU or GPU with nobody to stop it at its timeout.
-
-    Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG). Elsewhere, a thread
-    watches the parent pid. Either way, a parent that died before this ran is caught by the pid."""
-    armed = False
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        armed = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    if not armed:
-        def watch() -> None:
-            while os.getppid() == parent_pid:
-                time.sleep(1.0)
-            os._exit(1)
-
-        threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-
+from .lifetime import die_with_parent
 
 def resolve_workload(config: dict):
     """``config["workload"]`` ("module:function") names a custom workload; else by kind, a model

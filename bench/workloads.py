@@ -95,7 +95,8 @@ def _logits(output):
     return output[0] if isinstance(output, tuple) else output
 
 
-def _loss(output, labels):
+def classification_loss(output, labels):
+    """Mean cross-entropy of the logits, summed over a model's outputs (auxiliary heads included)."""
     outputs = list(output) if isinstance(output, tuple) else [output]
     return sum(F.cross_entropy(o.float(), labels) for o in outputs if o is not None)
 
@@ -119,7 +120,7 @@ def _forward_backward(model, x, labels, dtype: str, device, training: bool):
         with autocast(device, dtype):
             out = model(x)
         if training:
-            _loss(out, labels).backward()
+            classification_loss(out, labels).backward()
     grads = _grads(model) if training else None
     model.zero_grad(set_to_none=True)
     return _logits(out).float(), grads
@@ -214,15 +215,7 @@ def run_model(config: dict, device: torch.device) -> dict:
             with torch.inference_mode(), autocast(device, config["dtype"]):
                 return model(x)
     else:
-        model.train()
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, config["dtype"]):
-                loss = _loss(model(x), labels)
-            loss.backward()
-            optimizer.step()
+        step = training_step(model, x, labels, config["dtype"], device)
 
     with precision(config["dtype"]):
         timing = measure(step, device, config, (GRAPH, EVENTS) if config["mode"] == "infer" else (EVENTS,))
@@ -230,6 +223,22 @@ def run_model(config: dict, device: torch.device) -> dict:
     if config["backend"] == "triton":
         result["message"] = decisions_message(taken_decisions(), "counts")
     return result
+
+
+def training_step(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, dtype: str, device: torch.device):
+    """The timed training step: SGD with momentum on the model's loss under ``dtype``'s autocast
+    (``model`` put in training mode)."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, dtype):
+            loss = classification_loss(model(x), labels)
+        loss.backward()
+        optimizer.step()
+
+    return step
 
 
 def measure(fn, device: torch.device, config: dict, methods: tuple[str, ...]) -> dict:
