@@ -42,6 +42,10 @@ ADDRESS_FORMS = "auto (a cluster started here with 'ray start'), HOST:PORT (its 
 ACCELERATOR_PREFIX = "accelerator_type:"  # Ray's resource naming a node's kind of GPU
 TASK_RETRIES = 2  # Ray's max_retries: reruns of a task whose worker process or node died
 REACH_TIMEOUT_S = 5.0
+# Ray Client's proxy starts a server process per driver, forked while its gRPC threads run; on a
+# loaded machine that start fails now and then (seen here: the first ray:// driver after a
+# cluster's start, 2 runs in 6), and the next try succeeds.
+CLIENT_INIT_TRIES = 3
 
 
 class ClusterError(ValueError):
@@ -59,24 +63,65 @@ def check_address(address: str) -> tuple[str, int] | None:
     return match[1].strip("[]"), int(match[2])
 
 
+def recorded_address() -> tuple[str | None, str]:
+    """Where ``auto`` points, found as Ray finds it: ``RAY_ADDRESS``, else the address that
+    ``ray start`` recorded in ``ray_current_cluster`` under Ray's temporary directory; and where
+    that came from."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"], "RAY_ADDRESS"
+    temp = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
+    path = Path(temp or "/tmp") / "ray" / "ray_current_cluster"
+    try:
+        return path.read_text().strip() or None, str(path)
+    except OSError:
+        return None, str(path)
+
+
+def resolve_address(address: str) -> tuple[str, str]:
+    """The address to connect to, checked, and what the user's ``address`` stands for in errors."""
+    if address != "auto":
+        check_address(address)
+        return address, address
+    recorded, source = recorded_address()
+    if recorded is None:
+        raise ClusterError(f"--cluster auto: no Ray cluster is recorded on this machine (no RAY_ADDRESS, no {source}); "
+                           f"start one with 'ray start --head' or name its address")
+    try:
+        if check_address(recorded) is None:  # "auto" again
+            raise ClusterError(recorded)
+    except ClusterError:
+        raise ClusterError(f"--cluster auto: {source} holds {recorded!r}; expected HOST:PORT or ray://HOST:PORT") from None
+    return recorded, f"auto ({recorded}, from {source})"
+
+
 def connect(address: str):
     """``ray``, connected to the cluster at ``address`` as a driver; a one-line
     :class:`ClusterError` when Ray is not installed or nothing answers there."""
-    where = check_address(address)
+    resolved, named = resolve_address(address)
     try:
         import ray
     except ImportError:
         raise ClusterError("--cluster needs Ray: pip install '.[cluster]'") from None
-    if where is not None:  # Ray itself retries an unreachable address for a minute or more
-        try:
-            socket.create_connection(where, timeout=REACH_TIMEOUT_S).close()
-        except OSError as error:
-            raise ClusterError(f"--cluster {address}: nothing answers there ({error.strerror or error})") from None
+    # Ray itself retries an unreachable address for a minute or more: ask once, briefly.
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise ClusterError(f"--cluster {address}: {one_line(error)}") from None
-    return ray
+        socket.create_connection(check_address(resolved), timeout=REACH_TIMEOUT_S).close()
+    except OSError as error:
+        raise ClusterError(f"--cluster {named}: nothing answers there ({error.strerror or error})") from None
+    os.environ["RAY_ADDRESS"] = resolved  # Ray prefers RAY_ADDRESS to its argument: make them agree
+    for attempt in range(1, CLIENT_INIT_TRIES + 1):
+        try:
+            ray.init(address=resolved, logging_level="ERROR", log_to_driver=False)
+            return ray
+        except ConnectionAbortedError as error:  # Ray Client: the server process for this driver did not start
+            if attempt == CLIENT_INIT_TRIES:
+                lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                raise ClusterError(f"--cluster {named}: Ray Client could not start this driver's server "
+                                   f"({CLIENT_INIT_TRIES} tries; last: {lines[-1] if lines else 'no reason given'})") from None
+            print(f"--cluster {named}: Ray Client could not start this driver's server; trying again "
+                  f"({attempt + 1} of {CLIENT_INIT_TRIES})", file=sys.stderr)
+            ray.shutdown()
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise ClusterError(f"--cluster {named}: {one_line(error)}") from None
 
 
 def accelerator_types(ray) -> list[str]:

@@ -9,9 +9,11 @@ import sys
 from tests import REPO
 
 
-def run_bench(*args, cwd=None, interpret: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``interpret`` sets TRITON_INTERPRET=1 for the child; otherwise it is removed."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+def run_bench(*args, cwd=None, interpret: bool = False, timeout: float = 600,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """``interpret`` sets TRITON_INTERPRET=1 for the child; otherwise it is removed. ``env``: more
+    variables for the child."""
+    env = {**{k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}, **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     if interpret:
         env["TRITON_INTERPRET"] = "1"

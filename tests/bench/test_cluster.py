@@ -95,9 +95,9 @@ class Cluster:
         spaces = ["-n", "-p", "-m"] if pid_namespace else ["-n"]
         return ["nsenter", "-t", str(self.init_pid), *spaces, "--", *command]
 
-    def bench(self, *args, timeout: float = 300) -> subprocess.CompletedProcess:
+    def bench(self, *args, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(self.inside([sys.executable, "-m", "bench", *map(str, args)]), capture_output=True,
-                              text=True, env=self.env, timeout=timeout, cwd=REPO)
+                              text=True, env={**self.env, **(env or {})}, timeout=timeout, cwd=REPO)
 
     def planted(self, workloads: list[str], pid_file: Path, *args, log: Path) -> subprocess.Popen:
         """A driver running planted workloads; its own process (nsenter execs it), in a group of its own."""
@@ -145,12 +145,13 @@ def wait_for(predicate, what: str, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("address", [ADDRESS, CLIENT_ADDRESS])
+@pytest.mark.parametrize("address", [ADDRESS, CLIENT_ADDRESS, "auto"])
 def test_a_suite_runs_on_the_cluster_into_one_file(cluster, tmp_path, address):
     out = tmp_path / "cluster.jsonl"
     done = cluster.bench("run", "--cluster", address, "--models", "resnet18", "--backends", "torch",
                          "--modes", "infer,train", "--dtypes", "fp32", "--batch-sizes", "2", "--input-size", "32",
-                         "--warmup", "0", "--repeats", "2", "--out", out, "--no-progress")
+                         "--warmup", "0", "--repeats", "2", "--out", out, "--no-progress",
+                         env={"RAY_ADDRESS": ADDRESS} if address == "auto" else {})  # where 'auto' looks first
     assert done.returncode == 0, done.stderr[-3000:]
     rows = rows_of(out)
     assert sorted(r["mode"] for r in rows) == ["infer", "train"]
@@ -243,6 +244,26 @@ def test_an_unreachable_cluster_is_one_line_and_writes_nothing(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --cluster 127.0.0.1:1: nothing answers there (Connection refused)"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_without_a_recorded_cluster_is_one_line(tmp_path):
+    done = run_bench("run", "--cluster", "auto", "--models", "resnet18", "--out", tmp_path / "r.jsonl",
+                     env={"RAY_ADDRESS": "", "RAY_TMPDIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: --cluster auto: no Ray cluster is recorded on this machine (no "
+                                   f"RAY_ADDRESS, no {tmp_path}/ray/ray_current_cluster); start one with "
+                                   "'ray start --head' or name its address")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_auto_with_a_cluster_that_is_gone_is_one_line_naming_where_it_looked(tmp_path):
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:1\n")  # a cluster stopped long ago
+    done = run_bench("run", "--cluster", "auto", "--models", "resnet18", "--out", tmp_path / "r.jsonl",
+                     env={"RAY_ADDRESS": "", "RAY_TMPDIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: --cluster auto (127.0.0.1:1, from {tmp_path}/ray/ray_current_cluster): "
+                                   "nothing answers there (Connection refused)")
 
 
 @pytest.mark.parametrize("address", ["ray://", "nohost", "127.0.0.1:99999", "http://host:1"])
