@@ -388,11 +388,14 @@ def layout_strides(arg_names: list[str]) -> list[str]:
     return [name for name in arg_names if name.endswith("_stride_c") or re.fullmatch(r"s[a-z]c", name)]
 
 
-def autotune(configs: list, key: list[str], interpreter_config: triton.Config | None = None):
-    """``triton.autotune`` with the package's pruning; only for kernels without side effects
-    (autotuning runs a kernel several times on the same arguments). The key is ``key`` (each a
-    name of the kernel's arguments: Triton would ignore one that is not) and every operand's
-    layout (:func:`layout_strides`).
+def autotune(configs: list, key: list[str], interpreter_config: triton.Config | None = None,
+             restore_value: tuple[str, ...] = ()):
+    """``triton.autotune`` with the package's pruning. Autotuning runs a kernel several times on
+    the same arguments: a kernel that updates an argument in place names it in ``restore_value``
+    (Triton saves it before each benchmarked run and puts it back after), and any other side
+    effect must leave the arguments as it found them. The key is ``key`` (each a name of the
+    kernel's arguments: Triton would ignore one that is not) and every operand's layout
+    (:func:`layout_strides`).
 
     On a GPU every config is benchmarked once per key. The interpreter cannot time anything and
     runs programs one after another, so it runs one config: ``interpreter_config`` (default: the
@@ -406,11 +409,12 @@ def autotune(configs: list, key: list[str], interpreter_config: triton.Config | 
         return [candidates[_FORCED_CONFIG % len(candidates)]]
 
     def decorator(fn):
-        unknown = [name for name in key if name not in fn.arg_names]
+        unknown = [name for name in [*key, *restore_value] if name not in fn.arg_names]
         if unknown:
-            raise ValueError(f"autotune key of {fn.__name__}: {unknown} are not its arguments")
+            raise ValueError(f"autotune of {fn.__name__}: {unknown} are not its arguments")
         full_key = key + [name for name in layout_strides(fn.arg_names) if name not in key]
-        tuned = triton.autotune(configs=configs, key=full_key, prune_configs_by={"early_config_prune": prune})(fn)
+        tuned = triton.autotune(configs=configs, key=full_key, prune_configs_by={"early_config_prune": prune},
+                                restore_value=list(restore_value) or None)(fn)
         AUTOTUNED.append(tuned)
         return tuned
 

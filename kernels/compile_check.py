@@ -68,7 +68,7 @@ class Case:
     num_stages: int = 3
 
 
-_TYPE = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+_TYPE = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.int32: "i32"}
 
 
 def jit_function(kernel):

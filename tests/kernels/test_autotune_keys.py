@@ -24,5 +24,14 @@ def test_a_key_that_names_no_argument_is_refused():
         pass
 
     jitted = triton.jit(kernel)
-    with pytest.raises(ValueError, match=r"autotune key of kernel: \['C'\] are not its arguments"):
+    with pytest.raises(ValueError, match=r"autotune of kernel: \['C'\] are not its arguments"):
         _common.autotune([triton.Config({"BLOCK": 16})], key=["N", "C"])(jitted)
+
+
+def test_an_argument_to_restore_that_names_no_argument_is_refused():
+    def kernel(X, N, x_stride_c, BLOCK: "tl.constexpr"):  # noqa: F821
+        pass
+
+    jitted = triton.jit(kernel)
+    with pytest.raises(ValueError, match=r"autotune of kernel: \['RM'\] are not its arguments"):
+        _common.autotune([triton.Config({"BLOCK": 16})], key=["N"], restore_value=("X", "RM"))(jitted)

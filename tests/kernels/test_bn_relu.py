@@ -234,8 +234,10 @@ def test_chunk_count_follows_the_chosen_config(index, monkeypatch):
     # A stand-in split_chunks that spreads 12 programs over the 64-wide channel blocks it is told
     # of: the statistics and gradient reductions launch 12 // blocks chunks for the blocks of the
     # config actually run (70 channels: 2 blocks of 64, 5 of 16, 1 of 256), and the folds merge
-    # exactly that many, out of a workspace sized for the most (12). Three training steps'
-    # running statistics, outputs and gradients match torch's.
+    # exactly that many (the statistics' last program merges its grid's chunks; the backward's fold
+    # is told them), out of a workspace sized for the most (12). Three training steps' running
+    # statistics, outputs and gradients match torch's: the statistics' one launch folds them, and
+    # its arrival counters are back at zero after every launch.
     monkeypatch.setattr(_common, "split_chunks", lambda pixels, channels, device: 12 // _common.cdiv(channels, 64))
     block_c = bn_relu_module.REDUCE_CONFIGS[index].kwargs["BLOCK_C"]
     blocks = _common.cdiv(70, block_c)
@@ -267,11 +269,15 @@ def test_chunk_count_follows_the_chosen_config(index, monkeypatch):
     by_name = {}
     for name, grid, args in launches:
         by_name.setdefault(name, []).append((grid, args))
-    for reduce, fold in (("_bn_stats_kernel", "_bn_fold_kernel"), ("_bn_bwd_reduce_kernel", "_bn_bwd_fold_kernel")):
-        assert len(by_name[reduce]) == len(by_name[fold]) == 3
-        for (grid, args), (_, fold_args) in zip(by_name[reduce], by_name[fold]):
-            assert args["BLOCK_C"] == block_c and grid == (chunks, blocks, 1)[:len(grid)]
-            assert fold_args["NUM_CHUNKS"] == chunks and args["ws_stride"] == fold_args["ws_stride"] == 12 * 70
+    assert "_bn_fold_kernel" not in by_name  # the statistics fold in their own launch
+    assert len(by_name["_bn_stats_kernel"]) == 3
+    for grid, args in by_name["_bn_stats_kernel"]:
+        assert args["BLOCK_C"] == block_c and grid == (chunks, blocks, 1)[:len(grid)]
+        assert args["ws_stride"] == 12 * 70 and not args["ARRIVED"].any()
+    assert len(by_name["_bn_bwd_reduce_kernel"]) == len(by_name["_bn_bwd_fold_kernel"]) == 3
+    for (grid, args), (_, fold_args) in zip(by_name["_bn_bwd_reduce_kernel"], by_name["_bn_bwd_fold_kernel"]):
+        assert args["BLOCK_C"] == block_c and grid == (chunks, blocks, 1)[:len(grid)]
+        assert fold_args["NUM_CHUNKS"] == chunks and args["ws_stride"] == fold_args["ws_stride"] == 12 * 70
 
 
 def test_eval_without_grad_and_empty_batch():
