@@ -218,16 +218,10 @@ def connect_cluster(args: argparse.Namespace):
     return ray
 
 
-def cluster_device(ray) -> str:
-    """The kind of device a cluster's configurations are expanded for: a GPU's, or a CPU's."""
-    from .cluster import has_gpus
-
-    return "cuda:0" if has_gpus(ray) else "cpu"
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     import socket
 
+    from . import cluster  # Ray itself only where --cluster connects
     from . import estimate
     from . import suite as suites
     from .results import ResultsWriteError
@@ -238,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     compile_cache = Path(args.compile_cache or os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_compile_cache())
     check_creatable(compile_cache, "--compile-cache")
     ray = connect_cluster(args)
-    devices = resolve_devices(args.device) if ray is None else [cluster_device(ray)]
+    devices = resolve_devices(args.device) if ray is None else [cluster.device_kind(ray)]
     name = args.suite or ("default" if devices[0] != "cpu" else "smoke")
     overrides = suites.Overrides(models=args.models, ops=args.ops, backends=args.backends, modes=args.modes,
                                  dtypes=args.dtypes, batch_sizes=args.batch_sizes,
@@ -253,8 +247,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ray is None:
         check_world_size(configs, devices)
     else:
-        from . import cluster
-
         cluster.check_world_size(ray, configs)
     cards = estimate.model_cards_of(configs) if args.budget is not None or args.dry_run else {}
     if args.budget is not None:
@@ -262,12 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(estimate.dry_run_report(name, configs, cards, devices, args.budget))
         return 0
-    if ray is None:
-        out = output_path(args.out, name, devices, args.resume)
-    else:
-        from . import cluster
-
-        out = cluster.output_path(args.out, name, args.resume)
+    out = output_path(args.out, name, devices, args.resume) if ray is None else cluster.output_path(
+        args.out, name, args.resume)
     if args.resume and out.exists():
         from .results import read_rows
 
@@ -287,12 +275,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          memory_limit_bytes=args.worker_memory_limit, progress=not args.no_progress, log=log,
                          budget_s=None if args.budget is None else args.budget * 60,
                          cost_s=lambda config: estimate.config_s(config, cards), compile_cache=str(compile_cache))
-    if ray is None:
-        runner = Runner(configs, out, options)
-    else:
-        from .cluster import ClusterRunner
-
-        runner = ClusterRunner(ray, configs, out, options, args.accelerator_type, args.cluster_retries)
+    runner = Runner(configs, out, options) if ray is None else cluster.ClusterRunner(
+        ray, configs, out, options, args.accelerator_type, args.cluster_retries)
 
     def terminate(signum, frame):
         raise Terminated()

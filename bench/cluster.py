@@ -142,6 +142,12 @@ def has_gpus(ray) -> bool:
     return ray.cluster_resources().get("GPU", 0) > 0
 
 
+def device_kind(ray) -> str:
+    """The device a cluster's configurations are expanded for (a suite's timing defaults and
+    default name): a GPU's where the cluster has GPUs, else a CPU's."""
+    return "cuda:0" if has_gpus(ray) else "cpu"
+
+
 def check_world_size(ray, configs: list[dict]) -> None:
     """A data-parallel row's ranks run on one node: the largest world size must fit the GPUs (on a
     CPU-only cluster, the CPUs) of the largest node."""
