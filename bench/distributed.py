@@ -64,7 +64,8 @@ from . import progress
 from .lifetime import die_with_parent
 from .errors import one_line
 from .progress import phase
-from .timing import EVENTS, HOST_CLOCK, WARMUP_MIN_CALLS, enough, gc_disabled, summarize
+from .timing import (EVENTS, HOST_CLOCK, WARMUP_MIN_CALLS, Cuda, enough, event_timer, gc_disabled,
+                     host_clock_timer, summarize)
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -347,11 +348,13 @@ def timed_steps(step, device: torch.device, config: dict) -> dict:
         phase("timing")
         times: list[float] = []
         host_ms: list[float] = []
+        # Each step timed as the one-process rows time theirs: CUDA events on a GPU, the host clock on a CPU.
+        step_times = event_timer(Cuda(device), step, None) if device.type == "cuda" else host_clock_timer(step)
         started = time.perf_counter()
         while True:
             count = min(max(config["repeats"], 1), MAX_STEPS - len(times))
             batch_started = time.perf_counter()
-            batch = step_times(step, device, count)
+            batch = step_times(count)
             batch_ms = (time.perf_counter() - batch_started) * 1e3 / count
             # The slowest rank's step times, its host time and its elapsed time: every rank then holds
             # the same numbers, and decides alike whether to go on.
@@ -372,24 +375,6 @@ def timed_steps(step, device: torch.device, config: dict) -> dict:
     else:  # the host clock timed each step: one measurement
         result.update(timing_method=HOST_CLOCK, host_ms=result["device_ms"])
     return result
-
-
-def step_times(step, device: torch.device, count: int) -> list[float]:
-    """``count`` steps, each timed in ms: CUDA events on a GPU, the host clock on a CPU."""
-    if device.type == "cuda":
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(count)]
-        for start, end in events:
-            start.record()
-            step()
-            end.record()
-        torch.cuda.synchronize(device)
-        return [start.elapsed_time(end) for start, end in events]
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - started) * 1e3)
-    return times
 
 
 def align_ranks(device: torch.device) -> None:
