@@ -13,7 +13,7 @@ for any input outside that. The families:
 * :func:`squeeze_excite` - squeeze-and-excitation (+ residual) (+ ReLU), forward and backward
   (``kernels/squeeze_excite.py``; twin :class:`TritonSqueezeExcite`);
 * :func:`conv2d` - grouped and depthwise convolution, forward and both backwards, each direction
-  on the path a measured dispatcher picks among Triton and cuDNN (``kernels/conv2d.py``; twin
+  on the path a measured dispatcher picks among Triton and cuDNN (the package ``kernels/conv2d/``; twin
   :class:`TritonConv2d`, swapped in wherever ``groups > 1``; :func:`conv2d_decisions` lists what
   ran where, :func:`conv2d_dispatch` forces a policy);
 * :func:`patch` / :func:`unpatch` - swap a model's blocks for the twins in place, sharing
@@ -26,14 +26,16 @@ before triton is first imported. ``python -m kernels.compile_check`` compiles ev
 of time for sm_80 and sm_90a and records registers, spills and shared memory in
 ``kernels/compile_report.json``.
 
-Note: ``kernels.bn_relu``, ``kernels.lrn`` and ``kernels.conv2d`` are the functions; the modules that define them
-are ``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise.
+Note: ``kernels.bn_relu`` and ``kernels.lrn`` are the functions; the modules that define them are
+``importlib.import_module("kernels.bn_relu")`` and ``kernels.lrn`` likewise. ``kernels.conv2d`` is a
+package that calls as its function, so ``kernels.conv2d.dispatch`` is a module.
 """
 
 from ._common import TOLERANCE, relative_error
 from ._patch import patch, register_swap, unpatch
 from .bn_relu import TritonBatchNormReLU2d, bn_relu
-from .conv2d import TritonConv2d, conv2d, conv2d_decisions, conv2d_dispatch
+from . import conv2d  # the package, callable as the function (kernels/conv2d/__init__.py)
+from .conv2d import TritonConv2d, conv2d_decisions, conv2d_dispatch
 from .lrn import TritonLocalResponseNorm, lrn
 from .squeeze_excite import TritonSqueezeExcite, squeeze_excite
 

@@ -38,7 +38,8 @@ import torch
 
 REPORT = Path(__file__).with_name("compile_report.json")
 ARCHS = {"sm_80": 80, "sm_90a": 90}
-SOURCES = ("_common.py", "bn_relu.py", "lrn.py", "squeeze_excite.py", "conv2d.py", "compile_check.py")  # what the report depends on
+SOURCES = ("_common.py", "bn_relu.py", "lrn.py", "squeeze_excite.py", "conv2d/__init__.py", "conv2d/geometry.py",
+           "conv2d/depthwise.py", "conv2d/grouped.py", "compile_check.py")  # what the report depends on
 MODULES = tuple(os.environ.get("KERNELS_COMPILE_MODULES",
                                "kernels.bn_relu,kernels.lrn,kernels.squeeze_excite,kernels.conv2d").split(","))
 
@@ -180,7 +181,7 @@ def source_hash() -> str:
     """Of the files the binaries are built from (the triton version is recorded beside it)."""
     digest = hashlib.sha256()
     for name in SOURCES:
-        digest.update(Path(__file__).with_name(name).read_bytes())
+        digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
 
 

@@ -71,14 +71,18 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def kernel_commit(commit: str, started_at: str, path: str = "kernels/conv2d.py") -> tuple[str, str]:
-    """``(commit, how)``: the commit whose ``path`` to compile for a measurement on ``commit``."""
-    if subprocess.run(["git", "cat-file", "-e", f"{commit}:{path}"], cwd=REPO, capture_output=True).returncode == 0:
-        return _git("rev-parse", "--short", commit), "the run's commit"
-    before = _git("log", "-1", f"--before={started_at}", "--format=%h", "--", path)
+def kernel_commit(commit: str, started_at: str, paths: tuple[str, ...] = ("kernels/conv2d", "kernels/conv2d.py")
+                  ) -> tuple[str, str]:
+    """``(commit, how)``: the commit whose conv2d kernels (``paths``: the package, or the module it
+    was before) to compile for a measurement on ``commit``."""
+    for path in paths:
+        if subprocess.run(["git", "cat-file", "-e", f"{commit}:{path}"], cwd=REPO, capture_output=True).returncode == 0:
+            return _git("rev-parse", "--short", commit), "the run's commit"
+    before = _git("log", "-1", f"--before={started_at}", "--format=%h", "--", *paths)
     if not before:
-        raise InspectError(f"results: expected {path} in git at or before {started_at} (the run's start), found none")
-    return before, f"last commit of {path} before the run ({started_at}; the run's {commit[:7]} was dirty)"
+        raise InspectError(f"results: expected {' or '.join(paths)} in git at or before {started_at} (the run's "
+                           f"start), found none")
+    return before, f"last commit of the conv2d kernels before the run ({started_at}; the run's {commit[:7]} was dirty)"
 
 
 @functools.lru_cache(maxsize=None)

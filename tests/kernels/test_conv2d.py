@@ -9,7 +9,6 @@ dispatcher's choice.
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
@@ -28,7 +27,6 @@ from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cp
 
 # fp32 cases are held to the fp32 bound, so tf32 is off unless a test turns it on.
 pytestmark = [needs_device, pytest.mark.usefixtures("ieee_fp32")]
-conv_module = importlib.import_module("kernels.conv2d")  # kernels.conv2d is the function
 EXAMPLES = hypothesis_examples(15)
 
 
@@ -45,7 +43,7 @@ def run_case(x_shape, c_out, kernel, *, groups, stride=1, padding=0, dilation=1,
     xs = (transform(xs) if transform else xs).requires_grad_(True)
     ws = w.to(DEVICE).requires_grad_(True)
     bs = b.to(DEVICE).requires_grad_(True) if bias else None
-    with conv_module.conv2d_dispatch(policy), _common.poison_outputs():
+    with kernels.conv2d_dispatch(policy), _common.poison_outputs():
         y = kernels.conv2d(xs, ws, bs, stride, padding, dilation, groups)
         dy = random_tensor(tuple(y.shape), dtype, gen).to(DEVICE)
         grads = torch.autograd.grad(y, [xs, ws] + ([bs] if bias else []), dy)
@@ -203,8 +201,7 @@ def test_empty_batch():
 
 # --- autotune configs ----------------------------------------------------------------------
 
-AUTOTUNED = [conv_module._depthwise_fwd_kernel, conv_module._depthwise_dgrad_kernel,
-             conv_module._depthwise_wgrad_kernel, conv_module._grouped_conv_kernel, conv_module._grouped_wgrad_kernel]
+AUTOTUNED = [k for k in _common.AUTOTUNED if k.fn.fn.__module__.startswith("kernels.conv2d.")]  # k.fn.fn: the Python function
 
 
 @pytest.mark.parametrize("index", range(max(len(k.configs) for k in AUTOTUNED)))
@@ -223,12 +220,12 @@ def test_every_autotune_config(index):
 def test_fp32_follows_cudnn_allow_tf32():
     """tf32 dot products exactly when cuDNN would use them: fp32 inputs with allow_tf32 on."""
     torch.backends.cudnn.allow_tf32 = True
-    assert not conv_module._ieee(torch.float32) and not conv_module._ieee(torch.bfloat16)
+    assert not kernels.conv2d.geometry.ieee_products(torch.float32) and not kernels.conv2d.geometry.ieee_products(torch.bfloat16)
     kernels.conv2d_decisions(clear=True)
     run_case((2, 16, 6, 6), 16, 3, groups=4, padding=1, tol=_common.tolerance("tf32"))
     assert [d["tf32"] for d in kernels.conv2d_decisions()] == [True] * 3
     torch.backends.cudnn.allow_tf32 = False
-    assert conv_module._ieee(torch.float32) and not conv_module._ieee(torch.float16)
+    assert kernels.conv2d.geometry.ieee_products(torch.float32) and not kernels.conv2d.geometry.ieee_products(torch.float16)
 
 
 # --- hypothesis ----------------------------------------------------------------------------
@@ -309,9 +306,9 @@ def test_measured_decisions_are_cached_per_gpu(monkeypatch, tmp_path):
     to the cache file under the GPU's name, and a fresh process reads it back (source 'cache')."""
     cache = tmp_path / "dispatch.json"
     monkeypatch.setenv("KERNELS_CONV2D_CACHE", str(cache))
-    monkeypatch.setattr(conv_module, "_DISK_CACHE", None)
-    monkeypatch.setattr(conv_module, "_can_time", lambda x: True)
-    monkeypatch.setattr(conv_module, "_gpu_signature", lambda device: "Fake GPU | torch x | triton y")
+    monkeypatch.setattr(kernels.conv2d.dispatch, "_DISK_CACHE", None)
+    monkeypatch.setattr(kernels.conv2d.dispatch, "_can_time", lambda x: True)
+    monkeypatch.setattr(kernels.conv2d.dispatch, "_gpu_signature", lambda device: "Fake GPU | torch x | triton y")
     fake = {"forward": {"torch": 1.0, "triton-grouped": 2.0}, "input_grad": {"torch": 3.0, "triton-grouped": 1.5},
             "weight_grad": {"torch": 3.0, "triton-grouped": 2.5}}
     timed = []
@@ -322,7 +319,7 @@ def test_measured_decisions_are_cached_per_gpu(monkeypatch, tmp_path):
             fn()  # every candidate runs (and must not fail) before it is timed
         return dict(fake[direction])
 
-    monkeypatch.setattr(conv_module, "_measure", fake_measure)
+    monkeypatch.setattr(kernels.conv2d.dispatch, "_measure", fake_measure)
     kernels.conv2d_decisions(clear=True)
     run_case((2, 8, 5, 5), 8, 3, groups=4, padding=1, policy="auto")
     decisions = {d["direction"]: d for d in kernels.conv2d_decisions(clear=True)}
@@ -334,7 +331,7 @@ def test_measured_decisions_are_cached_per_gpu(monkeypatch, tmp_path):
     saved = json.loads(cache.read_text())
     assert list(saved) == ["Fake GPU | torch x | triton y"] and len(saved["Fake GPU | torch x | triton y"]) == 3
 
-    monkeypatch.setattr(conv_module, "_DISK_CACHE", None)  # as a new process would start
+    monkeypatch.setattr(kernels.conv2d.dispatch, "_DISK_CACHE", None)  # as a new process would start
     run_case((2, 8, 5, 5), 8, 3, groups=4, padding=1, policy="auto")
     assert {d["source"] for d in kernels.conv2d_decisions(clear=True)} == {"cache"}
     assert timed == ["forward", "input_grad", "weight_grad"]  # nothing timed again
