@@ -1,28 +1,52 @@
-"""Grouped convolution (any groups; meant for ResNeXt's 4-64 channels per group and AlexNet's 2):
-implicit GEMM with packed groups.
+"""Grouped convolution (any groups with more than one input channel per group): ResNeXt's 4-64
+channels per group on packed block-diagonal tiles with every shape constant compiled in, and
+AlexNet's large groups on the implicit GEMM with runtime channel counts.
 
-``Y_g [pixels, C_out/g] = im2col(X_g) [pixels, K] @ W_g [K, C_out/g]`` with the taps folded into
-the reduction (K = kh * kw * C_in/g: a loop over taps, and inside it over the group's input
-channels). A group of 4 output channels would waste a 16-wide tensor core tile, so a tile of
-``BLOCK_N`` output channels packs ``BLOCK_N / (C_out/g)`` groups: its A tile is the packed groups'
-input channels (a contiguous channels_last slab), its B tile the block-diagonal weight (entries
-of other groups masked to zero). The tensor cores do ``groups per tile`` times the useful FLOPs,
-which they have to spare in a memory-bound layer, and every byte loaded is used. The input
-gradient is the same kernel run as the transposed convolution (``dy`` as the source, the weight
-read transposed per group); the weight gradient is ``dy^T [C_out/g, pixels] @ im2col(X_g)
-[pixels, K]`` per tap, packed the same way, split over pixel chunks with fp32 partials. fp32
-inputs use tf32 dot products when ``torch.backends.cudnn.allow_tf32`` is on, like cuDNN, and
-fp32-accurate products when it is off (3xTF32: see ``_dot``).
+Dispatch inside this module, by channels per group (``_packed``): with ``CIG``/``COG`` the input
+and output channels per group, each padded to a power of two (``CIG_P``/``COG_P``: 3 -> 4, 6 -> 8,
+12 -> 16, for ``tl.arange``), a tile packs ``GPB = max(1, 16 / CIG_P, 16 / COG_P)`` groups so that
+both of its tensor-core dimensions reach 16 (``tl.dot``'s minimum). When both packed widths are
+at most 64 (ResNeXt 32x4d and 32x8d, SE-ResNeXt: 4-64 channels a group) the packed kernels below
+run; otherwise (AlexNet's two groups of 48-192) the general implicit GEMM (``_grouped_conv_kernel``,
+``_grouped_wgrad_kernel``), whose runtime channel loop suits compute-bound layers.
+
+The packed kernels:
+
+* **Forward** ``_packed_conv_kernel``: a CTA owns ``BLOCK_M`` output pixels x one packed tile of
+  ``GPB`` groups. Channels per group, kernel, stride, padding and dilation are ``tl.constexpr``:
+  the source tile ``[BLOCK_M, GPB * CIG]`` is a contiguous channels_last slab read as 16-byte
+  vectors, the tap loop's divisions fold, and the loop over taps is software-pipelined (async
+  copies). Per tap one ``[BLOCK_M, BK] @ [BK, BN]`` product with a block-diagonal weight tile;
+  the weight is packed once per call (``_pack_weight_kernel``: ``[tiles, taps, BK, BN]``, zeros
+  across groups, one 16-byte-vector load per thread and tap, L2-resident).
+* **Input gradient**, the same kernel with ``DGRAD``: stride-phase decomposition. Each phase
+  ``(ih mod s_h, iw mod s_w)`` of dx is a dense convolution of dy over just the taps whose
+  ``ih + pad - kh * d`` divides by the stride (``kh = kh0 + j * s / gcd(s, d)``: found once per CTA
+  from the phase); a 3x3 stride-2 layer runs 1, 2, 2 and 4 taps in its four phases, 2.25 on
+  average, not 9. A phase's source row is ``i + (ph + pad - kh * d) / s``, an exact division of
+  scalars.
+* **Weight gradient** ``_packed_wgrad_kernel``: a CTA owns a tile of groups, a block of ``TB`` taps
+  (all of them up to 16 taps of 16 packed channels: every 3x3 of ResNeXt 32x4d) and a contiguous
+  chunk of output pixels. Per pixel tile it loads dy once and the taps' shifted x tiles as one
+  im2col tile ``[BLOCK_M, TB * BK]``, and accumulates ``dy^T @ im2col`` in fp32: x and dy are
+  read once per chunk from memory, not once per tap. The chunks number about twice the SMs over
+  all programs (``_wgrad_chunks``); each writes fp32 partials, merged by one deterministic sum
+  (``geometry.merge_partials``), with the bias gradient from the same dy tiles.
+
+fp32 inputs use tf32 products when ``torch.backends.cudnn.allow_tf32`` is on, like cuDNN, and
+fp32-accurate ones when it is off (3xTF32: see ``_dot``).
 
 Bytes and FLOPs (the contract: input, weight and output once per direction):
-``bytes = (|x| + |w| + |y|) * itemsize``, ``FLOPs = 2 * N * C_out * H_out * W_out * (C_in/g) * kh * kw``.
-Example, ResNeXt-50 32x4d's first-stage 3x3 (x = y = 256x128x56x56, g = 32, bf16): 205 MB each
-way, 411 MB in all, 96 us at 4.3 TB/s; 7.4 GFLOP useful, 59 GFLOP with 8 groups packed in a
-32-wide tile, 60 us at ~1 PFLOP/s dense bf16: the packing costs more than half the time of the
-bytes, so narrower tiles (16, 4 groups) are among the autotune configs.
+``bytes = (|x| + |w| + |y|) * itemsize``, ``FLOPs = 2 * N * C_out * H_out * W_out * CIG * kh * kw``.
+Example, ResNeXt-50 32x4d's stage-2 stride-2 3x3 at batch 64 (x = 64x256x56x56, y = 64x256x28x28,
+g = 32, bf16): 103 + 26 MB = 128.5 MB a direction, 30 us at 4.25 TB/s; 1.85 GFLOP useful, 3.7 on
+16-wide tiles of two groups (2 us of dense bf16). Every direction is bound by its bytes, so the
+kernels spend their instructions on wide loads and few index computations per byte.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import triton
@@ -31,23 +55,6 @@ import triton.language as tl
 from .. import _common
 from .geometry import (Geometry, ieee_products, memory_format, merge_partials, needs_int64, pixel, split_count,
                        stride_args, tap_source)
-
-
-# --- kernels --------------------------------------------------------------------------------------
-
-# [BLOCK_M pixels, BLOCK_N output channels], reduction chunk BLOCK_K channels. N = 16 packs 4
-# groups of 4 (ResNeXt 32x4d's first stage) with 4x the useful FLOPs; the wide tiles serve
-# 32-64 channels per group (stage 4, 32x8d) and AlexNet's two groups of 128-192. The wide tiles
-# use K = 16 and 8 warps: with fp32 operands (three products each, below) K = 32 spills.
-GROUPED_CONFIGS = [
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 16, "BLOCK_K": 16}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 32, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
-]
-GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
-GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
 @triton.jit
@@ -60,6 +67,245 @@ def _dot(a, b, acc, IEEE: tl.constexpr):
         return tl.dot(a, b, acc, input_precision="tf32x3")
     else:
         return tl.dot(a, b, acc)
+
+
+# --- packed kernels: 4-64 channels per group ------------------------------------------------------
+
+@triton.jit
+def _pack_weight_kernel(W, WP, GROUPS, swo, swi, swh, sww, CIG: tl.constexpr, COG: tl.constexpr,
+                        CIG_P: tl.constexpr, COG_P: tl.constexpr, GPB: tl.constexpr, KH: tl.constexpr,
+                        KW: tl.constexpr, TRANSPOSED: tl.constexpr):
+    """WP[tile, tap] = the block-diagonal [BK, BN] weight of tile's GPB groups at one tap, zeros
+    across groups and in the padding lanes. Forward: rows are input channels (BK = GPB * CIG_P),
+    columns output channels; TRANSPOSED (the input gradient): rows are output channels."""
+    pid = tl.program_id(0)
+    tile = pid // (KH * KW)
+    tap = pid % (KH * KW)
+    if TRANSPOSED:
+        RP: tl.constexpr = COG_P
+        CP: tl.constexpr = CIG_P
+    else:
+        RP: tl.constexpr = CIG_P
+        CP: tl.constexpr = COG_P
+    r = tl.arange(0, GPB * RP)
+    c = tl.arange(0, GPB * CP)
+    g = tile * GPB + r // RP
+    same = ((r // RP)[:, None] == (c // CP)[None, :]) & (g < GROUPS)[:, None]
+    if TRANSPOSED:
+        co = (r % RP)[:, None]
+        ci = (c % CP)[None, :]
+    else:
+        ci = (r % RP)[:, None]
+        co = (c % CP)[None, :]
+    valid = same & (ci < CIG) & (co < COG)
+    src = W + (g[:, None] * COG + co) * swo + ci * swi + (tap // KW) * swh + (tap % KW) * sww
+    val = tl.load(src, mask=valid, other=0.0)
+    tl.store(WP + pid * (GPB * RP * GPB * CP) + r[:, None] * (GPB * CP) + c[None, :], val)
+
+
+@triton.jit
+def _channels(tile, GROUPS, CPG: tl.constexpr, CPG_P: tl.constexpr, GPB: tl.constexpr):
+    """The tensor channels of a packed tile's GPB * CPG_P lanes, and which lanes exist. With
+    CPG a power of two the lanes are one contiguous run (16-byte vectors in channels_last)."""
+    lane = tl.arange(0, GPB * CPG_P)
+    if CPG == CPG_P:
+        ch = tile * (GPB * CPG) + lane
+        ok = ch < GROUPS * CPG
+    else:
+        g = tile * GPB + lane // CPG_P
+        ch = g * CPG + lane % CPG_P
+        ok = (g < GROUPS) & (lane % CPG_P < CPG)
+    return ch, ok
+
+
+CONV_CONFIGS = [
+    triton.Config({"BLOCK_M": 128}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=4),
+]
+CONV_KEY = ["N", "H_DST", "W_DST", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "DGRAD"]  # + the layouts
+CONV_INTERPRETER = triton.Config({"BLOCK_M": 128}, num_warps=4)
+
+
+@_common.autotune(CONV_CONFIGS, key=CONV_KEY, interpreter_config=CONV_INTERPRETER)
+@triton.jit
+def _packed_conv_kernel(SRC, WP, B, DST, N, H_SRC, W_SRC, H_DST, W_DST, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc, sdh,
+                        sdw, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
+                        GPB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr, S_H: tl.constexpr,
+                        S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr, DIL_H: tl.constexpr,
+                        DIL_W: tl.constexpr, STEP_H: tl.constexpr, STEP_W: tl.constexpr, DGRAD: tl.constexpr,
+                        HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, BIG: tl.constexpr, BLOCK_M: tl.constexpr):
+    """One [BLOCK_M pixels, BN channels] tile of DST for one packed tile of GPB groups.
+
+    Forward: SRC = x, DST = y, DST pixel (i, j) reads SRC at (i*s - pad + kh*d, ...), every tap.
+    DGRAD: SRC = dy, DST = dx; axis 1 is the stride phase (ph, pw), and the tile's pixels are the
+    phase's dx pixels (ph + s*i, pw + s*j), which read dy at (i + (ph + pad - kh*d) / s, ...) for
+    the taps where that divides. Either way the source offset of a tap is the tile's per-pixel
+    offset plus one scalar, and its mask four compares against scalars."""
+    if DGRAD:
+        CS: tl.constexpr = COG  # source (dy) and destination (dx) channels per group
+        CS_P: tl.constexpr = COG_P
+        CD: tl.constexpr = CIG
+        CD_P: tl.constexpr = CIG_P
+    else:
+        CS: tl.constexpr = CIG
+        CS_P: tl.constexpr = CIG_P
+        CD: tl.constexpr = COG
+        CD_P: tl.constexpr = COG_P
+    BK: tl.constexpr = GPB * CS_P
+    BN: tl.constexpr = GPB * CD_P
+    n_tiles = tl.cdiv(GROUPS, GPB)
+    pid = tl.program_id(0)
+    tile_m = pid // n_tiles  # neighbouring programs share pixels: their halos meet in L2
+    tile = pid % n_tiles
+    if DGRAD:
+        phase = tl.program_id(1)
+        ph = phase // S_W
+        pw = phase % S_W
+        hp = (H_DST - ph + S_H - 1) // S_H  # this phase's rows and columns of dx
+        wp = (W_DST - pw + S_W - 1) // S_W
+    else:
+        ph = 0
+        pw = 0
+        hp = H_DST
+        wp = W_DST
+    rows = tile_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rmask = rows < N * hp * wp
+    n, i, j = pixel(rows, hp, wp, BIG)
+    src_ch, src_ok = _channels(tile, GROUPS, CS, CS_P, GPB)
+    src_row = n * ssn
+    if DGRAD:
+        # the taps that hit this phase: kh = kh0 + t * STEP_H (STEP = s / gcd(s, d)), none if no
+        # kh < STEP solves kh * d = ph + pad (mod s); numerators kept >= 0 for %
+        kh0 = KH  # none
+        for t in tl.static_range(STEP_H - 1, -1, -1):
+            kh0 = tl.where((ph + PAD_H + S_H * DIL_H * STEP_H - t * DIL_H) % S_H == 0, t, kh0)
+        kw0 = KW
+        for t in tl.static_range(STEP_W - 1, -1, -1):
+            kw0 = tl.where((pw + PAD_W + S_W * DIL_W * STEP_W - t * DIL_W) % S_W == 0, t, kw0)
+        nkh = tl.where(kh0 < KH, (KH - kh0 + STEP_H - 1) // STEP_H, 0)
+        nkw = tl.where(kw0 < KW, (KW - kw0 + STEP_W - 1) // STEP_W, 0)
+        n_taps = nkh * nkw
+        ih = i
+        iw = j
+    else:
+        n_taps = KH * KW
+        ih = i * S_H
+        iw = j * S_W
+    acc = tl.zeros([BLOCK_M, BN], dtype=tl.float32)
+    kk = tl.arange(0, BK)
+    nn = tl.arange(0, BN)
+    for t in range(0, n_taps):
+        if DGRAD:
+            kh = kh0 + (t // nkw) * STEP_H
+            kw = kw0 + (t % nkw) * STEP_W
+            # exact divisions (kept >= 0 by adding a multiple of s: // truncates on the GPU)
+            dh = (ph + PAD_H - kh * DIL_H + S_H * DIL_H * KH) // S_H - DIL_H * KH
+            dw = (pw + PAD_W - kw * DIL_W + S_W * DIL_W * KW) // S_W - DIL_W * KW
+        else:
+            kh = t // KW
+            kw = t % KW
+            dh = kh * DIL_H - PAD_H
+            dw = kw * DIL_W - PAD_W
+        sh = ih + dh
+        sw = iw + dw
+        valid = rmask & (sh >= 0) & (sh < H_SRC) & (sw >= 0) & (sw < W_SRC)
+        a = tl.load(SRC + ((src_row + sh * ssh + sw * ssw)[:, None] + (src_ch * ssc)[None, :]),
+                    mask=valid[:, None] & src_ok[None, :], other=0.0)
+        b = tl.load(WP + (tile * (KH * KW) + kh * KW + kw) * (BK * BN) + kk[:, None] * BN + nn[None, :])
+        acc = _dot(a, b, acc, IEEE)
+    dst_ch, dst_ok = _channels(tile, GROUPS, CD, CD_P, GPB)
+    if HAS_BIAS:
+        acc += tl.load(B + dst_ch, mask=dst_ok, other=0.0).to(tl.float32)[None, :]
+    if DGRAD:
+        oh = ph + i * S_H
+        ow = pw + j * S_W
+    else:
+        oh = i
+        ow = j
+    dst = DST + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (dst_ch * sdc)[None, :])
+    tl.store(dst, acc.to(DST.dtype.element_ty), mask=rmask[:, None] & dst_ok[None, :])
+
+
+WGRAD_CONFIGS = [
+    triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 32}, num_warps=4, num_stages=3),
+]
+WGRAD_KEY = ["N", "H_OUT", "W_OUT", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "CHUNKS"]  # + the layouts
+WGRAD_INTERPRETER = triton.Config({"BLOCK_M": 64}, num_warps=4)
+
+
+@_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
+@triton.jit
+def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh,
+                         sdw, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
+                         GPB: tl.constexpr, TB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+                         S_H: tl.constexpr, S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr,
+                         DIL_H: tl.constexpr, DIL_W: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+                         BIG: tl.constexpr, BLOCK_M: tl.constexpr):
+    """Partial weight gradient of one (packed tile of groups, block of TB taps, pixel chunk):
+    WS[chunk, o, i, tap] = sum_p dy[p, o] * x[src(p, tap), g(o)*CIG + i] (fp32
+    [CHUNKS, C_out, CIG, KH*KW]); with a bias, the tap block 0 also writes DBS[chunk, o] =
+    sum_p dy[p, o]. Per pixel tile: dy once, the TB taps' x tiles as one im2col tile, one product.
+    A chunk is a contiguous run of pixel tiles (chunk c: tiles [c*T/CHUNKS, (c+1)*T/CHUNKS))."""
+    BK: tl.constexpr = GPB * CIG_P
+    BN: tl.constexpr = GPB * COG_P
+    TAPS: tl.constexpr = KH * KW
+    n_tiles = tl.cdiv(GROUPS, GPB)
+    pid = tl.program_id(0)
+    tile = pid % n_tiles
+    tb = pid // n_tiles
+    chunk = tl.program_id(1)
+    m = N * H_OUT * W_OUT
+    m_tiles = tl.cdiv(m, BLOCK_M)
+    first = (chunk * m_tiles) // CHUNKS
+    last = ((chunk + 1) * m_tiles) // CHUNKS
+    x_ch, x_ok = _channels(tile, GROUPS, CIG, CIG_P, GPB)
+    dy_ch, dy_ok = _channels(tile, GROUPS, COG, COG_P, GPB)
+    tap = tb * TB + tl.arange(0, TB)
+    tap_ok = tap < TAPS
+    dh = (tap // KW) * DIL_H - PAD_H  # [TB]: each tap's source offset from (oh*s, ow*s)
+    dw = (tap % KW) * DIL_W - PAD_W
+    acc = tl.zeros([BN, TB * BK], dtype=tl.float32)
+    dsum = tl.zeros([BN], dtype=tl.float32)
+    pix = tl.arange(0, BLOCK_M)
+    for mt in range(first, last):
+        p = mt * BLOCK_M + pix
+        pmask = p < m
+        n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
+        dy_t = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (dy_ch * sdc)[None, :]),
+                       mask=pmask[:, None] & dy_ok[None, :], other=0.0)
+        ih = (oh * S_H)[:, None] + dh[None, :]  # [BLOCK_M, TB]
+        iw = (ow * S_W)[:, None] + dw[None, :]
+        valid = pmask[:, None] & tap_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < WD)
+        off = (n * sxn)[:, None] + ih * sxh + iw * sxw
+        xt = tl.load(X + (off[:, :, None] + (x_ch * sxc)[None, None, :]),
+                     mask=valid[:, :, None] & x_ok[None, None, :], other=0.0)
+        acc = _dot(tl.trans(dy_t), tl.reshape(xt, [BLOCK_M, TB * BK]), acc, IEEE)
+        if HAS_BIAS:
+            dsum += tl.sum(dy_t.to(tl.float32), axis=0)
+    # keep the diagonal blocks: output lane (gj, o) with input lane (gi, i) of the same group
+    acc3 = tl.reshape(acc, [BN, TB, BK])
+    r = tl.arange(0, BN)
+    c = tl.arange(0, BK)
+    same = ((r // COG_P)[:, None] == (c // CIG_P)[None, :]) & dy_ok[:, None] & ((c % CIG_P) < CIG)[None, :]
+    ws = WS + ((chunk * GROUPS * COG + dy_ch[:, None, None]) * CIG + (c % CIG_P)[None, None, :]) * TAPS \
+        + tap[None, :, None]
+    tl.store(ws, acc3, mask=same[:, None, :] & tap_ok[None, :, None])
+    if HAS_BIAS:
+        if tb == 0:
+            tl.store(DBS + chunk * GROUPS * COG + dy_ch, dsum, mask=dy_ok)
+
+# --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
+
+# [BLOCK_M pixels, BLOCK_N output channels], reduction chunk BLOCK_K channels: wide tiles for
+# groups wider than 64 packed lanes. K = 16 and 8 warps: with fp32 operands (three products
+# each, in _dot) K = 32 spills.
+GROUPED_CONFIGS = [
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
+]
+GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
+GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
 @_common.autotune(GROUPED_CONFIGS, key=GROUPED_KEY, interpreter_config=GROUPED_INTERPRETER)
@@ -121,7 +367,6 @@ def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, K
 
 # [BLOCK_N output channels, BLOCK_K input channels] of one tap, reduced over BLOCK_M pixels a step.
 GROUPED_WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 16, "BLOCK_K": 16}, num_warps=4, num_stages=2),
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
@@ -185,23 +430,84 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
         tl.store(ws, acc, mask=same)
 
 
+
 # --- launchers ------------------------------------------------------------------------------------
+
+PACKED_MAX_LANES = 64  # widest packed tile (either side) of the packed kernels
+
+
+def _pow2(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def _packing(geo: Geometry):
+    """(CIG_P, COG_P, GPB): channels per group padded to powers of two, and groups per tile."""
+    cig_p, cog_p = _pow2(geo.cin_per_group), _pow2(geo.cout_per_group)
+    return cig_p, cog_p, max(1, 16 // cig_p, 16 // cog_p)
+
+
+def _packed(geo: Geometry) -> bool:
+    """Whether the packed kernels serve this shape (both packed widths <= 64 lanes)."""
+    cig_p, cog_p, gpb = _packing(geo)
+    return gpb * max(cig_p, cog_p) <= PACKED_MAX_LANES
+
+
+def _constants(geo: Geometry) -> dict:
+    cig_p, cog_p, gpb = _packing(geo)
+    return dict(CIG=geo.cin_per_group, COG=geo.cout_per_group, CIG_P=cig_p, COG_P=cog_p, GPB=gpb, KH=geo.kh,
+                KW=geo.kw, S_H=geo.stride[0], S_W=geo.stride[1], PAD_H=geo.padding[0], PAD_W=geo.padding[1],
+                DIL_H=geo.dilation[0], DIL_W=geo.dilation[1])
+
+
+def _pack_weight(weight, geo: Geometry, transposed: bool):
+    """The block-diagonal weight tiles [tiles, taps, BK, BN] of the packed conv kernel (a few
+    hundred KB at most: read from L2 by every program)."""
+    c = _constants(geo)
+    tiles = _common.cdiv(geo.groups, c["GPB"])
+    lanes = c["GPB"] * c["CIG_P"] * c["GPB"] * c["COG_P"]
+    wp = torch.empty((tiles * geo.kh * geo.kw * lanes,), dtype=weight.dtype, device=weight.device)
+    _pack_weight_kernel[(tiles * geo.kh * geo.kw,)](
+        weight, wp, geo.groups, **stride_args("sw", weight, "oihw"), CIG=c["CIG"], COG=c["COG"], CIG_P=c["CIG_P"],
+        COG_P=c["COG_P"], GPB=c["GPB"], KH=geo.kh, KW=geo.kw, TRANSPOSED=transposed)
+    return wp
+
+
+def _packed_conv(src, weight, bias, dst, geo: Geometry, dgrad: bool):
+    c = _constants(geo)
+    tiles = _common.cdiv(geo.groups, c["GPB"])
+    src_hw, dst_hw = ((geo.h_out, geo.w_out), (geo.h, geo.w)) if dgrad else ((geo.h, geo.w), (geo.h_out, geo.w_out))
+    phases = geo.stride[0] * geo.stride[1] if dgrad else 1
+    # the largest phase's pixels (phase (0, 0)): the other phases mask their last tile's extra rows
+    pixels = geo.n * _common.cdiv(dst_hw[0], c["S_H"] if dgrad else 1) * _common.cdiv(dst_hw[1], c["S_W"] if dgrad else 1)
+    steps = dict(STEP_H=geo.stride[0] // math.gcd(geo.stride[0], geo.dilation[0]),
+                 STEP_W=geo.stride[1] // math.gcd(geo.stride[1], geo.dilation[1]))
+    wp = _pack_weight(weight, geo, transposed=dgrad)
+    grid = lambda meta: (_common.cdiv(pixels, meta["BLOCK_M"]) * tiles, phases)  # noqa: E731
+    with _common.device_guard(src):
+        _packed_conv_kernel[grid](src, wp, bias if bias is not None else wp, dst, geo.n, *src_hw, *dst_hw, geo.groups,
+                                  **stride_args("ss", src), **stride_args("sd", dst), **c, **steps, DGRAD=dgrad,
+                                  HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype), BIG=needs_int64(src, dst))
+
 
 def forward(x, weight, bias, geo: Geometry):
     y = _common.empty((geo.n, geo.c_out, geo.h_out, geo.w_out), x.dtype, x.device, memory_format(x))
-    m = geo.n * geo.h_out * geo.w_out
     if y.numel():
-        _launch(x, weight, bias, y, geo, m, geo.c_out, (geo.h, geo.w), (geo.h_out, geo.w_out),
-                        geo.cin_per_group, geo.cout_per_group, dgrad=False)
+        if _packed(geo):
+            _packed_conv(x, weight, bias, y, geo, dgrad=False)
+        else:
+            _launch(x, weight, bias, y, geo, geo.n * geo.h_out * geo.w_out, geo.c_out, (geo.h, geo.w),
+                    (geo.h_out, geo.w_out), geo.cin_per_group, geo.cout_per_group, dgrad=False)
     return y
 
 
 def input_grad(dy, x, weight, geo: Geometry):
     dx = _common.empty(x.shape, x.dtype, x.device, memory_format(x))
-    m = geo.n * geo.h * geo.w
     if dx.numel():
-        _launch(dy, weight, None, dx, geo, m, geo.c_in, (geo.h_out, geo.w_out), (geo.h, geo.w),
-                        geo.cout_per_group, geo.cin_per_group, dgrad=True)
+        if _packed(geo):
+            _packed_conv(dy, weight, None, dx, geo, dgrad=True)
+        else:
+            _launch(dy, weight, None, dx, geo, geo.n * geo.h * geo.w, geo.c_in, (geo.h_out, geo.w_out), (geo.h, geo.w),
+                    geo.cout_per_group, geo.cin_per_group, dgrad=True)
     return dx
 
 
@@ -214,7 +520,28 @@ def _launch(src, weight, bias, dst, geo, m, n_dst, src_hw, dst_hw, cpg_src, cpg_
                                    HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype), BIG=needs_int64(src, dst))
 
 
+def _tap_block(geo: Geometry) -> int:
+    """Taps per weight-gradient program: all of them while the fp32 accumulator [BN, TB * BK]
+    stays within 8K elements (64 registers a thread at 4 warps, no more) and the im2col tile
+    within 256 lanes."""
+    cig_p, cog_p, gpb = _packing(geo)
+    bk, bn = gpb * cig_p, gpb * cog_p
+    return max(1, min(_pow2(geo.kh * geo.kw), 8192 // (bn * bk), 256 // bk))
+
+
+def _wgrad_chunks(geo: Geometry, device) -> int:
+    """Pixel chunks of the weight gradient: about twice as many programs as SMs over all tiles
+    of groups and tap blocks (each program reads its chunk's x and dy once), never more chunks
+    than 64-pixel tiles."""
+    tb = _tap_block(geo)
+    programs = _common.cdiv(geo.groups, _packing(geo)[2]) * _common.cdiv(geo.kh * geo.kw, tb)
+    m = geo.n * geo.h_out * geo.w_out
+    return max(1, min(_common.cdiv(m, 64), _common.cdiv(2 * _common.num_sms(device), programs)))
+
+
 def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
+    if _packed(geo):
+        return _packed_weight_grad(dy, x, weight, geo, need_bias, _wgrad_chunks(geo, x.device))
     m = geo.n * geo.h_out * geo.w_out
     taps = geo.kh * geo.kw
     chunks = split_count(m, _common.cdiv(geo.c_out, 32) * taps, x.device)
@@ -229,32 +556,67 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
 
 
+def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: int):
+    """The packed weight gradient over ``chunks`` pixel chunks (a chunk may own no pixel tile:
+    its partials are zeros)."""
+    c = _constants(geo)
+    tb = _tap_block(geo)
+    taps = geo.kh * geo.kw
+    ws = _common.empty((chunks, geo.c_out, geo.cin_per_group, taps), torch.float32, x.device)
+    dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
+    grid = (_common.cdiv(geo.groups, c["GPB"]) * _common.cdiv(taps, tb), chunks)
+    with _common.device_guard(x):
+        _packed_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.groups, chunks,
+                                   **stride_args("sx", x), **stride_args("sd", dy), **c, TB=tb, HAS_BIAS=need_bias,
+                                   IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
+    return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
+
+
 # --- compile check --------------------------------------------------------------------------------
 
 def compile_cases():
-    """Every kernel per dtype and layout at ResNeXt-50's first-stage grouped 3x3 (128 channels,
-    32 groups, 56x56, batch 64)."""
+    """Every kernel per dtype and layout: the packed kernels at ResNeXt-50 32x4d's stage-2
+    stride-2 3x3 (x 64x256x56x56, 32 groups of 8), the general ones at AlexNet-like groups of 128
+    (x 64x256x13x13, 2 groups)."""
     from ..compile_check import Case, ptr
 
-    n, c, hw = 64, 128, 56
-    layouts = {"nchw": (c * hw * hw, hw * hw, hw, 1), "nhwc": (c * hw * hw, 1, hw * c, c)}
-    geo = dict(KH=3, KW=3, stride_h=1, stride_w=1, pad_h=1, pad_w=1, dil_h=1, dil_w=1)
-    npix = n * hw * hw
+    n = 64
+    def act(prefix, c, hw, nhwc):  # noqa: E306
+        s = (c * hw * hw, 1, hw * c, c) if nhwc else (c * hw * hw, hw * hw, hw, 1)
+        return dict(zip((f"{prefix}n", f"{prefix}c", f"{prefix}h", f"{prefix}w"), s))
+
+    packed = dict(CIG=8, COG=8, CIG_P=8, COG_P=8, GPB=2, KH=3, KW=3, S_H=2, S_W=2, PAD_H=1, PAD_W=1, DIL_H=1,
+                  DIL_W=1)
+    old_geo = dict(KH=3, KW=3, stride_h=1, stride_w=1, pad_h=1, pad_w=1, dil_h=1, dil_w=1)
     cases = []
     for dtype in _common.DTYPES:
-        for layout, s in layouts.items():
-            act = lambda prefix: dict(zip((f"{prefix}n", f"{prefix}c", f"{prefix}h", f"{prefix}w"), s))  # noqa: E731
-            gw = dict(swo=4 * 9, swi=9, swh=3, sww=1)
+        cases.append(Case(_pack_weight_kernel, dtype, "oihw", dict(
+            W=ptr(dtype), WP=ptr(dtype), GROUPS=32, swo=72, swi=9, swh=3, sww=1, CIG=8, COG=8, CIG_P=8, COG_P=8,
+            GPB=2, KH=3, KW=3, TRANSPOSED=False)))
+        for nhwc in (False, True):
             # fp32 twice: IEEE-accurate (3xTF32, the heavier) and tf32, as allow_tf32 selects
             for ieee in ((True, False) if dtype == torch.float32 else (False,)):
-                tag = layout + ("-tf32" if dtype == torch.float32 and not ieee else "")
+                tag = ("nhwc" if nhwc else "nchw") + ("-tf32" if dtype == torch.float32 and not ieee else "")
+                for dgrad in (False, True):
+                    src = act("ss", 256, 28, nhwc) if dgrad else act("ss", 256, 56, nhwc)
+                    dst = act("sd", 256, 56, nhwc) if dgrad else act("sd", 256, 28, nhwc)
+                    hw = (28, 28, 56, 56) if dgrad else (56, 56, 28, 28)
+                    cases.append(Case(_packed_conv_kernel, dtype, tag + ("-dgrad" if dgrad else ""), dict(
+                        SRC=ptr(dtype), WP=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), N=n, H_SRC=hw[0], W_SRC=hw[1],
+                        H_DST=hw[2], W_DST=hw[3], GROUPS=32, **src, **dst, **packed, STEP_H=2, STEP_W=2,
+                        DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
+                cases.append(Case(_packed_wgrad_kernel, dtype, tag, dict(
+                    X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=56, WD=56,
+                    H_OUT=28, W_OUT=28, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc), **act("sd", 256, 28, nhwc),
+                    **packed, TB=16, HAS_BIAS=True, IEEE=ieee, BIG=False)))
+                gw = dict(swo=128 * 9, swi=9, swh=3, sww=1)
                 for dgrad in (False, True):
                     cases.append(Case(_grouped_conv_kernel, dtype, tag + ("-dgrad" if dgrad else ""), dict(
-                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=npix, N_DST=c, H_SRC=hw,
-                        W_SRC=hw, H_DST=hw, W_DST=hw, CPG_SRC=4, CPG_DST=4, **geo, **act("ss"), **gw, **act("sd"),
-                        DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
+                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=n * 169, N_DST=256, H_SRC=13,
+                        W_SRC=13, H_DST=13, W_DST=13, CPG_SRC=128, CPG_DST=128, **old_geo, **act("ss", 256, 13, nhwc),
+                        **gw, **act("sd", 256, 13, nhwc), DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
                 cases.append(Case(_grouped_wgrad_kernel, dtype, tag, dict(
-                    X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), M=npix, C_OUT=c,
-                    H=hw, WD=hw, H_OUT=hw, W_OUT=hw, CIG=4, COG=4, NUM_CHUNKS=132, **geo, **act("sx"), **act("sd"),
-                    HAS_BIAS=True, IEEE=ieee, BIG=False)))
+                    X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), M=n * 169, C_OUT=256,
+                    H=13, WD=13, H_OUT=13, W_OUT=13, CIG=128, COG=128, NUM_CHUNKS=132, **old_geo,
+                    **act("sx", 256, 13, nhwc), **act("sd", 256, 13, nhwc), HAS_BIAS=True, IEEE=ieee, BIG=False)))
     return cases
