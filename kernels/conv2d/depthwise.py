@@ -1,14 +1,26 @@
 """Depthwise convolution (one input channel per group, any channel multiplier): stencils.
 
-A stencil, not a GEMM: there is nothing to contract. A program owns ``[BLOCK_P output pixels,
-BLOCK_C channels]`` (channels contiguous in channels_last, so each tap's load is one coalesced
-row per pixel); the taps are unrolled at compile time (every tap's load in flight at once),
-each loading its ``BLOCK_C`` weights once into registers, with fp32 FMAs. The input gradient
-is the same stencil gathered from ``dy`` (a tap contributes where ``ih + pad - kh * d`` is a
-multiple of the stride; one row of taps unrolled at a time). The weight gradient is a
-split reduction over N*H*W: ``chunks`` programs per channel block each sum ``x_tap * dy`` over
-their pixel tiles for every tap at once (``[taps, BLOCK_C]`` accumulator) and write fp32
-partials that one small sum merges: not one program per channel.
+A stencil, not a GEMM: there is nothing to contract. Every kernel here works on a
+``[BH output rows, BW output columns, BC channels]`` tile of one image, so a program's rows,
+columns and channels come from its program ids (one scalar division a program, none per
+element), the bounds are per row and per column (a row's mask is one scalar), and in
+channels_last each thread's 8 consecutive channels are one 16-byte load.
+
+* **Forward**: each tap loads the tile's shifted input (the reuse between taps and rows is the
+  L1's: DRAM sees about one pass over ``x``) and multiplies it by that tap's ``BC`` weights. The
+  weights are transposed once to ``[taps, C]`` fp32 (:func:`transposed_weight`, cached per
+  weight version), so a tap's weights are two 16-byte vectors a thread, no conversion.
+* **Input gradient**: the forward's kernel on ``dy`` with the weights flipped. A stride ``s``
+  splits ``dx`` into ``s * s`` phases ``(ih mod s, iw mod s)``; in each, only the taps with
+  ``ih + pad - kh * d = 0 (mod s)`` hit, at a fixed offset, so a phase is a dense stride-1 stencil
+  over its own taps (one launch each): no tap is executed that contributes nothing (a 3x3 at
+  stride 2 runs 2.25 taps a pixel on average, not 9).
+* **Weight gradient**: a split reduction over the pixel tiles. ``chunks`` programs per channel
+  block (about four programs per SM in all: the four 4-warp CTAs of 128 registers an SM holds)
+  each walk a strided set of tiles and keep one fp32 accumulator tile per tap,
+  ``acc[tap] += x_tap * dy`` elementwise, reduced across the tile once at the end into
+  deterministic fp32 partials ``[chunks, C, taps]`` that :func:`geometry.merge_partials` sums. Kernels wider than 9 taps split their rows of taps over
+  a third grid axis, so the accumulators stay in registers.
 
 Bytes (the contract: input, weight and output once per direction): a depthwise 3x3 at
 256x256x56x56 bf16 moves 822 MB (191 us at 4.3 TB/s) for 3.7 GFLOP: pure bandwidth.
@@ -16,217 +28,319 @@ Bytes (the contract: input, weight and output once per direction): a depthwise 3
 
 from __future__ import annotations
 
+import collections
+import math
+import weakref
+
 import torch
 import triton
 import triton.language as tl
 
 from .. import _common
-from .geometry import (Geometry, memory_format, merge_partials, needs_int64, pixel, split_count, stride_args,
-                       tap_source)
+from .geometry import Geometry, memory_format, merge_partials, needs_int64, stride_args
+
+
+# --- the weight, transposed once per version ---------------------------------------------------
+
+_TRANSPOSED: collections.OrderedDict = collections.OrderedDict()
+TRANSPOSED_CACHE_SIZE = 32
+
+
+def transposed_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` ``[C, 1, kH, kW]`` as fp32 ``[kH * kW, C]`` (tap-major: a tap's channels contiguous).
+
+    Cached per weight tensor and version (``weight._version`` moves with every in-place update,
+    e.g. an optimizer step). A hit needs the very same live tensor (a weak reference, so a new
+    tensor at a freed address is a miss), the same version, storage, shape and dtype; the cache
+    keeps the ``TRANSPOSED_CACHE_SIZE`` most recently used weights. Inference tensors keep no
+    version: they are transposed every call."""
+    try:
+        version = weight._version
+    except RuntimeError:
+        version = None
+    ident = (version, weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype, weight.device)
+    key = id(weight)
+    hit = _TRANSPOSED.get(key)
+    if version is not None and hit is not None and hit[0]() is weight and hit[1] == ident:
+        _TRANSPOSED.move_to_end(key)
+        return hit[2]
+    wt = weight.detach().reshape(weight.shape[0], -1).t().to(torch.float32).contiguous()
+    if version is not None:
+        _TRANSPOSED[key] = (weakref.ref(weight), ident, wt)
+        _TRANSPOSED.move_to_end(key)
+        while len(_TRANSPOSED) > TRANSPOSED_CACHE_SIZE:
+            _TRANSPOSED.popitem(last=False)
+    return wt
 
 
 # --- kernels --------------------------------------------------------------------------------------
 
-# [BLOCK_P pixels, BLOCK_C channels]: wide channel blocks for channels_last (one 128-byte row per
-# pixel and tap at C >= 64), tall pixel blocks for NCHW and small C.
-DEPTHWISE_CONFIGS = [
-    triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
-    triton.Config({"BLOCK_P": 16, "BLOCK_C": 128}, num_warps=4),
-    triton.Config({"BLOCK_P": 64, "BLOCK_C": 32}, num_warps=4),
-    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=4),
+# [BH, BW, BC] tiles of 2048 outputs, 16 a thread (two pixels of 8 channels): 8 columns fit the
+# models' 56/28/14/7-wide maps with little waste; 64 or 128 channels are one 128-byte row a pixel.
+STENCIL_CONFIGS = [
+    triton.Config({"BH": 4, "BW": 8, "BC": 64}, num_warps=4),
+    triton.Config({"BH": 2, "BW": 8, "BC": 128}, num_warps=4),
+    triton.Config({"BH": 8, "BW": 8, "BC": 32}, num_warps=4),
 ]
-DEPTHWISE_KEY = ["NPIX", "C", "KH", "KW", "stride_h", "stride_w"]  # + every operand's layout (_common.autotune)
-# Under the interpreter the cost is per program and per op: one big tile (the GPU tiles are all
-# run through it by the tests that force each config).
-DEPTHWISE_INTERPRETER = triton.Config({"BLOCK_P": 128, "BLOCK_C": 64}, num_warps=4)
+STENCIL_KEY = ["H_OUT", "W_OUT", "C", "KH", "KW", "SH", "SW", "DH", "DW"]  # + every operand's layout
+# Under the interpreter the cost is per program and per op: one big tile.
+STENCIL_INTERPRETER = triton.Config({"BH": 8, "BW": 16, "BC": 64}, num_warps=4)
 
 
-@_common.autotune(DEPTHWISE_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
+@_common.autotune(STENCIL_CONFIGS, key=STENCIL_KEY, interpreter_config=STENCIL_INTERPRETER)
 @triton.jit
-def _depthwise_fwd_kernel(X, W, B, Y, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr, stride_h,
-                          stride_w, pad_h, pad_w, dil_h, dil_w, MULT, sxn, sxc, sxh, sxw, swc, swh, sww, syn, syc, syh,
-                          syw, HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BLOCK_P: tl.constexpr,
-                          BLOCK_C: tl.constexpr):
-    """y[n, c, oh, ow] = sum_{kh, kw} x[n, c // MULT, oh*s - pad + kh*d, ...] * w[c, 0, kh, kw] (+ b[c]).
+def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, row0, col0,
+                    out_sh, out_sw, w_off, swt_h, swt_w, sin_n, sin_c, sin_h, sin_w, sout_n, sout_c, sout_h,
+                    sout_w, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+                    DH: tl.constexpr, DW: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    BIG: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr):
+    """out[n, c, row0 + a*out_sh, col0 + b*out_sw] = sum_{j < J, t < KH, u < KW}
+        in[n, (c // DIV) * J + j, a*SH + off_h + t*DH, b*SW + off_w + u*DW]
+        * WT[w_off + t*swt_h + u*swt_w + c*J + j]    (+ bias[c])
+    for a < H_OUT, b < W_OUT, c < C (zero where the input index is outside H_IN x W_IN).
 
-    NPIX = N * H_OUT * W_OUT output pixels, C output channels."""
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = p < NPIX
+    The forward: in = x, J = 1, DIV = the channel multiplier, one output phase (row0 = col0 = 0,
+    out_s = 1). The input gradient: in = dy, J = the multiplier, DIV = 1, one launch per phase
+    of the stride with its own taps and flipped weight steps."""
+    pid = tl.program_id(0)
+    tiles_h = tl.cdiv(H_OUT, BH)
+    n = pid // tiles_h
+    a = (pid - n * tiles_h) * BH + tl.arange(0, BH)
+    b = tl.program_id(1) * BW + tl.arange(0, BW)
+    c = tl.program_id(2) * BC + tl.arange(0, BC)
     cmask = c < C
-    n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
-    x_img = n * sxn
-    x_chan = (c // MULT) * sxc
-    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    # The taps are unrolled (kh, kw are compile-time): all kh*kw loads of a tile are in flight
-    # at once instead of one latency per tap.
-    for tap in tl.static_range(KH * KW):
-        kh = tap // KW
-        kw = tap % KW
-        ih, iw, valid = tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H, WD, False)
-        m = pmask & valid
-        xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan[None, :]),
-                     mask=m[:, None] & cmask[None, :], other=0.0)
-        wv = tl.load(W + c * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-        acc += xv.to(tl.float32) * wv.to(tl.float32)[None, :]
+    if BIG:
+        a = a.to(tl.int64)
+        b = b.to(tl.int64)
+    in_img = IN + n.to(tl.int64) * sin_n
+    acc = tl.zeros([BH, BW, BC], dtype=tl.float32)
+    for j in tl.static_range(J):
+        chan = (((c // DIV) * J + j) * sin_c)[None, None, :]
+        w_chan = WT + w_off + c * J + j
+        # A row of taps unrolled at a time: its KW loads in flight at once (their columns
+        # overlap, and the next rows' too: after the first they come from L1) and its KW weight
+        # vectors live, where all KH*KW of them took 146 registers (12 warps per SM).
+        for t in range(KH):
+            ih = a * SH + off_h + t * DH
+            row = (ih * sin_h)[:, None, None]
+            row_ok = ((ih >= 0) & (ih < H_IN))[:, None, None]
+            for u in tl.static_range(KW):
+                iw = b * SW + off_w + u * DW
+                col = (iw * sin_w)[None, :, None]
+                col_ok = ((iw >= 0) & (iw < W_IN))[None, :, None]
+                xv = tl.load(in_img + (row + col + chan), mask=row_ok & col_ok & cmask[None, None, :], other=0.0)
+                wv = tl.load(w_chan + (t * swt_h + u * swt_w), mask=cmask, other=0.0)
+                acc += xv.to(tl.float32) * wv[None, None, :]
     if HAS_BIAS:
-        acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    y_ptr = Y + ((n * syn + oh * syh + ow * syw)[:, None] + (c * syc)[None, :])
-    tl.store(y_ptr, acc.to(Y.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
+        acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, None, :]
+    out_row = ((row0 + a * out_sh) * sout_h)[:, None, None]
+    out_col = ((col0 + b * out_sw) * sout_w)[None, :, None]
+    mask = ((a < H_OUT)[:, None, None] & (b < W_OUT)[None, :, None]) & cmask[None, None, :]
+    out = OUT + n.to(tl.int64) * sout_n + (out_row + out_col + (c * sout_c)[None, None, :])
+    tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
 
 
-@_common.autotune(DEPTHWISE_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
-@triton.jit
-def _depthwise_dgrad_kernel(DY, W, DX, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr, stride_h,
-                            stride_w, pad_h, pad_w, dil_h, dil_w, MULT, sdn, sdc, sdh, sdw, swc, swh, sww, sxn, sxc,
-                            sxh, sxw, BIG: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """dx[n, c, ih, iw] = sum_{m, kh, kw} dy[n, c*MULT + m, oh, ow] * w[c*MULT + m, 0, kh, kw] over the
-    taps with ih + pad - kh*d = oh * stride (and likewise in w). NPIX = N * H * WD input pixels,
-    C input channels."""
-    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = p < NPIX
-    cmask = c < C
-    n, ih, iw = pixel(p, H, WD, BIG)
-    dy_img = n * sdn
-    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    # A row of taps unrolled at a time: the stride tests make a tap costlier than the forward's,
-    # and all kh*kw unrolled spill in NCHW on sm_80 (ptxas).
-    for kh in range(0, KH):
-        for kw in tl.static_range(KW):
-            oh, ow, valid = tap_source(ih, iw, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_OUT,
-                                        W_OUT, True)
-            m = pmask & valid
-            dy_row = (dy_img + oh * sdh + ow * sdw)[:, None]
-            for j in range(0, MULT):  # the channel multiplier: 1 (specialised away) in every model here
-                oc = c * MULT + j
-                dyv = tl.load(DY + (dy_row + (oc * sdc)[None, :]), mask=m[:, None] & cmask[None, :], other=0.0)
-                wv = tl.load(W + oc * swc + (kh * swh + kw * sww), mask=cmask, other=0.0)
-                acc += dyv.to(tl.float32) * wv.to(tl.float32)[None, :]
-    dx_ptr = DX + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (c * sxc)[None, :])
-    tl.store(dx_ptr, acc.to(DX.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
-
-
-# The weight gradient keeps one [TAPS, BLOCK_C] fp32 accumulator (TAPS = kh*kw rounded up to a
-# power of two) beside its tiles: one channels_last and one NCHW tile (ptxas spills a few bytes
-# of [64, 32] in NCHW at 4 and at 8 warps).
-DEPTHWISE_WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_P": 32, "BLOCK_C": 64}, num_warps=4),
-    triton.Config({"BLOCK_P": 128, "BLOCK_C": 16}, num_warps=8),
+# One fp32 accumulator tile per tap: [BH, BW, BC] of 8 a thread (9 taps: 72 registers).
+WGRAD_CONFIGS = [
+    triton.Config({"BH": 2, "BW": 8, "BC": 64}, num_warps=4),
+    triton.Config({"BH": 4, "BW": 8, "BC": 64}, num_warps=8),
 ]
+WGRAD_KEY = ["H_OUT", "W_OUT", "C", "KH", "KW", "SH", "SW", "DH", "DW", "KH_G"]
+WGRAD_INTERPRETER = triton.Config({"BH": 8, "BW": 16, "BC": 64}, num_warps=4)
+# Rows of taps a program accumulates: at most 9 taps (72 fp32 registers at 8 outputs a thread).
+WGRAD_TAPS = 9
+# Channel block the chunk count is sized for (every wgrad config's).
+WGRAD_BC = 64
 
 
-@_common.autotune(DEPTHWISE_WGRAD_CONFIGS, key=DEPTHWISE_KEY, interpreter_config=DEPTHWISE_INTERPRETER)
+@_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
 @triton.jit
-def _depthwise_wgrad_kernel(X, DY, WS, DBS, NPIX, C, H, WD, H_OUT, W_OUT, KH: tl.constexpr, KW: tl.constexpr,
-                            stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, MULT, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
-                            HAS_BIAS: tl.constexpr, TAPS: tl.constexpr, BIG: tl.constexpr,
-                            BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Partial sums of one chunk of output pixels (tiles chunk, chunk + NUM_CHUNKS, ...):
-    WS[chunk, c, tap] = sum_p x_tap[p, c // MULT] * dy[p, c] (fp32 [NUM_CHUNKS, C, KH*KW]) and, with
-    a bias, DBS[chunk, c] = sum_p dy[p, c]. A chunk that owns no tile writes zeros."""
+def _wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_CHUNKS, pad_h, pad_w,
+                  sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr,
+                  SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, KH_G: tl.constexpr,
+                  HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
+                  BC: tl.constexpr):
+    """Partial sums of one chunk of pixel tiles (tiles chunk, chunk + NUM_CHUNKS, ...) for the
+    tap rows g*KH_G ... g*KH_G + KH_G - 1 (g = program_id(2)):
+    WS[chunk, c, kh*KW + kw] = sum_p x[n, c // DIV, oh*SH - pad_h + kh*DH, ow*SW - pad_w + kw*DW] * dy[n, c, oh, ow]
+    (fp32 [NUM_CHUNKS, C, KH*KW]) and, with a bias, DBS[chunk, c] = sum_p dy[n, c, oh, ow] (by g = 0).
+    A chunk that owns no tile writes zeros."""
     chunk = tl.program_id(0)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)
+    g = tl.program_id(2)
     cmask = c < C
-    rows = tl.arange(0, BLOCK_P)
-    taps = tl.arange(0, TAPS)
-    x_chan = ((c // MULT) * sxc)[None, :]
-    acc = tl.zeros([TAPS, BLOCK_C], dtype=tl.float32)
-    dsum = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    for p0 in range(chunk * BLOCK_P, NPIX, NUM_CHUNKS * BLOCK_P):
-        p = p0 + rows
-        pmask = p < NPIX
-        n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
-        dy = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (c * sdc)[None, :]),
-                     mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-        dsum += dy
-        x_img = n * sxn
-        for tap in tl.static_range(KH * KW):  # unrolled: every tap's load of the tile in flight at once
-            ih, iw, valid = tap_source(oh, ow, tap // KW, tap % KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                                        H, WD, False)
-            m = pmask & valid
-            xv = tl.load(X + ((x_img + ih * sxh + iw * sxw)[:, None] + x_chan),
-                         mask=m[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-            part = tl.sum(xv * dy, axis=0)  # [BLOCK_C]: this tap, this pixel tile
-            acc += tl.where(taps[:, None] == tap, part[None, :], 0.0)
+    rows = tl.arange(0, BH)
+    cols = tl.arange(0, BW)
+    x_chan = ((c // DIV) * sxc)[None, None, :]
+    dy_chan = (c * sdc)[None, None, :]
+    # The accumulators are a tuple (one tile per tap): an elementwise FMA per tap and output, no
+    # reduction across threads until the program ends.
+    accs = ()
+    for i in tl.static_range(KH_G * KW):
+        accs = accs + (tl.zeros([BH, BW, BC], dtype=tl.float32),)
+    dsum = tl.zeros([BH, BW, BC], dtype=tl.float32)
+    kh0 = g * KH_G
+    tiles_w = tl.cdiv(W_OUT, BW)
+    per_image = tl.cdiv(H_OUT, BH) * tiles_w
+    for tile in range(chunk, N * per_image, NUM_CHUNKS):
+        n = tile // per_image
+        rest = tile - n * per_image
+        th = rest // tiles_w
+        oh = th * BH + rows
+        ow = (rest - th * tiles_w) * BW + cols
+        if BIG:
+            oh = oh.to(tl.int64)
+            ow = ow.to(tl.int64)
+        n64 = n.to(tl.int64)
+        out_ok = ((oh < H_OUT)[:, None, None] & (ow < W_OUT)[None, :, None]) & cmask[None, None, :]
+        dy = tl.load(DY + n64 * sdn + ((oh * sdh)[:, None, None] + (ow * sdw)[None, :, None] + dy_chan),
+                     mask=out_ok, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            dsum += dy
+        x_img = X + n64 * sxn
+        new = ()
+        for t in tl.static_range(KH_G):
+            ih = oh * SH - pad_h + (kh0 + t) * DH
+            row = (ih * sxh)[:, None, None]
+            # tap rows past KH (the last group of a kernel whose rows do not divide evenly) read nothing
+            row_ok = ((ih >= 0) & (ih < H) & (kh0 + t < KH))[:, None, None]
+            for u in tl.static_range(KW):
+                iw = ow * SW - pad_w + u * DW
+                col_ok = ((iw >= 0) & (iw < WD))[None, :, None]
+                xv = tl.load(x_img + (row + (iw * sxw)[None, :, None] + x_chan), mask=row_ok & col_ok & cmask[None, None, :],
+                             other=0.0)  # dy is 0 past the map's edge
+                new = new + (accs[t * KW + u] + xv.to(tl.float32) * dy,)
+        accs = new
     n_taps = KH * KW
-    ws = WS + chunk * C * n_taps + (c * n_taps)[None, :] + taps[:, None]
-    tl.store(ws, acc, mask=(taps < n_taps)[:, None] & cmask[None, :])
+    ws = WS + chunk * C * n_taps + c * n_taps
+    for t in tl.static_range(KH_G):
+        for u in tl.static_range(KW):
+            part = tl.sum(tl.sum(accs[t * KW + u], axis=1), axis=0)
+            tl.store(ws + (kh0 + t) * KW + u, part, mask=cmask & (kh0 + t < KH))
     if HAS_BIAS:
-        tl.store(DBS + chunk * C + c, tl.sum(dsum, axis=0), mask=cmask)
+        tl.store(DBS + chunk * C + c, tl.sum(tl.sum(dsum, axis=1), axis=0), mask=cmask & (g == 0))
 
 
 # --- launchers ------------------------------------------------------------------------------------
 
+def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, origin,
+                    out_step, w_off, w_steps):
+    """One launch of :func:`_stencil_kernel` over an ``h_out x w_out`` grid of outputs (the
+    forward, or one phase of the input gradient)."""
+    grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
+                         _common.cdiv(channels, meta["BC"]))
+    _stencil_kernel[grid](
+        inp, wt, bias if bias is not None else wt, out,
+        inp.shape[2], inp.shape[3], h_out, w_out, channels, div,
+        off[0], off[1],  # input row/column of output (0, 0) at tap (0, 0)
+        origin[0], origin[1], out_step[0], out_step[1],  # where output (a, b) lies in `out`
+        w_off, w_steps[0], w_steps[1],  # tap (t, u)'s weights start at w_off + t*w_steps[0] + u*w_steps[1]
+        **stride_args("sin_", inp), **stride_args("sout_", out),
+        KH=taps[0], KW=taps[1], SH=steps[0], SW=steps[1], DH=dil[0], DW=dil[1], J=mult,
+        HAS_BIAS=bias is not None, BIG=needs_int64(inp, out))
+
+
 def forward(x, weight, bias, geo: Geometry):
     y = _common.empty((geo.n, geo.c_out, geo.h_out, geo.w_out), x.dtype, x.device, memory_format(x))
-    npix = geo.n * geo.h_out * geo.w_out
     if y.numel():
-        grid = lambda meta: (_common.cdiv(npix, meta["BLOCK_P"]), _common.cdiv(geo.c_out, meta["BLOCK_C"]))  # noqa: E731
         with _common.device_guard(x):
-            _depthwise_fwd_kernel[grid](x, weight, bias if bias is not None else weight, y, npix, geo.c_out, geo.h,
-                                        geo.w, geo.h_out, geo.w_out, MULT=geo.cout_per_group, **geo.scalars(),
-                                        **stride_args("sx", x), **_depthwise_weight(weight), **stride_args("sy", y),
-                                        HAS_BIAS=bias is not None, BIG=needs_int64(x, y))
+            _launch_stencil(x, transposed_weight(weight), bias, y, h_out=geo.h_out, w_out=geo.w_out,
+                            channels=geo.c_out, div=geo.cout_per_group, mult=1,
+                            off=(-geo.padding[0], -geo.padding[1]), steps=geo.stride, taps=(geo.kh, geo.kw),
+                            dil=geo.dilation, origin=(0, 0), out_step=(1, 1), w_off=0,
+                            w_steps=(geo.kw * geo.c_out, geo.c_out))
     return y
+
+
+def _phases(size: int, s: int, d: int, pad: int, k: int) -> list[tuple]:
+    """The input gradient's phases along one axis: for each residue ``p`` of ``ih`` mod ``s``
+    (``p < size``), ``(p, count, taps, offset, step, k_last, k_step)``: the ``count`` input
+    positions ``ih = p + a*s`` read ``dy`` at ``a + offset + t*step`` with the weights of tap
+    ``k_last + t*k_step``, ``t < taps``. The taps that reach a phase are those with
+    ``p + pad - kh*d = 0 (mod s)``: every ``s / gcd(s, d)``-th, taken from the last backwards so
+    that ``dy``'s index grows with ``t``. ``taps = 0``: no tap reaches the phase (a stride larger
+    than the dilated kernel), whose gradient is zero."""
+    g = math.gcd(s, d)
+    out = []
+    for p in range(min(s, size)):
+        hits = [kk for kk in range(k) if (p + pad - kk * d) % s == 0]
+        count = _common.cdiv(size - p, s)
+        if not hits:
+            out.append((p, count, 0, 0, 1, 0, 0))
+            continue
+        last = hits[-1]
+        out.append((p, count, len(hits), (p + pad - last * d) // s, d // g, last, -(s // g)))
+    return out
 
 
 def input_grad(dy, x, weight, geo: Geometry):
     dx = _common.empty(x.shape, x.dtype, x.device, memory_format(x))
-    npix = geo.n * geo.h * geo.w
     if dx.numel():
-        grid = lambda meta: (_common.cdiv(npix, meta["BLOCK_P"]), _common.cdiv(geo.c_in, meta["BLOCK_C"]))  # noqa: E731
+        wt = transposed_weight(weight)
+        c = geo.c_out
+        rows = _phases(geo.h, geo.stride[0], geo.dilation[0], geo.padding[0], geo.kh)
+        cols = _phases(geo.w, geo.stride[1], geo.dilation[1], geo.padding[1], geo.kw)
         with _common.device_guard(x):
-            _depthwise_dgrad_kernel[grid](dy, weight, dx, npix, geo.c_in, geo.h, geo.w, geo.h_out, geo.w_out,
-                                          MULT=geo.cout_per_group, **geo.scalars(), **stride_args("sd", dy),
-                                          **_depthwise_weight(weight), **stride_args("sx", dx), BIG=needs_int64(dy, dx))
+            for ph, count_h, taps_h, off_h, step_h, last_h, kstep_h in rows:
+                for pw, count_w, taps_w, off_w, step_w, last_w, kstep_w in cols:
+                    _launch_stencil(dy, wt, None, dx, h_out=count_h, w_out=count_w, channels=geo.c_in, div=1,
+                                    mult=geo.cout_per_group, off=(off_h, off_w), steps=(1, 1),
+                                    taps=(taps_h, taps_w), dil=(step_h, step_w), origin=(ph, pw),
+                                    out_step=geo.stride, w_off=(last_h * geo.kw + last_w) * c,
+                                    w_steps=(kstep_h * geo.kw * c, kstep_w * c))
     return dx
 
 
+def _wgrad_chunks(programs_per_chunk: int, device: torch.device) -> int:
+    """Chunks of pixel tiles per channel block and tap group: about four programs per SM in all
+    (the four 4-warp CTAs of 128 registers an SM holds; a chunk that owns no tile writes zeros)."""
+    return max(1, _common.cdiv(4 * _common.num_sms(device), programs_per_chunk))
+
+
 def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
-    npix = geo.n * geo.h_out * geo.w_out
     taps = geo.kh * geo.kw
-    chunks = split_count(npix, _common.cdiv(geo.c_out, 32), x.device)
+    kh_g = min(geo.kh, max(1, WGRAD_TAPS // geo.kw))
+    groups = _common.cdiv(geo.kh, kh_g)
+    chunks = _wgrad_chunks(_common.cdiv(geo.c_out, WGRAD_BC) * groups, x.device)
+    # never more chunks than the smallest config's tiles could feed (a tiny map)
+    chunks = min(chunks, max(1, geo.n * _common.cdiv(geo.h_out, 2) * _common.cdiv(geo.w_out, 8)))
     ws = _common.empty((chunks, geo.c_out, taps), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
-    grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BLOCK_C"]))  # noqa: E731
+    grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BC"]), groups)  # noqa: E731
     with _common.device_guard(x):
-        _depthwise_wgrad_kernel[grid](x, dy, ws, dbs, npix, geo.c_out, geo.h, geo.w, geo.h_out, geo.w_out,
-                                      MULT=geo.cout_per_group, NUM_CHUNKS=chunks, **geo.scalars(),
-                                      **stride_args("sx", x), **stride_args("sd", dy), HAS_BIAS=need_bias,
-                                      TAPS=triton.next_power_of_2(taps), BIG=needs_int64(x, dy))
+        _wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
+                            geo.cout_per_group, chunks, geo.padding[0], geo.padding[1],
+                            **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
+                            SH=geo.stride[0], SW=geo.stride[1], DH=geo.dilation[0], DW=geo.dilation[1],
+                            KH_G=kh_g, HAS_BIAS=need_bias, BIG=needs_int64(x, dy))
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
-
-
-def _depthwise_weight(weight: torch.Tensor) -> dict:
-    """A depthwise weight [C_out, 1, kH, kW] is indexed by channel and tap only."""
-    return dict(swc=weight.stride(0), swh=weight.stride(2), sww=weight.stride(3))
 
 
 # --- compile check --------------------------------------------------------------------------------
 
 def compile_cases():
     """Every kernel per dtype and layout at ResNeXt-50's first-stage 3x3 made depthwise (128
-    channels, 56x56, batch 64)."""
+    channels, 56x56, batch 64): the forward, a stride-2 input-gradient phase (2x2 taps) and the
+    weight gradient."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
     layouts = {"nchw": (c * hw * hw, hw * hw, hw, 1), "nhwc": (c * hw * hw, 1, hw * c, c)}
-    geo = dict(KH=3, KW=3, stride_h=1, stride_w=1, pad_h=1, pad_w=1, dil_h=1, dil_w=1)
-    npix = n * hw * hw
     cases = []
     for dtype in _common.DTYPES:
         for layout, s in layouts.items():
             act = lambda prefix: dict(zip((f"{prefix}n", f"{prefix}c", f"{prefix}h", f"{prefix}w"), s))  # noqa: E731
-            dw_w = dict(swc=9, swh=3, sww=1)
-            cases.append(Case(_depthwise_fwd_kernel, dtype, layout, dict(
-                X=ptr(dtype), W=ptr(dtype), B=ptr(dtype), Y=ptr(dtype), NPIX=npix, C=c, H=hw, WD=hw, H_OUT=hw,
-                W_OUT=hw, MULT=1, **geo, **act("sx"), **dw_w, **act("sy"), HAS_BIAS=True, BIG=False)))
-            cases.append(Case(_depthwise_dgrad_kernel, dtype, layout, dict(
-                DY=ptr(dtype), W=ptr(dtype), DX=ptr(dtype), NPIX=npix, C=c, H=hw, WD=hw, H_OUT=hw, W_OUT=hw,
-                MULT=1, **geo, **act("sd"), **dw_w, **act("sx"), BIG=False)))
-            cases.append(Case(_depthwise_wgrad_kernel, dtype, layout, dict(
-                X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), NPIX=npix, C=c, H=hw,
-                WD=hw, H_OUT=hw, W_OUT=hw, MULT=1, NUM_CHUNKS=132, **geo, **act("sx"), **act("sd"),
-                HAS_BIAS=True, TAPS=16, BIG=False)))
+            stencil = dict(IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw,
+                           H_OUT=hw, W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, row0=0, col0=0, out_sh=1,
+                           out_sw=1, w_off=0, swt_h=3 * c, swt_w=c, **act("sin_"), **act("sout_"), J=1, BIG=False)
+            cases.append(Case(_stencil_kernel, dtype, layout, dict(
+                stencil, KH=3, KW=3, SH=1, SW=1, DH=1, DW=1, HAS_BIAS=True)))
+            cases.append(Case(_stencil_kernel, dtype, layout, dict(
+                stencil, H_IN=hw // 2, W_IN=hw // 2, H_OUT=hw // 2, W_OUT=hw // 2, off_h=0, off_w=0, row0=1,
+                col0=1, out_sh=2, out_sw=2, w_off=8 * c, swt_h=-6 * c, swt_w=-2 * c, KH=2, KW=2, SH=1, SW=1,
+                DH=1, DW=1, HAS_BIAS=False)))
+            cases.append(Case(_wgrad_kernel, dtype, layout, dict(
+                X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
+                H_OUT=hw, W_OUT=hw, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"), **act("sd"),
+                KH=3, KW=3, SH=1, SW=1, DH=1, DW=1, KH_G=3, HAS_BIAS=True, BIG=False)))
     return cases

@@ -1,0 +1,134 @@
+"""The depthwise kernels' own machinery against torch in float64: the input gradient's stride-phase
+decomposition, the cached ``[taps, C]`` weight transpose and the weight gradient's split over
+chunks of pixel tiles. The public API's sweep (dtypes, layouts, awkward shapes) is in
+test_conv2d.py; these reach the pieces it cannot force."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kernels
+from kernels import _common
+from kernels.conv2d import depthwise, geometry
+from tests.kernels.helpers import DEVICE, F64, check, needs_device, random_tensor, to_layout
+from tests.kernels.test_conv2d import run_case
+
+pytestmark = [needs_device, pytest.mark.usefixtures("ieee_fp32")]
+TOL = _common.tolerance(torch.float32)
+
+
+def _operands(x_shape, c_out, kernel, stride, padding, dilation, layout="channels_last", seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    c = x_shape[1]
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = random_tensor(x_shape, torch.float32, gen)
+    w = random_tensor((c_out, 1, kh, kw), torch.float32, gen, scale=(kh * kw) ** -0.5)
+    geo = geometry.check_arguments(x, w, None, stride, padding, dilation, c)
+    dy = random_tensor((x_shape[0], c_out, geo.h_out, geo.w_out), torch.float32, gen)
+    return to_layout(x, layout).to(DEVICE), w.to(DEVICE), to_layout(dy, layout).to(DEVICE), geo
+
+
+# --- the input gradient's phases ---------------------------------------------------------------
+
+@pytest.mark.parametrize("size,s,d,pad,k", [(9, 2, 1, 1, 3), (11, 4, 2, 2, 5), (7, 3, 2, 0, 4), (5, 4, 1, 0, 1),
+                                            (1, 2, 1, 1, 3), (13, 2, 2, 3, 5)])
+def test_phases_cover_every_tap_exactly_once(size, s, d, pad, k):
+    """Each (input position, tap) pair that reads a dy inside the map appears in exactly one
+    phase, at the dy index the transposed convolution gives it."""
+    out_size = (size + 2 * pad - d * (k - 1) - 1) // s + 1
+    expected = {(ih, kk, (ih + pad - kk * d) // s) for ih in range(size) for kk in range(k)
+                if (ih + pad - kk * d) % s == 0 and 0 <= (ih + pad - kk * d) // s < out_size}
+    got = []
+    for p, count, taps, off, step, last, kstep in depthwise._phases(size, s, d, pad, k):
+        assert count == len(range(p, size, s))
+        for a in range(count):
+            for t in range(taps):
+                oh = a + off + t * step
+                if 0 <= oh < out_size:
+                    got.append((p + a * s, last + t * kstep, oh))
+    assert len(got) == len(set(got)) and set(got) == expected
+
+
+@pytest.mark.parametrize("stride", [2, 4, (2, 3)])
+@pytest.mark.parametrize("kernel,dilation", [(1, 1), (3, 1), (5, 1), (3, 2), (5, 2)])
+def test_input_grad_phases(stride, kernel, dilation):
+    """Odd H and W (ragged phases), strides 2 and 4 (phases no tap reaches with a 1x1 kernel)."""
+    x, w, dy, geo = _operands((2, 5, 11, 9), 5, kernel, stride, dilation * (kernel // 2), dilation)
+    with _common.poison_outputs():
+        dx = depthwise.input_grad(dy, x, w, geo)
+    ref = torch.nn.grad.conv2d_input(x.shape, w.cpu().to(F64), dy.cpu().to(F64), stride, dilation * (kernel // 2),
+                                     dilation, 5)
+    assert dx.is_contiguous(memory_format=torch.channels_last)
+    check("dx", dx, ref, TOL)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_input_grad_phases_with_multiplier_and_asymmetric_kernel(layout):
+    x, w, dy, geo = _operands((1, 3, 10, 7), 6, (3, 2), (3, 2), (1, 0), (2, 1), layout=layout)
+    with _common.poison_outputs():
+        dx = depthwise.input_grad(dy, x, w, geo)
+    ref = torch.nn.grad.conv2d_input(x.shape, w.cpu().to(F64), dy.cpu().to(F64), (3, 2), (1, 0), (2, 1), 3)
+    check("dx", dx, ref, TOL)
+
+
+# --- the transposed weight's cache --------------------------------------------------------------
+
+def test_weight_updated_in_place_is_read_again():
+    gen = torch.Generator().manual_seed(1)
+    x = random_tensor((1, 6, 5, 5), torch.float32, gen).to(DEVICE)
+    w = random_tensor((6, 1, 3, 3), torch.float32, gen).to(DEVICE).requires_grad_(True)
+    with kernels.conv2d_dispatch("triton"):
+        y1 = kernels.conv2d(x, w, padding=1, groups=6)
+        with torch.no_grad():
+            w.mul_(-2.0).add_(0.5)
+        y2 = kernels.conv2d(x, w, padding=1, groups=6)
+    check("before", y1, F.conv2d(x.double(), ((w.detach().double() - 0.5) / -2.0), padding=1, groups=6), TOL)
+    check("after", y2, F.conv2d(x.double(), w.detach().double(), padding=1, groups=6), TOL)
+
+
+def test_another_weight_of_the_same_shape_gives_its_own_result():
+    gen = torch.Generator().manual_seed(2)
+    x = random_tensor((1, 4, 6, 5), torch.float32, gen).to(DEVICE)
+    with kernels.conv2d_dispatch("triton"):
+        for i in range(3):
+            w = random_tensor((4, 1, 3, 3), torch.float32, gen).to(DEVICE)  # often at the last one's address
+            y = kernels.conv2d(x, w, padding=1, groups=4)
+            check(f"weight {i}", y, F.conv2d(x.double(), w.double(), padding=1, groups=4), TOL)
+            del w, y
+            gc.collect()
+
+
+def test_cache_stays_bounded_and_is_exact():
+    weights = [torch.randn(8, 1, 3, 3, device=DEVICE) for _ in range(depthwise.TRANSPOSED_CACHE_SIZE + 5)]
+    for w in weights:
+        wt = depthwise.transposed_weight(w)
+        assert wt.dtype == torch.float32 and torch.equal(wt, w.reshape(8, 9).t().float())
+        assert depthwise.transposed_weight(w) is wt  # a hit while the weight is unchanged
+    assert len(depthwise._TRANSPOSED) <= depthwise.TRANSPOSED_CACHE_SIZE
+    with torch.inference_mode():
+        w = torch.randn(8, 1, 3, 3, device=DEVICE)  # no version counter: transposed every call
+        assert torch.equal(depthwise.transposed_weight(w), w.reshape(8, 9).t())
+
+
+# --- the weight gradient's split ------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunks", [1, 3, 200], ids=["one", "some", "more-than-tiles"])
+@pytest.mark.parametrize("kernel,stride", [(3, 1), (5, 2), (7, 1)])
+def test_weight_grad_split(chunks, kernel, stride, monkeypatch):
+    """One chunk (every tile in one program), a few, and more chunks than pixel tiles (programs
+    that own none write zeros); kernels of 5 and 7 rows split their tap rows over programs."""
+    monkeypatch.setattr(depthwise, "_wgrad_chunks", lambda programs_per_chunk, device: chunks)
+    x, w, dy, geo = _operands((3, 70, 9, 11), 70, kernel, stride, kernel // 2, 1)
+    with _common.poison_outputs():
+        dw, db = depthwise.weight_grad(dy, x, w, geo, True)
+    ref = torch.nn.grad.conv2d_weight(x.cpu().to(F64), w.shape, dy.cpu().to(F64), stride, kernel // 2, 1, 70)
+    check("dweight", dw, ref, TOL)
+    check("dbias", db, dy.cpu().to(F64).sum((0, 2, 3)), TOL)
+
+
+def test_channel_multiplier_end_to_end():
+    run_case((2, 3, 7, 6), 6, 3, groups=3, stride=2, padding=1, layout="channels_last")
