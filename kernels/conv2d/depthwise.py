@@ -44,27 +44,40 @@ from .geometry import Geometry, memory_format, merge_partials, needs_int64, stri
 
 _TRANSPOSED: collections.OrderedDict = collections.OrderedDict()
 TRANSPOSED_CACHE_SIZE = 32
+WEIGHT_PAD = 128  # the widest channel block of the stencil configs
 
 
-def transposed_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` ``[C, 1, kH, kW]`` as fp32 ``[kH * kW, C]`` (tap-major: a tap's channels contiguous).
+def weight_columns(c_out: int, mult: int) -> int:
+    """Columns of the transposed weight: ``c_out`` padded so that every channel a program of any
+    config touches (forward: ``c < cdiv(c_out, BC) * BC``; input gradient: ``c * mult + j`` for
+    ``c < cdiv(c_out / mult, BC) * BC``) is in it, as zeros: the kernels load weights unmasked."""
+    return _common.cdiv(c_out // mult, WEIGHT_PAD) * WEIGHT_PAD * mult
+
+
+def transposed_weight(weight: torch.Tensor, mult: int = 1) -> torch.Tensor:
+    """``weight`` ``[C, 1, kH, kW]`` as fp32 ``[kH * kW, weight_columns(C, mult)]`` (tap-major: a
+    tap's channels contiguous; the padding columns zero).
 
     Cached per weight tensor and version (``weight._version`` moves with every in-place update,
     e.g. an optimizer step). A hit needs the very same live tensor (a weak reference, so a new
-    tensor at a freed address is a miss), the same version, storage, shape and dtype; the cache
-    keeps the ``TRANSPOSED_CACHE_SIZE`` most recently used weights. Inference tensors keep no
-    version: they are transposed every call."""
+    tensor at a freed address is a miss), the same version, storage, shape, dtype and multiplier;
+    the cache keeps the ``TRANSPOSED_CACHE_SIZE`` most recently used weights. Inference tensors
+    keep no version: they are transposed every call. (An update through ``weight.data`` moves no
+    version counter and is not seen; torch's optimizers update the parameter itself.)"""
     try:
         version = weight._version
     except RuntimeError:
         version = None
-    ident = (version, weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype, weight.device)
+    ident = (version, weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype, weight.device,
+             mult)
     key = id(weight)
     hit = _TRANSPOSED.get(key)
     if version is not None and hit is not None and hit[0]() is weight and hit[1] == ident:
         _TRANSPOSED.move_to_end(key)
         return hit[2]
-    wt = weight.detach().reshape(weight.shape[0], -1).t().to(torch.float32).contiguous()
+    c = weight.shape[0]
+    wt = torch.zeros((weight[0].numel(), weight_columns(c, mult)), dtype=torch.float32, device=weight.device)
+    wt[:, :c] = weight.detach().reshape(c, -1).t()
     if version is not None:
         _TRANSPOSED[key] = (weakref.ref(weight), ident, wt)
         _TRANSPOSED.move_to_end(key)
@@ -129,7 +142,7 @@ def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off
                 col = (iw * sin_w)[None, :, None]
                 col_ok = ((iw >= 0) & (iw < W_IN))[None, :, None]
                 xv = tl.load(in_img + (row + col + chan), mask=row_ok & col_ok & cmask[None, None, :], other=0.0)
-                wv = tl.load(w_chan + (t * swt_h + u * swt_w), mask=cmask, other=0.0)
+                wv = tl.load(w_chan + (t * swt_h + u * swt_w))  # padded: no mask (weight_columns)
                 acc += xv.to(tl.float32) * wv[None, None, :]
     if HAS_BIAS:
         acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, None, :]
@@ -244,11 +257,12 @@ def forward(x, weight, bias, geo: Geometry):
     y = _common.empty((geo.n, geo.c_out, geo.h_out, geo.w_out), x.dtype, x.device, memory_format(x))
     if y.numel():
         with _common.device_guard(x):
-            _launch_stencil(x, transposed_weight(weight), bias, y, h_out=geo.h_out, w_out=geo.w_out,
+            wt = transposed_weight(weight, geo.cout_per_group)
+            _launch_stencil(x, wt, bias, y, h_out=geo.h_out, w_out=geo.w_out,
                             channels=geo.c_out, div=geo.cout_per_group, mult=1,
                             off=(-geo.padding[0], -geo.padding[1]), steps=geo.stride, taps=(geo.kh, geo.kw),
                             dil=geo.dilation, origin=(0, 0), out_step=(1, 1), w_off=0,
-                            w_steps=(geo.kw * geo.c_out, geo.c_out))
+                            w_steps=(geo.kw * wt.shape[1], wt.shape[1]))
     return y
 
 
@@ -276,8 +290,8 @@ def _phases(size: int, s: int, d: int, pad: int, k: int) -> list[tuple]:
 def input_grad(dy, x, weight, geo: Geometry):
     dx = _common.empty(x.shape, x.dtype, x.device, memory_format(x))
     if dx.numel():
-        wt = transposed_weight(weight)
-        c = geo.c_out
+        wt = transposed_weight(weight, geo.cout_per_group)
+        c = wt.shape[1]
         rows = _phases(geo.h, geo.stride[0], geo.dilation[0], geo.padding[0], geo.kh)
         cols = _phases(geo.w, geo.stride[1], geo.dilation[1], geo.padding[1], geo.kw)
         with _common.device_guard(x):
