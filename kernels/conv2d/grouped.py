@@ -128,8 +128,8 @@ CONV_INTERPRETER = triton.Config({"BLOCK_M": 128}, num_warps=4)
 
 @_common.autotune(CONV_CONFIGS, key=CONV_KEY, interpreter_config=CONV_INTERPRETER)
 @triton.jit
-def _packed_conv_kernel(SRC, WP, B, DST, N, H_SRC, W_SRC, H_DST, W_DST, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc, sdh,
-                        sdw, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
+def _packed_conv_kernel(SRC, WP, B, DST, N, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc, sdh, sdw, H_SRC: tl.constexpr,
+                        W_SRC: tl.constexpr, H_DST: tl.constexpr, W_DST: tl.constexpr, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
                         GPB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr, S_H: tl.constexpr,
                         S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr, DIL_H: tl.constexpr,
                         DIL_W: tl.constexpr, STEP_H: tl.constexpr, STEP_W: tl.constexpr, DGRAD: tl.constexpr,
@@ -161,16 +161,19 @@ def _packed_conv_kernel(SRC, WP, B, DST, N, H_SRC, W_SRC, H_DST, W_DST, GROUPS, 
         phase = tl.program_id(1)
         ph = phase // S_W
         pw = phase % S_W
-        hp = (H_DST - ph + S_H - 1) // S_H  # this phase's rows and columns of dx
-        wp = (W_DST - pw + S_W - 1) // S_W
+        # every phase on the grid of phase (0, 0), the largest: the others mask a last row or column
+        HP: tl.constexpr = (H_DST + S_H - 1) // S_H
+        WP_: tl.constexpr = (W_DST + S_W - 1) // S_W
     else:
         ph = 0
         pw = 0
-        hp = H_DST
-        wp = W_DST
+        HP: tl.constexpr = H_DST
+        WP_: tl.constexpr = W_DST
     rows = tile_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rmask = rows < N * hp * wp
-    n, i, j = pixel(rows, hp, wp, BIG)
+    n, i, j = pixel(rows, HP, WP_, BIG)  # constant divisors: multiplies and shifts
+    rmask = rows < N * (HP * WP_)
+    if DGRAD:
+        rmask = rmask & (ph + i * S_H < H_DST) & (pw + j * S_W < W_DST)
     src_ch, src_ok = _channels(tile, GROUPS, CS, CS_P, GPB)
     src_row = n * ssn
     if DGRAD:
@@ -227,7 +230,8 @@ def _packed_conv_kernel(SRC, WP, B, DST, N, H_SRC, W_SRC, H_DST, W_DST, GROUPS, 
 
 
 WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=3),
+    triton.Config({"BLOCK_M": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32}, num_warps=4, num_stages=3),
 ]
 WGRAD_KEY = ["N", "H_OUT", "W_OUT", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "CHUNKS"]  # + the layouts
@@ -236,8 +240,9 @@ WGRAD_INTERPRETER = triton.Config({"BLOCK_M": 64}, num_warps=4)
 
 @_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
 @triton.jit
-def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh,
-                         sdw, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
+def _packed_wgrad_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw, H: tl.constexpr,
+                         WD: tl.constexpr, H_OUT: tl.constexpr, W_OUT: tl.constexpr, W_OUT_P: tl.constexpr,
+                         CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
                          GPB: tl.constexpr, TB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
                          S_H: tl.constexpr, S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr,
                          DIL_H: tl.constexpr, DIL_W: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
@@ -250,13 +255,17 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS,
     BK: tl.constexpr = GPB * CIG_P
     BN: tl.constexpr = GPB * COG_P
     TAPS: tl.constexpr = KH * KW
+    # pixel tiles of TH output rows x TW columns of one image: no division per pixel
+    TW: tl.constexpr = BLOCK_M if W_OUT_P >= BLOCK_M else W_OUT_P
+    TH: tl.constexpr = BLOCK_M // TW
+    CB: tl.constexpr = (W_OUT + TW - 1) // TW
+    RB: tl.constexpr = (H_OUT + TH - 1) // TH
     n_tiles = tl.cdiv(GROUPS, GPB)
     pid = tl.program_id(0)
     tile = pid % n_tiles
     tb = pid // n_tiles
     chunk = tl.program_id(1)
-    m = N * H_OUT * W_OUT
-    m_tiles = tl.cdiv(m, BLOCK_M)
+    m_tiles = N * (RB * CB)
     first = (chunk * m_tiles) // CHUNKS
     last = ((chunk + 1) * m_tiles) // CHUNKS
     x_ch, x_ok = _channels(tile, GROUPS, CIG, CIG_P, GPB)
@@ -266,12 +275,16 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS,
     dh = (tap // KW) * DIL_H - PAD_H  # [TB]: each tap's source offset from (oh*s, ow*s)
     dw = (tap % KW) * DIL_W - PAD_W
     acc = tl.zeros([BN, TB * BK], dtype=tl.float32)
-    dsum = tl.zeros([BN], dtype=tl.float32)
+    dsum = tl.zeros([BLOCK_M, BN], dtype=tl.float32)  # reduced over pixels once, at the end
     pix = tl.arange(0, BLOCK_M)
     for mt in range(first, last):
-        p = mt * BLOCK_M + pix
-        pmask = p < m
-        n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
+        n = mt // (RB * CB)
+        rc = mt % (RB * CB)
+        oh = (rc // CB) * TH + pix // TW
+        ow = (rc % CB) * TW + pix % TW
+        pmask = (oh < H_OUT) & (ow < W_OUT)
+        if BIG:
+            n = n.to(tl.int64)
         dy_t = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (dy_ch * sdc)[None, :]),
                        mask=pmask[:, None] & dy_ok[None, :], other=0.0)
         ih = (oh * S_H)[:, None] + dh[None, :]  # [BLOCK_M, TB]
@@ -282,7 +295,7 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS,
                      mask=valid[:, :, None] & x_ok[None, None, :], other=0.0)
         acc = _dot(tl.trans(dy_t), tl.reshape(xt, [BLOCK_M, TB * BK]), acc, IEEE)
         if HAS_BIAS:
-            dsum += tl.sum(dy_t.to(tl.float32), axis=0)
+            dsum += dy_t.to(tl.float32)
     # keep the diagonal blocks: output lane (gj, o) with input lane (gi, i) of the same group
     acc3 = tl.reshape(acc, [BN, TB, BK])
     r = tl.arange(0, BN)
@@ -293,7 +306,7 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, GROUPS, CHUNKS,
     tl.store(ws, acc3, mask=same[:, None, :] & tap_ok[None, :, None])
     if HAS_BIAS:
         if tb == 0:
-            tl.store(DBS + chunk * GROUPS * COG + dy_ch, dsum, mask=dy_ok)
+            tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
 
 # --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
 
@@ -433,17 +446,18 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
 
 # --- launchers ------------------------------------------------------------------------------------
 
-PACKED_MAX_LANES = 64  # widest packed tile (either side) of the packed kernels
+PACKED_MAX_LANES = 64
+WGRAD_LANES = 16
 
 
 def _pow2(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def _packing(geo: Geometry):
+def _packing(geo: Geometry, lanes: int = 16):
     """(CIG_P, COG_P, GPB): channels per group padded to powers of two, and groups per tile."""
     cig_p, cog_p = _pow2(geo.cin_per_group), _pow2(geo.cout_per_group)
-    return cig_p, cog_p, max(1, 16 // cig_p, 16 // cog_p)
+    return cig_p, cog_p, max(1, lanes // cig_p, lanes // cog_p)
 
 
 def _packed(geo: Geometry) -> bool:
@@ -452,8 +466,8 @@ def _packed(geo: Geometry) -> bool:
     return gpb * max(cig_p, cog_p) <= PACKED_MAX_LANES
 
 
-def _constants(geo: Geometry) -> dict:
-    cig_p, cog_p, gpb = _packing(geo)
+def _constants(geo: Geometry, lanes: int = 16) -> dict:
+    cig_p, cog_p, gpb = _packing(geo, lanes)
     return dict(CIG=geo.cin_per_group, COG=geo.cout_per_group, CIG_P=cig_p, COG_P=cog_p, GPB=gpb, KH=geo.kh,
                 KW=geo.kw, S_H=geo.stride[0], S_W=geo.stride[1], PAD_H=geo.padding[0], PAD_W=geo.padding[1],
                 DIL_H=geo.dilation[0], DIL_W=geo.dilation[1])
@@ -484,8 +498,9 @@ def _packed_conv(src, weight, bias, dst, geo: Geometry, dgrad: bool):
     wp = _pack_weight(weight, geo, transposed=dgrad)
     grid = lambda meta: (_common.cdiv(pixels, meta["BLOCK_M"]) * tiles, phases)  # noqa: E731
     with _common.device_guard(src):
-        _packed_conv_kernel[grid](src, wp, bias if bias is not None else wp, dst, geo.n, *src_hw, *dst_hw, geo.groups,
-                                  **stride_args("ss", src), **stride_args("sd", dst), **c, **steps, DGRAD=dgrad,
+        _packed_conv_kernel[grid](src, wp, bias if bias is not None else wp, dst, geo.n, geo.groups,
+                                  **stride_args("ss", src), **stride_args("sd", dst), H_SRC=src_hw[0], W_SRC=src_hw[1],
+                                  H_DST=dst_hw[0], W_DST=dst_hw[1], **c, **steps, DGRAD=dgrad,
                                   HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype), BIG=needs_int64(src, dst))
 
 
@@ -524,7 +539,7 @@ def _tap_block(geo: Geometry) -> int:
     """Taps per weight-gradient program: all of them while the fp32 accumulator [BN, TB * BK]
     stays within 8K elements (64 registers a thread at 4 warps, no more) and the im2col tile
     within 256 lanes."""
-    cig_p, cog_p, gpb = _packing(geo)
+    cig_p, cog_p, gpb = _packing(geo, WGRAD_LANES)
     bk, bn = gpb * cig_p, gpb * cog_p
     return max(1, min(_pow2(geo.kh * geo.kw), 8192 // (bn * bk), 256 // bk))
 
@@ -534,7 +549,7 @@ def _wgrad_chunks(geo: Geometry, device) -> int:
     of groups and tap blocks (each program reads its chunk's x and dy once), never more chunks
     than 64-pixel tiles."""
     tb = _tap_block(geo)
-    programs = _common.cdiv(geo.groups, _packing(geo)[2]) * _common.cdiv(geo.kh * geo.kw, tb)
+    programs = _common.cdiv(geo.groups, _packing(geo, WGRAD_LANES)[2]) * _common.cdiv(geo.kh * geo.kw, tb)
     m = geo.n * geo.h_out * geo.w_out
     return max(1, min(_common.cdiv(m, 64), _common.cdiv(2 * _common.num_sms(device), programs)))
 
@@ -559,15 +574,16 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
 def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: int):
     """The packed weight gradient over ``chunks`` pixel chunks (a chunk may own no pixel tile:
     its partials are zeros)."""
-    c = _constants(geo)
+    c = _constants(geo, WGRAD_LANES)
     tb = _tap_block(geo)
     taps = geo.kh * geo.kw
     ws = _common.empty((chunks, geo.c_out, geo.cin_per_group, taps), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     grid = (_common.cdiv(geo.groups, c["GPB"]) * _common.cdiv(taps, tb), chunks)
     with _common.device_guard(x):
-        _packed_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.groups, chunks,
-                                   **stride_args("sx", x), **stride_args("sd", dy), **c, TB=tb, HAS_BIAS=need_bias,
+        _packed_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x),
+                                   **stride_args("sd", dy), H=geo.h, WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out,
+                                   W_OUT_P=_pow2(geo.w_out), **c, TB=tb, HAS_BIAS=need_bias,
                                    IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
 
@@ -607,7 +623,7 @@ def compile_cases():
                         DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
                 cases.append(Case(_packed_wgrad_kernel, dtype, tag, dict(
                     X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=56, WD=56,
-                    H_OUT=28, W_OUT=28, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc), **act("sd", 256, 28, nhwc),
+                    H_OUT=28, W_OUT=28, W_OUT_P=32, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc), **act("sd", 256, 28, nhwc),
                     **packed, TB=16, HAS_BIAS=True, IEEE=ieee, BIG=False)))
                 gw = dict(swo=128 * 9, swi=9, swh=3, sww=1)
                 for dgrad in (False, True):
