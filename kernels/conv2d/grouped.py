@@ -308,6 +308,79 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, 
         if tb == 0:
             tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
 
+@_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
+@triton.jit
+def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
+                              H: tl.constexpr, WD: tl.constexpr, H_OUT: tl.constexpr, W_OUT: tl.constexpr,
+                              W_OUT_P: tl.constexpr, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr,
+                              COG_P: tl.constexpr, GPB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
+                              S_H: tl.constexpr, S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr,
+                              DIL_H: tl.constexpr, DIL_W: tl.constexpr, KH_P: tl.constexpr, KW_P: tl.constexpr,
+                              HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, BIG: tl.constexpr, BLOCK_M: tl.constexpr):
+    """The weight gradient of a stride-1 row axis with the kernel's rows in the product's M and
+    its columns in N: over input rows r (x row r - pad) and output columns,
+    acc[(kh, o), (kw, i)] += dy[r - kh*d, ow, o] * x[r - pad, ow*s + kw*d - pad, i].
+    Each operand is gathered over one kernel axis only (KH_P + KW_P slots a pixel, not
+    KH*KW padded to a power of two), and every tap comes out of one [KH_P*BN, KW_P*BK] product.
+    Same partials as ``_packed_wgrad_kernel``; the bias sum from a plain dy tile."""
+    BK: tl.constexpr = GPB * CIG_P
+    BN: tl.constexpr = GPB * COG_P
+    TAPS: tl.constexpr = KH * KW
+    HE: tl.constexpr = H_OUT + (KH - 1) * DIL_H  # rows r = oh + kh*d
+    TW: tl.constexpr = BLOCK_M if W_OUT_P >= BLOCK_M else W_OUT_P
+    TH: tl.constexpr = BLOCK_M // TW
+    CB: tl.constexpr = (W_OUT + TW - 1) // TW
+    RB: tl.constexpr = (HE + TH - 1) // TH
+    tile = tl.program_id(0)
+    chunk = tl.program_id(1)
+    m_tiles = N * (RB * CB)
+    first = (chunk * m_tiles) // CHUNKS
+    last = ((chunk + 1) * m_tiles) // CHUNKS
+    x_ch, x_ok = _channels(tile, GROUPS, CIG, CIG_P, GPB)
+    dy_ch, dy_ok = _channels(tile, GROUPS, COG, COG_P, GPB)
+    kh = tl.arange(0, KH_P)
+    kw = tl.arange(0, KW_P)
+    acc = tl.zeros([KH_P * BN, KW_P * BK], dtype=tl.float32)
+    dsum = tl.zeros([BLOCK_M, BN], dtype=tl.float32)  # reduced over pixels once, at the end
+    pix = tl.arange(0, BLOCK_M)
+    for mt in range(first, last):
+        n = mt // (RB * CB)
+        rc = mt % (RB * CB)
+        r = (rc // CB) * TH + pix // TW
+        ow = (rc % CB) * TW + pix % TW
+        if BIG:
+            n = n.to(tl.int64)
+        col_ok = ow < W_OUT
+        oh = r[:, None] - kh[None, :] * DIL_H  # [BLOCK_M, KH_P]
+        dy_ok2 = col_ok[:, None] & (kh < KH)[None, :] & (oh >= 0) & (oh < H_OUT)
+        dy_off = (n * sdn + ow * sdw)[:, None] + oh * sdh
+        a = tl.load(DY + (dy_off[:, :, None] + (dy_ch * sdc)[None, None, :]),
+                    mask=dy_ok2[:, :, None] & dy_ok[None, None, :], other=0.0)
+        ih = r - PAD_H
+        iw = (ow * S_W - PAD_W)[:, None] + kw[None, :] * DIL_W  # [BLOCK_M, KW_P]
+        x_ok2 = (col_ok & (r < HE) & (ih >= 0) & (ih < H))[:, None] & (kw < KW)[None, :] & (iw >= 0) & (iw < WD)
+        x_off = (n * sxn + ih * sxh)[:, None] + iw * sxw
+        b = tl.load(X + (x_off[:, :, None] + (x_ch * sxc)[None, None, :]),
+                    mask=x_ok2[:, :, None] & x_ok[None, None, :], other=0.0)
+        acc = _dot(tl.trans(tl.reshape(a, [BLOCK_M, KH_P * BN])), tl.reshape(b, [BLOCK_M, KW_P * BK]), acc, IEEE)
+        if HAS_BIAS:
+            pm = col_ok & (r < H_OUT)
+            dy_t = tl.load(DY + ((n * sdn + r * sdh + ow * sdw)[:, None] + (dy_ch * sdc)[None, :]),
+                           mask=pm[:, None] & dy_ok[None, :], other=0.0)
+            dsum += dy_t.to(tl.float32)
+    # keep the diagonal blocks of real taps: (kh, output lane of group gj) x (kw, input lane of gj)
+    acc4 = tl.reshape(acc, [KH_P, BN, KW_P, BK])
+    o = tl.arange(0, BN)
+    c = tl.arange(0, BK)
+    same = ((o // COG_P)[:, None] == (c // CIG_P)[None, :]) & dy_ok[:, None] & ((c % CIG_P) < CIG)[None, :]
+    tap_ok = (kh < KH)[:, None] & (kw < KW)[None, :]  # [KH_P, KW_P]
+    base = (chunk * GROUPS * COG + dy_ch[:, None]) * CIG + (c % CIG_P)[None, :]  # [BN, BK]
+    ws = WS + base[None, :, None, :] * TAPS + (kh * KW)[:, None, None, None] + kw[None, None, :, None]
+    tl.store(ws, acc4, mask=same[None, :, None, :] & tap_ok[:, None, :, None])
+    if HAS_BIAS:
+        tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
+
+
 # --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
 
 # [BLOCK_M pixels, BLOCK_N output channels], reduction chunk BLOCK_K channels: wide tiles for
@@ -544,14 +617,21 @@ def _tap_block(geo: Geometry) -> int:
     return max(1, min(_pow2(geo.kh * geo.kw), 8192 // (bn * bk), 256 // bk))
 
 
+def _rows_formulation(geo: Geometry) -> bool:
+    """Whether the weight gradient takes ``_packed_wgrad_rows_kernel`` (stride 1 along rows,
+    and its [KH_P * BN, KW_P * BK] accumulator within 8K fp32)."""
+    cig_p, cog_p, gpb = _packing(geo, WGRAD_LANES)
+    return geo.stride[0] == 1 and _pow2(geo.kh) * _pow2(geo.kw) * gpb * cog_p * gpb * cig_p <= 8192
+
+
 def _wgrad_chunks(geo: Geometry, device) -> int:
     """Pixel chunks of the weight gradient: about twice as many programs as SMs over all tiles
     of groups and tap blocks (each program reads its chunk's x and dy once), never more chunks
     than 64-pixel tiles."""
-    tb = _tap_block(geo)
+    tb = geo.kh * geo.kw if _rows_formulation(geo) else _tap_block(geo)
     programs = _common.cdiv(geo.groups, _packing(geo, WGRAD_LANES)[2]) * _common.cdiv(geo.kh * geo.kw, tb)
     m = geo.n * geo.h_out * geo.w_out
-    return max(1, min(_common.cdiv(m, 64), _common.cdiv(2 * _common.num_sms(device), programs)))
+    return max(1, min(_common.cdiv(m, 64), _common.cdiv(4 * _common.num_sms(device), programs)))
 
 
 def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
@@ -579,7 +659,15 @@ def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: i
     taps = geo.kh * geo.kw
     ws = _common.empty((chunks, geo.c_out, geo.cin_per_group, taps), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
-    grid = (_common.cdiv(geo.groups, c["GPB"]) * _common.cdiv(taps, tb), chunks)
+    tiles = _common.cdiv(geo.groups, c["GPB"])
+    if _rows_formulation(geo):
+        with _common.device_guard(x):
+            _packed_wgrad_rows_kernel[(tiles, chunks)](
+                x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x), **stride_args("sd", dy), H=geo.h,
+                WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out, W_OUT_P=_pow2(geo.w_out), **c, KH_P=_pow2(geo.kh),
+                KW_P=_pow2(geo.kw), HAS_BIAS=need_bias, IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
+        return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
+    grid = (tiles * _common.cdiv(taps, tb), chunks)
     with _common.device_guard(x):
         _packed_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x),
                                    **stride_args("sd", dy), H=geo.h, WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out,

@@ -87,15 +87,20 @@ def test_wide_groups_take_the_general_path():
 # --- the weight gradient's split --------------------------------------------------------------
 
 @pytest.mark.parametrize("chunks", [1, 2, 5, 40], ids=lambda c: f"chunks{c}")
-@pytest.mark.parametrize("kernel,stride", [(3, 2), (5, 1)])
-def test_weight_grad_chunks(chunks, kernel, stride):
-    """More and fewer chunks than 64-pixel tiles (2x9x10 -> 180 or 45 output pixels: 3 or 1
-    tiles), chunks that own no tile included; the bias gradient from the same dy tiles."""
-    x, w, dy, geo, (x64, w64, dy64) = _grads((2, 16, 9, 10), 32, kernel, groups=4, stride=stride,
-                                             padding=kernel // 2, seed=chunks)
+@pytest.mark.parametrize("kernel,stride,dilation,rows", [(3, 2, 1, False), (5, 1, 1, False), (3, 1, 1, True),
+                                                         (3, (1, 2), 2, True)])
+def test_weight_grad_chunks(chunks, kernel, stride, dilation, rows):
+    """More and fewer chunks than pixel tiles (2x9x10: 180 output pixels or fewer, a few tiles),
+    chunks that own no tile included; the bias gradient from the same dy tiles; both kernels
+    (taps gathered, and the stride-1 rows formulation)."""
+    cout = 32 if kernel == 5 else 16
+    pad = dilation * (kernel // 2)
+    x, w, dy, geo, (x64, w64, dy64) = _grads((2, 16, 9, 10), cout, kernel, groups=4, stride=stride,
+                                             padding=pad, dilation=dilation, seed=chunks)
+    assert grouped._rows_formulation(geo) == rows
     with _common.poison_outputs():
         dw, db = grouped._packed_weight_grad(dy, x, w, geo, True, chunks)
-    check("dweight", dw, torch.nn.grad.conv2d_weight(x64, w64.shape, dy64, stride, kernel // 2, 1, 4),
+    check("dweight", dw, torch.nn.grad.conv2d_weight(x64, w64.shape, dy64, stride, pad, dilation, 4),
           _common.tolerance(torch.float32))
     check("dbias", db, dy64.sum((0, 2, 3)), _common.tolerance(torch.float32))
 
