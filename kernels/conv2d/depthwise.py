@@ -10,11 +10,13 @@ channels_last each thread's 8 consecutive channels are one 16-byte load.
   L1's: DRAM sees about one pass over ``x``) and multiplies it by that tap's ``BC`` weights. The
   weights are transposed once to ``[taps, C]`` fp32 (:func:`transposed_weight`, cached per
   weight version), so a tap's weights are two 16-byte vectors a thread, no conversion.
-* **Input gradient**: the forward's kernel on ``dy`` with the weights flipped. A stride ``s``
-  splits ``dx`` into ``s * s`` phases ``(ih mod s, iw mod s)``; in each, only the taps with
-  ``ih + pad - kh * d = 0 (mod s)`` hit, at a fixed offset, so a phase is a dense stride-1 stencil
-  over its own taps (one launch each): no tap is executed that contributes nothing (a 3x3 at
-  stride 2 runs 2.25 taps a pixel on average, not 9).
+* **Input gradient**: at stride 1, the forward's kernel on ``dy`` with the weights flipped. A
+  stride ``s`` splits ``dx`` into ``s * s`` phases ``(ih mod s, iw mod s)``; in each, only the
+  taps with ``ih + pad - kh * d = 0 (mod s)`` hit, each at a fixed offset into ``dy``, so a phase
+  is a dense stencil over its own taps. One launch holds every phase: the padding's residue mod
+  ``s`` is compile-time, so each phase's taps are, and a program computes its tile of each phase
+  in turn, unrolled over that phase's taps only: no tap is executed that contributes nothing (a 3x3 at stride 2 runs 2.25 taps a
+  pixel on average, not 9).
 * **Weight gradient**: a split reduction over the pixel tiles. ``chunks`` programs per channel
   block (about four programs per SM in all: the four 4-warp CTAs of 128 registers an SM holds)
   each walk a strided set of tiles and keep one fp32 accumulator tile per tap,
@@ -102,19 +104,18 @@ STENCIL_INTERPRETER = triton.Config({"BH": 8, "BW": 16, "BC": 64}, num_warps=4)
 
 @_common.autotune(STENCIL_CONFIGS, key=STENCIL_KEY, interpreter_config=STENCIL_INTERPRETER)
 @triton.jit
-def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, row0, col0,
-                    out_sh, out_sw, w_off, swt_h, swt_w, sin_n, sin_c, sin_h, sin_w, sout_n, sout_c, sout_h,
+def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, w_off, swt_h, swt_w, sin_n, sin_c, sin_h, sin_w, sout_n, sout_c, sout_h,
                     sout_w, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
                     DH: tl.constexpr, DW: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr,
                     BIG: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr):
-    """out[n, c, row0 + a*out_sh, col0 + b*out_sw] = sum_{j < J, t < KH, u < KW}
+    """out[n, c, a, b] = sum_{j < J, t < KH, u < KW}
         in[n, (c // DIV) * J + j, a*SH + off_h + t*DH, b*SW + off_w + u*DW]
         * WT[w_off + t*swt_h + u*swt_w + c*J + j]    (+ bias[c])
     for a < H_OUT, b < W_OUT, c < C (zero where the input index is outside H_IN x W_IN).
 
-    The forward: in = x, J = 1, DIV = the channel multiplier, one output phase (row0 = col0 = 0,
-    out_s = 1). The input gradient: in = dy, J = the multiplier, DIV = 1, one launch per phase
-    of the stride with its own taps and flipped weight steps."""
+    The forward: in = x, J = 1, DIV = the channel multiplier, weight steps KW*C and C. The input
+    gradient at stride 1: in = dy, J = the multiplier, DIV = 1, the weights flipped (w_off at the
+    last tap, negative steps)."""
     pid = tl.program_id(0)
     tiles_h = tl.cdiv(H_OUT, BH)
     n = pid // tiles_h
@@ -146,11 +147,67 @@ def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off
                 acc += xv.to(tl.float32) * wv[None, None, :]
     if HAS_BIAS:
         acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, None, :]
-    out_row = ((row0 + a * out_sh) * sout_h)[:, None, None]
-    out_col = ((col0 + b * out_sw) * sout_w)[None, :, None]
+    out_row = (a * sout_h)[:, None, None]
+    out_col = (b * sout_w)[None, :, None]
     mask = ((a < H_OUT)[:, None, None] & (b < W_OUT)[None, :, None]) & cmask[None, None, :]
     out = OUT + n.to(tl.int64) * sout_n + (out_row + out_col + (c * sout_c)[None, None, :])
     tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
+
+
+DGRAD_KEY = ["H", "WD", "C", "KH", "KW", "SH", "SW", "DH", "DW", "PMH", "PMW"]  # + every operand's layout
+
+
+@_common.autotune(STENCIL_CONFIGS, key=DGRAD_KEY, interpreter_config=STENCIL_INTERPRETER)
+@triton.jit
+def _dgrad_phases_kernel(DY, WT, DX, H, WD, H_OUT, W_OUT, C, pad_div_h, pad_div_w, w_cols, sdn, sdc, sdh, sdw,
+                         sxn, sxc, sxh, sxw, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr,
+                         SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, PMH: tl.constexpr,
+                         PMW: tl.constexpr, J: tl.constexpr, BIG: tl.constexpr, BH: tl.constexpr,
+                         BW: tl.constexpr, BC: tl.constexpr):
+    """The input gradient of a strided depthwise convolution, all its stride phases in one launch:
+    dx[n, c, p + a*SH, q + b*SW] = sum_{j < J} sum over the taps (kh, kw) with
+    (p + pad_h - kh*DH) = 0 (mod SH) and (q + pad_w - kw*DW) = 0 (mod SW) of
+        dy[n, c*J + j, a + (p + pad_h - kh*DH) / SH, b + (q + pad_w - kw*DW) / SW] * w[c*J + j, kh, kw]
+    (pad = PM + SH * pad_div: its residue is compile-time, so each phase's taps are). A program
+    owns rows a and columns b of every phase and computes the phases in turn, each unrolled over
+    its own taps only (a branch per phase would leave each program's instructions the same and
+    its grid s*s times larger)."""
+    pid = tl.program_id(0)
+    tiles_h = tl.cdiv(tl.cdiv(H, SH), BH)
+    n = pid // tiles_h
+    a = (pid - n * tiles_h) * BH + tl.arange(0, BH)
+    b = tl.program_id(1) * BW + tl.arange(0, BW)
+    c = tl.program_id(2) * BC + tl.arange(0, BC)
+    cmask = c < C
+    if BIG:
+        a = a.to(tl.int64)
+        b = b.to(tl.int64)
+    dy_img = DY + n.to(tl.int64) * sdn
+    for p in tl.static_range(SH):
+        for q in tl.static_range(SW):
+            acc = tl.zeros([BH, BW, BC], dtype=tl.float32)
+            for j in tl.static_range(J):
+                chan = ((c * J + j) * sdc)[None, None, :]
+                w_chan = WT + c * J + j
+                for kh in tl.static_range(KH):
+                    if (p + PMH - kh * DH) % SH == 0:
+                        oh = a + ((p + PMH - kh * DH) // SH + pad_div_h)
+                        row = (oh * sdh)[:, None, None]
+                        row_ok = ((oh >= 0) & (oh < H_OUT))[:, None, None]
+                        for kw in tl.static_range(KW):
+                            if (q + PMW - kw * DW) % SW == 0:
+                                ow = b + ((q + PMW - kw * DW) // SW + pad_div_w)
+                                col_ok = ((ow >= 0) & (ow < W_OUT))[None, :, None]
+                                dyv = tl.load(dy_img + (row + (ow * sdw)[None, :, None] + chan),
+                                              mask=row_ok & col_ok & cmask[None, None, :], other=0.0)
+                                wv = tl.load(w_chan + (kh * KW + kw) * w_cols)  # padded: no mask
+                                acc += dyv.to(tl.float32) * wv[None, None, :]
+            ih = p + a * SH
+            iw = q + b * SW
+            mask = ((ih < H)[:, None, None] & (iw < WD)[None, :, None]) & cmask[None, None, :]
+            dx = DX + n.to(tl.int64) * sxn + ((ih * sxh)[:, None, None] + (iw * sxw)[None, :, None]
+                                              + (c * sxc)[None, None, :])
+            tl.store(dx, acc.to(DX.dtype.element_ty), mask=mask)
 
 
 # One fp32 accumulator tile per tap: [BH, BW, BC] of 8 a thread (9 taps: 72 registers).
@@ -236,17 +293,15 @@ def _wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_CHUNKS, pa
 
 # --- launchers ------------------------------------------------------------------------------------
 
-def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, origin,
-                    out_step, w_off, w_steps):
+def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, w_off, w_steps):
     """One launch of :func:`_stencil_kernel` over an ``h_out x w_out`` grid of outputs (the
-    forward, or one phase of the input gradient)."""
+    forward, or the input gradient at stride 1)."""
     grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                          _common.cdiv(channels, meta["BC"]))
     _stencil_kernel[grid](
         inp, wt, bias if bias is not None else wt, out,
         inp.shape[2], inp.shape[3], h_out, w_out, channels, div,
         off[0], off[1],  # input row/column of output (0, 0) at tap (0, 0)
-        origin[0], origin[1], out_step[0], out_step[1],  # where output (a, b) lies in `out`
         w_off, w_steps[0], w_steps[1],  # tap (t, u)'s weights start at w_off + t*w_steps[0] + u*w_steps[1]
         **stride_args("sin_", inp), **stride_args("sout_", out),
         KH=taps[0], KW=taps[1], SH=steps[0], SW=steps[1], DH=dil[0], DW=dil[1], J=mult,
@@ -261,47 +316,37 @@ def forward(x, weight, bias, geo: Geometry):
             _launch_stencil(x, wt, bias, y, h_out=geo.h_out, w_out=geo.w_out,
                             channels=geo.c_out, div=geo.cout_per_group, mult=1,
                             off=(-geo.padding[0], -geo.padding[1]), steps=geo.stride, taps=(geo.kh, geo.kw),
-                            dil=geo.dilation, origin=(0, 0), out_step=(1, 1), w_off=0,
+                            dil=geo.dilation, w_off=0,
                             w_steps=(geo.kw * wt.shape[1], wt.shape[1]))
     return y
 
 
-def _phases(size: int, s: int, d: int, pad: int, k: int) -> list[tuple]:
-    """The input gradient's phases along one axis: for each residue ``p`` of ``ih`` mod ``s``
-    (``p < size``), ``(p, count, taps, offset, step, k_last, k_step)``: the ``count`` input
-    positions ``ih = p + a*s`` read ``dy`` at ``a + offset + t*step`` with the weights of tap
-    ``k_last + t*k_step``, ``t < taps``. The taps that reach a phase are those with
-    ``p + pad - kh*d = 0 (mod s)``: every ``s / gcd(s, d)``-th, taken from the last backwards so
-    that ``dy``'s index grows with ``t``. ``taps = 0``: no tap reaches the phase (a stride larger
-    than the dilated kernel), whose gradient is zero."""
-    g = math.gcd(s, d)
-    out = []
-    for p in range(min(s, size)):
-        hits = [kk for kk in range(k) if (p + pad - kk * d) % s == 0]
-        count = _common.cdiv(size - p, s)
-        if not hits:
-            out.append((p, count, 0, 0, 1, 0, 0))
-            continue
-        last = hits[-1]
-        out.append((p, count, len(hits), (p + pad - last * d) // s, d // g, last, -(s // g)))
-    return out
-
-
 def input_grad(dy, x, weight, geo: Geometry):
     dx = _common.empty(x.shape, x.dtype, x.device, memory_format(x))
-    if dx.numel():
-        wt = transposed_weight(weight, geo.cout_per_group)
-        c = wt.shape[1]
-        rows = _phases(geo.h, geo.stride[0], geo.dilation[0], geo.padding[0], geo.kh)
-        cols = _phases(geo.w, geo.stride[1], geo.dilation[1], geo.padding[1], geo.kw)
-        with _common.device_guard(x):
-            for ph, count_h, taps_h, off_h, step_h, last_h, kstep_h in rows:
-                for pw, count_w, taps_w, off_w, step_w, last_w, kstep_w in cols:
-                    _launch_stencil(dy, wt, None, dx, h_out=count_h, w_out=count_w, channels=geo.c_in, div=1,
-                                    mult=geo.cout_per_group, off=(off_h, off_w), steps=(1, 1),
-                                    taps=(taps_h, taps_w), dil=(step_h, step_w), origin=(ph, pw),
-                                    out_step=geo.stride, w_off=(last_h * geo.kw + last_w) * c,
-                                    w_steps=(kstep_h * geo.kw * c, kstep_w * c))
+    if not dx.numel():
+        return dx
+    wt = transposed_weight(weight, geo.cout_per_group)
+    sh, sw = geo.stride
+    with _common.device_guard(x):
+        if (sh, sw) == (1, 1):
+            # the forward's stencil on dy with the weights flipped (the last tap first, steps negative)
+            c = wt.shape[1]
+            dh, dw = geo.dilation
+            _launch_stencil(dy, wt, None, dx, h_out=geo.h, w_out=geo.w, channels=geo.c_in, div=1,
+                            mult=geo.cout_per_group,
+                            off=(geo.padding[0] - (geo.kh - 1) * dh, geo.padding[1] - (geo.kw - 1) * dw),
+                            steps=(1, 1), taps=(geo.kh, geo.kw), dil=(dh, dw), w_off=(geo.kh * geo.kw - 1) * c, w_steps=(-geo.kw * c, -c))
+        else:
+            grid = lambda meta: (geo.n * _common.cdiv(_common.cdiv(geo.h, sh), meta["BH"]),  # noqa: E731
+                                 _common.cdiv(_common.cdiv(geo.w, sw), meta["BW"]),
+                                 _common.cdiv(geo.c_in, meta["BC"]))
+            _dgrad_phases_kernel[grid](
+                dy, wt, dx, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_in,
+                geo.padding[0] // sh, geo.padding[1] // sw,  # the padding's multiple of the stride (runtime)
+                wt.shape[1], **stride_args("sd", dy), **stride_args("sx", dx), KH=geo.kh, KW=geo.kw, SH=sh, SW=sw,
+                DH=geo.dilation[0], DW=geo.dilation[1],
+                PMH=geo.padding[0] % sh, PMW=geo.padding[1] % sw,  # its residue (compile-time: the phases' taps)
+                J=geo.cout_per_group, BIG=needs_int64(dy, dx))
     return dx
 
 
@@ -334,27 +379,28 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
 
 def compile_cases():
     """Every kernel per dtype and layout at ResNeXt-50's first-stage 3x3 made depthwise (128
-    channels, 56x56, batch 64): the forward, a stride-2 input-gradient phase (2x2 taps) and the
-    weight gradient."""
+    channels, 56x56, batch 64): the forward (the stride-1 input gradient is the same kernel), the
+    input gradient of the same 3x3 at stride 2 (four phases) and the weight gradient."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
     layouts = {"nchw": (c * hw * hw, hw * hw, hw, 1), "nhwc": (c * hw * hw, 1, hw * c, c)}
+    half = {"nchw": (c * 28 * 28, 28 * 28, 28, 1), "nhwc": (c * 28 * 28, 1, 28 * c, c)}
+    taps = dict(KH=3, KW=3, SH=1, SW=1, DH=1, DW=1)
     cases = []
     for dtype in _common.DTYPES:
         for layout, s in layouts.items():
-            act = lambda prefix: dict(zip((f"{prefix}n", f"{prefix}c", f"{prefix}h", f"{prefix}w"), s))  # noqa: E731
-            stencil = dict(IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw,
-                           H_OUT=hw, W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, row0=0, col0=0, out_sh=1,
-                           out_sw=1, w_off=0, swt_h=3 * c, swt_w=c, **act("sin_"), **act("sout_"), J=1, BIG=False)
+            act = lambda prefix, st=s: dict(zip((f"{prefix}n", f"{prefix}c", f"{prefix}h", f"{prefix}w"), st))  # noqa: E731
             cases.append(Case(_stencil_kernel, dtype, layout, dict(
-                stencil, KH=3, KW=3, SH=1, SW=1, DH=1, DW=1, HAS_BIAS=True)))
-            cases.append(Case(_stencil_kernel, dtype, layout, dict(
-                stencil, H_IN=hw // 2, W_IN=hw // 2, H_OUT=hw // 2, W_OUT=hw // 2, off_h=0, off_w=0, row0=1,
-                col0=1, out_sh=2, out_sw=2, w_off=8 * c, swt_h=-6 * c, swt_w=-2 * c, KH=2, KW=2, SH=1, SW=1,
-                DH=1, DW=1, HAS_BIAS=False)))
+                IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=hw,
+                W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("sin_"),
+                **act("sout_"), **taps, J=1, HAS_BIAS=True, BIG=False)))
+            cases.append(Case(_dgrad_phases_kernel, dtype, layout, dict(
+                DY=ptr(dtype), WT=ptr(torch.float32), DX=ptr(dtype), H=hw, WD=hw, H_OUT=28, W_OUT=28, C=c,
+                pad_div_h=0, pad_div_w=0, w_cols=c, **act("sd", half[layout]), **act("sx"),
+                **dict(taps, SH=2, SW=2), PMH=1, PMW=1, J=1, BIG=False)))
             cases.append(Case(_wgrad_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
                 H_OUT=hw, W_OUT=hw, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"), **act("sd"),
-                KH=3, KW=3, SH=1, SW=1, DH=1, DW=1, KH_G=3, HAS_BIAS=True, BIG=False)))
+                **taps, KH_G=3, HAS_BIAS=True, BIG=False)))
     return cases
