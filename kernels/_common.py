@@ -359,6 +359,40 @@ def residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_
     return y
 
 
+# --- last-arriving program (split reductions finished in one launch) ---------------------------
+#
+# A split reduction's programs each store a partial, then count their arrival on an int32 counter
+# per output block; the program that arrives last reads every partial and finishes the block, so
+# no second, dependent launch is needed (the pattern of CUDA's grid synchronisation and of
+# PyTorch's channels_last Welford kernel). The counters stay zero between launches: the last
+# program sets its counter back, so no memset precedes a launch.
+
+_ARRIVALS: dict[tuple, torch.Tensor] = {}
+
+
+def arrival_counters(device, count: int) -> torch.Tensor:
+    """At least ``count`` zeroed int32 counters that every kernel using :func:`last_arrival` leaves
+    at zero: kept per device and stream (two streams running such kernels at once must not share
+    them; kernels of one stream run one after another) and grown when a launch needs more."""
+    device = torch.device(device)
+    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+    counters = _ARRIVALS.get((device, stream))
+    if counters is None or counters.numel() < count:
+        counters = _ARRIVALS[device, stream] = torch.zeros(max(count, 64), dtype=torch.int32, device=device)
+    return counters
+
+
+@triton.jit
+def last_arrival(ARRIVED, block, programs):
+    """Whether this program is the last of the ``programs`` that share counter ``ARRIVED[block]``
+    to arrive, once every thread's stores are done (a CTA barrier, then one acquire-release atomic
+    at GPU scope). The last must read the others' partials past L1 (``cache_modifier=".cg"``:
+    another SM wrote them) and then store 0 to ``ARRIVED + block`` for the next launch."""
+    tl.debug_barrier()  # every thread's partials stored before this program's arrival is counted
+    arrived = tl.atomic_add(ARRIVED + block, 1, sem="acq_rel")
+    return arrived == programs - 1
+
+
 # --- autotuning --------------------------------------------------------------------------------
 
 AUTOTUNED: list = []  # every autotuned kernel of the package (for use_config and the compile check)

@@ -153,9 +153,7 @@ def _bn_stats_kernel(X, WS, ARRIVED, W, B, RM, RV, COEF, N, C, P, x_stride_n, x_
     tl.store(ws, tl.zeros([BLOCK_C], dtype=tl.float32) + n, mask=cmask)
     tl.store(ws + ws_stride, mean, mask=cmask)
     tl.store(ws + 2 * ws_stride, m2, mask=cmask)
-    tl.debug_barrier()  # every thread's partials stored before this program's arrival is counted
-    arrived = tl.atomic_add(ARRIVED + tl.program_id(1), 1, sem="acq_rel")
-    if arrived == chunks - 1:  # the last of this channel block: every chunk's partials are in
+    if _common.last_arrival(ARRIVED, tl.program_id(1), chunks):  # every chunk's partials are in
         # half a tile of chunks a trip: the fold's registers within the statistics' own
         _fold_statistics(WS, chunks, ws_stride, W, B, RM, RV, COEF, C, c, cmask, w_stride, b_stride, rm_stride,
                          rv_stride, momentum, eps, unbias, UPDATE, BLOCK_P // 2)
@@ -386,22 +384,6 @@ def _chunks(pixels: int, c: int, block_c: int, device) -> int:
     return _common.split_chunks(pixels, _common.cdiv(c, block_c) * 64, device)
 
 
-_ARRIVALS: dict[tuple, torch.Tensor] = {}
-
-
-def _arrival_counters(device, c: int) -> torch.Tensor:
-    """Zeroed int32 counters, one per channel block of the narrowest config, that the statistics
-    kernel leaves at zero after every launch: kept per device and stream (two streams running the
-    kernel at once must not share them) and grown as a wider C needs, so no launch waits for a memset."""
-    device = torch.device(device)
-    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
-    blocks = _common.cdiv(c, min(config.kwargs["BLOCK_C"] for config in REDUCE_CONFIGS))
-    counters = _ARRIVALS.get((device, stream))
-    if counters is None or counters.numel() < blocks:
-        counters = _ARRIVALS[device, stream] = torch.zeros(blocks, dtype=torch.int32, device=device)
-    return counters
-
-
 class _SplitReduction:
     """A split reduction of ``planes`` fp32 partials per (chunk, channel) over ``pixels``.
 
@@ -417,6 +399,7 @@ class _SplitReduction:
         self.by_block = {block: _chunks(pixels, c, block, device)
                          for block in {config.kwargs["BLOCK_C"] for config in REDUCE_CONFIGS}}
         self.chunks = max(self.by_block.values())
+        self.blocks = _common.cdiv(c, min(self.by_block))  # channel blocks of the narrowest config
         self.ws = _common.empty((planes, self.chunks, c), torch.float32, device)
         self.stride = self.chunks * c  # between the workspace's planes
 
@@ -453,7 +436,7 @@ def _forward(x, weight, bias, running_mean, running_var, residual, training, mom
             split = _SplitReduction(3, n_ * p, c, device)
             _bn_stats_kernel[split.grid](
                 x, split.ws,  # input; fp32 [count, mean, M2] per (chunk, channel)
-                _arrival_counters(device, c),  # int32 per channel block, zero between launches
+                _common.arrival_counters(device, split.blocks),  # int32 per channel block, zero between launches
                 weight, bias, rm, rv,  # per-channel parameters and running statistics (updated if UPDATE)
                 coef,  # output: fp32 [mean, invstd, gamma * invstd, beta] per channel
                 n_, c, p, *x_strides,  # the (n, c, p) view and x's strides in it

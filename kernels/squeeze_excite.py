@@ -33,10 +33,19 @@ Backward arithmetic (per image n, channel c; ``m = mean_hw(x)``, ``z1 = w1 m + b
     d(res)   = g
 
 The excitation's backward (``[N, C]``- and ``[R, C]``-sized: the lines with dz2 and dz1 above)
-is two small kernels between the reduce and the dx kernel: "hidden" (per block of images and
-hidden units: z1, h and dz1, both products in one loop over the channels) and "params" (per block
-of channels: the mean's gradient ``w1^T dz1 / (H*W)``, and dw1, dw2, db1, db2 as sums over the
-batch); they move no activation-sized tensor.
+is two small kernels between the reduce and the dx kernel; they move no activation-sized tensor,
+so their time is latency, and both are cut into enough programs to fill the GPU:
+
+* "hidden": z1, h and dz1 per block of images and hidden units, both products in one loop over
+  the channels. The loop is split into channel slices among programs (about two per SM); each
+  stores its slice's share, and the last of a block to arrive (an arrival counter, as in
+  ``bn_relu``'s statistics) sums the slices in order, so the result is deterministic and no
+  second launch is needed. At C=2048, R=128, batch 256: 256 programs of 7 steps, where one
+  program per block looped over all 32 steps (predicted 8.5 us instead of 28.5, sm_90a).
+* "params": per block of channels and of hidden units, dw1, dw2, db1 and db2 as sums over the
+  batch, and the mean's gradient ``w1^T dz1 / (H*W)`` for the block's channels and its share of
+  the images (512 programs at C=2048, R=128, where 128 programs recomputed the chunk sums for
+  every block of hidden units: predicted 13.9 us instead of 32.1).
 
 Saved for the backward: x, y (only with ReLU, for the mask: reading y costs the same as
 recomputing ``x * s + residual`` from x and the residual, and the residual need not be kept),
@@ -103,19 +112,23 @@ INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
-# BLOCK_R] broadcast products), tl.dot tiles from it. Both of its kernels have few programs and
-# long loops, so (as the forward's hidden layer) their time is their loops' memory rounds: the
-# "hidden" kernel steps 128 channels at a time (8 warps, 4 stages), the "params" kernel 128
-# images (PARAMS_BLOCK_N) and 32 hidden units at a time, over blocks of 16 channels (twice the
-# programs of 32: its weight gradients' fp32 products are FMAs, so a program's time is its issue).
+# BLOCK_R] broadcast products), tl.dot tiles from it. The "hidden" kernel's loop over the
+# channels is split into slices among programs (about two per SM; the last of a block merges
+# them), steps of 64 channels with 4 warps (4 CTAs per SM). The "params" kernel's programs own
+# [16 channels, 32 hidden units] each and loop over the whole batch: where they are fewer than
+# the SMs (C * R small) each takes 128 images a trip with 8 warps and 3 stages (fewer, longer
+# trips), where they are many, 64 images with 4 warps and 2 stages (5 CTAs per SM, one wave at
+# C=2048, R=128). Its weight gradients' products (two fp32 activations) are FMAs: tf32x3 tiles
+# take 242 registers and predict twice the time (ptxas, sm_90a).
 MM_MIN_BATCH = 16
-EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, BLOCK_K=32, PARAMS_BLOCK_N=1, DOT=False)
-EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, BLOCK_K=128, PARAMS_BLOCK_N=128, DOT=True)
+EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, HIDDEN_BLOCK_R=32, BLOCK_K=32, DOT=False)
+EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, HIDDEN_BLOCK_R=64, BLOCK_K=64, DOT=True)
 EXCITE_WARPS = 4
-BWD_HIDDEN_OPTIONS = {False: dict(num_warps=4), True: dict(num_warps=8, num_stages=4)}
-# the backward's "params" kernel keeps two [BLOCK_C, BLOCK_R] gradient tiles live beside its
-# operands: 8 warps in the tl.dot form (4 spill a few bytes on sm_80)
-PARAMS_WARPS = {False: 4, True: 8}
+BWD_HIDDEN_OPTIONS = {False: dict(num_warps=4), True: dict(num_warps=4, num_stages=3)}
+BWD_HIDDEN_FP32_WEIGHTS = dict(num_warps=8, num_stages=3)  # 3xTF32's six products: 4 warps spill on sm_90a
+PARAMS_MV = dict(num_warps=4)
+PARAMS_FEW = dict(BLOCK_N=128, num_warps=8, num_stages=3)  # fewer programs than SMs
+PARAMS_MANY = dict(BLOCK_N=64, num_warps=4, num_stages=2)
 # Under the interpreter (cost per program and per op, hardly per element) all channels, hidden
 # units and (matrix-vector form) images in one tile; use_config() selects the GPU configs.
 
@@ -224,29 +237,43 @@ def _se_excite_kernel(IN, W, B, OUT, N, K, M, NUM_CHUNKS, scale, w_stride_m, w_s
 
 
 @triton.jit
-def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CHUNKS, inv_hw,
+def _chunk_sums(WS, DWS, n, k, K, NUM_CHUNKS, mask):
+    """``(sum_j WS[n, j, k], sum_j DWS[n, j, k])`` over the NUM_CHUNKS partials of ``[N, NUM_CHUNKS, K]``
+    fp32 workspaces, for a ``[len(n), len(k)]`` tile: the squeeze's sums of x and the reduce's of
+    d(s), both loaded before either is added (two loads in flight a trip)."""
+    m = tl.zeros(mask.shape, dtype=tl.float32)
+    ds = tl.zeros(mask.shape, dtype=tl.float32)
+    for j in range(0, NUM_CHUNKS):
+        off = (n[:, None] * NUM_CHUNKS + j) * K + k[None, :]
+        m += tl.load(WS + off, mask=mask, other=0.0)
+        ds += tl.load(DWS + off, mask=mask, other=0.0)
+    return m, ds
+
+
+@triton.jit
+def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, ZP, H, DZ1, ARRIVED, N, C, R, NUM_CHUNKS, C_SPLIT, inv_hw,
                                  w1_stride_r, w1_stride_c, w2_stride_c, w2_stride_r,
                                  BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
                                  DOT: tl.constexpr):
-    """Per [BLOCK_N images, BLOCK_R hidden units]: z1 = w1 m + b1 (recomputed), H = relu(z1) and
-    DZ1 = (w2^T dz2) * (z1 > 0) with dz2 = d(s) * s * (1 - s), d(s) = the sum over the chunks of
-    DWS; fp32 [N, R] each. Both products run over the channels in the same loop."""
+    """Per [BLOCK_N images, BLOCK_R hidden units] and slice of C_SPLIT channels (grid axis 2, one
+    slice per program): the slice's share of ``w1 m`` and of ``w2^T dz2`` (dz2 = d(s) * s * (1 - s),
+    d(s) the sum over the chunks of DWS), stored in ZP (fp32 ``[slices, 2, N, R]``). The slices of
+    a block split the long loop over the channels among programs; the last to finish
+    (:func:`_common.last_arrival`, one counter per block) sums them in slice order, adds b1 and
+    writes H = relu(z1) and DZ1 = (w2^T dz2) * (z1 > 0), fp32 [N, R] each."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
     rmask = r < R
+    omask = nmask[:, None] & rmask[None, :]
     z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
     dh = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
-    for k0 in range(0, C, BLOCK_K):
+    first = tl.program_id(2) * C_SPLIT
+    for k0 in range(first, tl.minimum(first + C_SPLIT, C), BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
         kmask = k < C
         mmask = nmask[:, None] & kmask[None, :]
-        m = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-        ds = tl.zeros([BLOCK_N, BLOCK_K], dtype=tl.float32)
-        for j in range(0, NUM_CHUNKS):
-            off = (n[:, None] * NUM_CHUNKS + j) * C + k[None, :]
-            m += tl.load(WS + off, mask=mmask, other=0.0)
-            ds += tl.load(DWS + off, mask=mmask, other=0.0)
+        m, ds = _chunk_sums(WS, DWS, n, k, C, NUM_CHUNKS, mmask)
         s = tl.load(S + n[:, None] * C + k[None, :], mask=mmask, other=0.0)
         wmask = kmask[:, None] & rmask[None, :]
         # the weights in their storage dtype: the tensor cores' operands in the tl.dot form
@@ -254,68 +281,83 @@ def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, H, DZ1, N, C, R, NUM_CH
         w2 = tl.load(W2 + k[:, None] * w2_stride_c + r[None, :] * w2_stride_r, mask=wmask, other=0.0)
         z += _matmul(m * inv_hw, w1, DOT)
         dh += _matmul(ds * s * (1.0 - s), w2, DOT)
-    z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
-    omask = nmask[:, None] & rmask[None, :]
-    tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=omask)
-    tl.store(DZ1 + n[:, None] * R + r[None, :], tl.where(z > 0.0, dh, 0.0), mask=omask)
+    zp = ZP + (tl.program_id(2) * 2 * N + n[:, None]) * R + r[None, :]
+    tl.store(zp, z, mask=omask)
+    tl.store(zp + N * R, dh, mask=omask)
+    block = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+    slices = tl.num_programs(2)
+    if _common.last_arrival(ARRIVED, block, slices):  # every slice of this block is in ZP
+        z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+        dh = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
+        # two slices a trip, all four loads in flight before the sums, which keep slice order
+        # (the same sums whichever program is last)
+        for j in range(0, slices, 2):
+            zp = ZP + (j * 2 * N + n[:, None]) * R + r[None, :]
+            second = omask & (j + 1 < slices)
+            z_a = tl.load(zp, mask=omask, other=0.0, cache_modifier=".cg")
+            dh_a = tl.load(zp + N * R, mask=omask, other=0.0, cache_modifier=".cg")
+            z_b = tl.load(zp + 2 * N * R, mask=second, other=0.0, cache_modifier=".cg")
+            dh_b = tl.load(zp + 3 * N * R, mask=second, other=0.0, cache_modifier=".cg")
+            z = z + z_a + z_b
+            dh = dh + dh_a + dh_b
+        z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
+        tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=omask)
+        tl.store(DZ1 + n[:, None] * R + r[None, :], tl.where(z > 0.0, dh, 0.0), mask=omask)
+        tl.store(ARRIVED + block, 0)  # zero again for the next launch
 
 
 @triton.jit
-def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2, N, C, R, NUM_CHUNKS, inv_hw,
+def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2, N, C, R, NUM_CHUNKS, N_SPLIT, inv_hw,
                                  w1_stride_r, w1_stride_c, dw1_stride_r, dw1_stride_c, dw2_stride_c, dw2_stride_r,
                                  BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_R: tl.constexpr,
                                  DOT: tl.constexpr):
-    """Per BLOCK_C channels: DM = (dz1 w1) / (H*W) (fp32 [N, C], the mean's gradient),
-    dw2[c, :] = dz2^T h, dw1[:, c] = dz1^T m, db2[c] = sum_n dz2 and (program 0) db1 = sum_n dz1."""
-    pid = tl.program_id(0)
-    c = pid * BLOCK_C + tl.arange(0, BLOCK_C)
+    """Per [BLOCK_C channels, BLOCK_R hidden units] (grid axes 0 and 1): dw2[c, r] = dz2^T h,
+    dw1[r, c] = dz1^T m over the whole batch, db2[c] = sum_n dz2 (the r-block 0 programs) and
+    db1[r] = sum_n dz1 (the c-block 0 programs); and the mean's gradient DM = (dz1 w1) / (H*W)
+    (fp32 [N, C]) for the block's channels and its share of the images (the r-block's N_SPLIT of
+    them), so the R / BLOCK_R programs of a channel block split that product among them."""
+    c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
-    # the mean's gradient
+    r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+    rmask = r < R
+    # the weights' and biases' gradients: sums over the batch
+    g2 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)
+    g1 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)  # dw1^T
+    db1 = tl.zeros([BLOCK_R], dtype=tl.float32)
+    db2 = tl.zeros([BLOCK_C], dtype=tl.float32)
     for n0 in range(0, N, BLOCK_N):
         n = n0 + tl.arange(0, BLOCK_N)
         nmask = n < N
+        mmask = nmask[:, None] & cmask[None, :]
+        m, ds = _chunk_sums(WS, DWS, n, c, C, NUM_CHUNKS, mmask)
+        s = tl.load(S + n[:, None] * C + c[None, :], mask=mmask, other=0.0)
+        dz2 = ds * s * (1.0 - s)
+        hmask = nmask[:, None] & rmask[None, :]
+        h = tl.load(H + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
+        dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
+        g2 += _matmul(tl.trans(dz2), h, DOT)
+        g1 += _matmul(tl.trans(m * inv_hw), dz1, DOT)
+        db1 += tl.sum(dz1, axis=0)
+        db2 += tl.sum(dz2, axis=0)
+    wmask = cmask[:, None] & rmask[None, :]
+    tl.store(DW2 + c[:, None] * dw2_stride_c + r[None, :] * dw2_stride_r, g2.to(DW2.dtype.element_ty), mask=wmask)
+    tl.store(DW1 + r[None, :] * dw1_stride_r + c[:, None] * dw1_stride_c, g1.to(DW1.dtype.element_ty), mask=wmask)
+    tl.store(DB1 + r, db1.to(DB1.dtype.element_ty), mask=rmask & (tl.program_id(0) == 0))
+    tl.store(DB2 + c, db2.to(DB2.dtype.element_ty), mask=cmask & (tl.program_id(1) == 0))
+    # the mean's gradient for this program's share of the images, over every hidden unit
+    n_first = tl.program_id(1) * N_SPLIT
+    for n0 in range(n_first, tl.minimum(n_first + N_SPLIT, N), BLOCK_N):
+        n = n0 + tl.arange(0, BLOCK_N)
+        nmask = (n < N) & (n < n_first + N_SPLIT)
         acc = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
         for r0 in range(0, R, BLOCK_R):
-            r = r0 + tl.arange(0, BLOCK_R)
-            rmask = r < R
-            dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=nmask[:, None] & rmask[None, :], other=0.0)
-            w1 = tl.load(W1 + r[:, None] * w1_stride_r + c[None, :] * w1_stride_c, mask=rmask[:, None] & cmask[None, :],
-                         other=0.0)  # in its storage dtype: the tensor cores' operand in the tl.dot form
+            rr = r0 + tl.arange(0, BLOCK_R)
+            rrmask = rr < R
+            dz1 = tl.load(DZ1 + n[:, None] * R + rr[None, :], mask=nmask[:, None] & rrmask[None, :], other=0.0)
+            w1 = tl.load(W1 + rr[:, None] * w1_stride_r + c[None, :] * w1_stride_c,
+                         mask=rrmask[:, None] & cmask[None, :], other=0.0)  # in its storage dtype: tl.dot's operand
             acc += _matmul(dz1, w1, DOT)
         tl.store(DM + n[:, None] * C + c[None, :], acc * inv_hw, mask=nmask[:, None] & cmask[None, :])
-    # the weights' and biases' gradients: sums over the batch
-    db2 = tl.zeros([BLOCK_C], dtype=tl.float32)
-    for r0 in range(0, R, BLOCK_R):
-        r = r0 + tl.arange(0, BLOCK_R)
-        rmask = r < R
-        g2 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)
-        g1 = tl.zeros([BLOCK_C, BLOCK_R], dtype=tl.float32)  # dw1^T
-        db1 = tl.zeros([BLOCK_R], dtype=tl.float32)
-        for n0 in range(0, N, BLOCK_N):
-            n = n0 + tl.arange(0, BLOCK_N)
-            nmask = n < N
-            mmask = nmask[:, None] & cmask[None, :]
-            m = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
-            ds = tl.zeros([BLOCK_N, BLOCK_C], dtype=tl.float32)
-            for j in range(0, NUM_CHUNKS):
-                off = (n[:, None] * NUM_CHUNKS + j) * C + c[None, :]
-                m += tl.load(WS + off, mask=mmask, other=0.0)
-                ds += tl.load(DWS + off, mask=mmask, other=0.0)
-            s = tl.load(S + n[:, None] * C + c[None, :], mask=mmask, other=0.0)
-            dz2 = ds * s * (1.0 - s)
-            hmask = nmask[:, None] & rmask[None, :]
-            h = tl.load(H + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
-            dz1 = tl.load(DZ1 + n[:, None] * R + r[None, :], mask=hmask, other=0.0)
-            g2 += _matmul(tl.trans(dz2), h, DOT)
-            g1 += _matmul(tl.trans(m * inv_hw), dz1, DOT)
-            db1 += tl.sum(dz1, axis=0)
-            if r0 == 0:
-                db2 += tl.sum(dz2, axis=0)
-        wmask = cmask[:, None] & rmask[None, :]
-        tl.store(DW2 + c[:, None] * dw2_stride_c + r[None, :] * dw2_stride_r, g2.to(DW2.dtype.element_ty), mask=wmask)
-        tl.store(DW1 + r[None, :] * dw1_stride_r + c[:, None] * dw1_stride_c, g1.to(DW1.dtype.element_ty), mask=wmask)
-        tl.store(DB1 + r, db1.to(DB1.dtype.element_ty), mask=rmask & (pid == 0))
-    tl.store(DB2 + c, db2.to(DB2.dtype.element_ty), mask=cmask)
 
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
@@ -420,17 +462,26 @@ def _excite_config(n: int, c: int, r: int) -> dict:
     """The backward's."""
     cfg = EXCITE_MM if n >= MM_MIN_BATCH else EXCITE_MV
     if _common.INTERPRET and _common._FORCED_CONFIG is None:
-        cfg = {**cfg, "BLOCK_C": _whole(c), "BLOCK_K": _whole(c), "BLOCK_R": _whole(r)}
+        cfg = {**cfg, "BLOCK_C": _whole(c), "BLOCK_K": _whole(c), "BLOCK_R": _whole(r), "HIDDEN_BLOCK_R": _whole(r)}
         if not cfg["DOT"]:
-            cfg["BLOCK_N"] = cfg["PARAMS_BLOCK_N"] = triton.next_power_of_2(n)
+            cfg["BLOCK_N"] = triton.next_power_of_2(n)
     return cfg
 
 
-def _backward_configs(cfg: dict):
-    """(hidden kernel's meta-parameters and options, params kernel's) of an _excite_config."""
-    hidden = {k: cfg[k] for k in ("BLOCK_N", "BLOCK_R", "BLOCK_K", "DOT")}
-    params = {"BLOCK_N": cfg["PARAMS_BLOCK_N"], **{k: cfg[k] for k in ("BLOCK_C", "BLOCK_R", "DOT")}}
-    return (hidden, BWD_HIDDEN_OPTIONS[cfg["DOT"]]), (params, dict(num_warps=PARAMS_WARPS[cfg["DOT"]]))
+def _backward_configs(cfg: dict, params_programs: int, sms: int, weight_dtype: torch.dtype):
+    """(hidden kernel's meta-parameters and options, params kernel's) of an _excite_config, the
+    params kernel's by how many programs it has (``params_programs``) against ``sms``."""
+    hidden = {"BLOCK_R": cfg["HIDDEN_BLOCK_R"], **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_K", "DOT")}}
+    if not cfg["DOT"]:
+        params = {**PARAMS_MV, "BLOCK_N": cfg["BLOCK_N"]}  # the hidden kernel's images per program
+    else:
+        params = PARAMS_FEW if params_programs <= sms else PARAMS_MANY
+    options = {k: v for k, v in params.items() if k.startswith("num_")}
+    params = {"BLOCK_N": params["BLOCK_N"], **{k: cfg[k] for k in ("BLOCK_C", "BLOCK_R", "DOT")}}
+    hidden_options = BWD_HIDDEN_OPTIONS[cfg["DOT"]]
+    if cfg["DOT"] and weight_dtype == torch.float32:
+        hidden_options = BWD_HIDDEN_FP32_WEIGHTS
+    return (hidden, hidden_options), (params, options)
 
 
 def _forward(x, w1, b1, w2, b2, residual, relu):
@@ -487,7 +538,10 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     device = ws.device
     assert dws.shape == ws.shape
     cfg = _excite_config(n, c, r_)
-    (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg)
+    r_blocks = _common.cdiv(r_, cfg["BLOCK_R"])
+    params_grid = (_common.cdiv(c, cfg["BLOCK_C"]), r_blocks)
+    (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, params_grid[0] * params_grid[1],
+                                                          _common.num_sms(device), w1.dtype)
     h = _common.empty((n, r_), torch.float32, device)
     dz1 = _common.empty((n, r_), torch.float32, device)
     dm = _common.empty((n, c), torch.float32, device)
@@ -497,20 +551,37 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     db2 = _common.empty((c,), b2.dtype, device)
     if n == 0:
         return dm, dw1.zero_(), db1.zero_(), dw2.zero_(), db2.zero_()
-    _se_excite_bwd_hidden_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
+    hidden_blocks = (_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["HIDDEN_BLOCK_R"]))
+    c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_blocks[0] * hidden_blocks[1], device)
+    slices = _common.cdiv(c, c_split)
+    zp = _common.empty((slices, 2, n, r_), torch.float32, device)
+    _se_excite_bwd_hidden_kernel[(*hidden_blocks, slices)](
         ws, dws, s,  # fp32 partials of x and of d(s); the forward's scale
         w1, b1, w2,  # parameters
+        zp,  # workspace: fp32 [slices, 2, N, R] partial products of each channel slice
         h, dz1,  # outputs: fp32 hidden layer and its gradient per (image, hidden unit)
-        n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
+        _common.arrival_counters(device, hidden_blocks[0] * hidden_blocks[1]),  # int32 per block, zero between launches
+        n, c, r_, chunks, c_split, 1.0 / hw,  # images, channels, hidden units, partials per sum, slice, 1 / (H*W)
         w1.stride(0), w1.stride(1), w2.stride(0), w2.stride(1),
         **cfg_h, **opts_h)
-    _se_excite_bwd_params_kernel[(_common.cdiv(c, cfg["BLOCK_C"]),)](
+    _se_excite_bwd_params_kernel[params_grid](
         ws, dws, s, w1, h, dz1,  # inputs, as above, and the hidden kernel's outputs
         dm, dw1, db1, dw2, db2,  # outputs: the mean's gradient (fp32, / (H*W)), the parameters' gradients
-        n, c, r_, chunks, 1.0 / hw,  # images, channels, hidden units, partials per sum, 1 / (H*W)
+        n, c, r_, chunks,  # images, channels, hidden units, partials per sum
+        _common.cdiv(n, r_blocks),  # images per r-block in the mean's gradient
+        1.0 / hw,
         w1.stride(0), w1.stride(1), dw1.stride(0), dw1.stride(1), dw2.stride(0), dw2.stride(1),
         **cfg_p, **opts_p)
     return dm, dw1, db1, dw2, db2
+
+
+def _channel_slice(c: int, block_k: int, blocks: int, device) -> int:
+    """Channels per program of the backward's hidden kernel: its ``blocks`` (image, hidden-unit)
+    blocks split the loop over the channels into slices of whole ``block_k`` steps until there are
+    about two programs per SM (the interpreter: a slice per step, so small tests merge several)."""
+    steps = _common.cdiv(c, block_k)
+    slices = steps if _common.INTERPRET else max(1, min(steps, _common.cdiv(2 * _common.num_sms(device), blocks)))
+    return _common.cdiv(steps, slices) * block_k
 
 
 def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
@@ -669,8 +740,9 @@ def compile_cases():
     """Every kernel per dtype and layout, at SE-ResNet-50's first-stage SE (C=256, 56x56, reduction
     16, batch 64); the excitation's kernels at its last stage (C=2048, R=128): the forward's kernel
     per layer (layout "hidden" and "-"), and the backward's two in both forms: tl.dot tiles (layout
-    "-", the form the benchmarks' batches use, so the quick check compiles it) and matrix-vector
-    (layout "mv", batches below MM_MIN_BATCH)."""
+    "-", the form the benchmarks' batches use, so the quick check compiles it; "few": the params
+    kernel's options for fewer programs than SMs) and matrix-vector (layout "mv", batches below
+    MM_MIN_BATCH)."""
     from .compile_check import Case, ptr, strides
 
     c, hw, n = 256, 56 * 56, 64
@@ -705,13 +777,13 @@ def compile_cases():
             IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, N=n, K=128, M=2048, NUM_CHUNKS=1, scale=1.0,
             w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"], BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"],
             SIGMOID=True), num_warps=EXCITE_WARPS))
-        for layout, cfg in (("-", EXCITE_MM), ("mv", EXCITE_MV)):
-            (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg)
+        for layout, cfg, params_programs in (("-", EXCITE_MM, 512), ("few", EXCITE_MM, 16), ("mv", EXCITE_MV, 256)):
+            (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, params_programs, 132, dtype)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
-                WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), H=f32, DZ1=f32, **small,
-                **w1_strides, **w2_strides, **cfg_h), **opts_h))
+                WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), ZP=f32, H=f32, DZ1=f32,
+                ARRIVED=ptr(torch.int32), **small, C_SPLIT=512, **w1_strides, **w2_strides, **cfg_h), **opts_h))
             cases.append(Case(_se_excite_bwd_params_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), H=f32, DZ1=f32, DM=f32, DW1=ptr(dtype), DB1=ptr(dtype),
-                DW2=ptr(dtype), DB2=ptr(dtype), **small, **w1_strides,
+                DW2=ptr(dtype), DB2=ptr(dtype), **small, N_SPLIT=16, **w1_strides,
                 dw1_stride_r=2048, dw1_stride_c=1, dw2_stride_c=128, dw2_stride_r=1, **cfg_p), **opts_p))
     return cases
