@@ -13,25 +13,32 @@ run; otherwise (AlexNet's two groups of 48-192) the general implicit GEMM (``_gr
 The packed kernels:
 
 * **Forward** ``_packed_conv_kernel``: a CTA owns ``BLOCK_M`` output pixels x one packed tile of
-  ``GPB`` groups. Channels per group, kernel, stride, padding and dilation are ``tl.constexpr``:
-  the source tile ``[BLOCK_M, GPB * CIG]`` is a contiguous channels_last slab read as 16-byte
-  vectors, the tap loop's divisions fold, and the loop over taps is software-pipelined (async
-  copies). Per tap one ``[BLOCK_M, BK] @ [BK, BN]`` product with a block-diagonal weight tile;
-  the weight is packed once per call (``_pack_weight_kernel``: ``[tiles, taps, BK, BN]``, zeros
-  across groups, one 16-byte-vector load per thread and tap, L2-resident).
+  ``GPB`` groups (neighbouring programs: the same pixels, the next groups, so a pixel's halo is
+  read from DRAM once and from L2 after). Channels per group, kernel, stride, padding, dilation
+  and the spatial sizes are ``tl.constexpr`` (one compilation per layer shape: a network has a
+  handful): the source tile ``[BLOCK_M, GPB * CIG]`` is a contiguous channels_last slab read as
+  16-byte vectors, every division of the index arithmetic folds to multiplies and shifts, and
+  the tap loop is software-pipelined (async copies). Per tap one ``[BLOCK_M, BK] @ [BK, BN]``
+  product with a block-diagonal weight tile; the weight is packed once per call
+  (``_pack_weight_kernel``: ``[tiles, taps, BK, BN]``, zeros across groups, a few hundred KB at
+  most, read by every program from L2 as one unmasked vector per thread and tap).
 * **Input gradient**, the same kernel with ``DGRAD``: stride-phase decomposition. Each phase
-  ``(ih mod s_h, iw mod s_w)`` of dx is a dense convolution of dy over just the taps whose
-  ``ih + pad - kh * d`` divides by the stride (``kh = kh0 + j * s / gcd(s, d)``: found once per CTA
-  from the phase); a 3x3 stride-2 layer runs 1, 2, 2 and 4 taps in its four phases, 2.25 on
-  average, not 9. A phase's source row is ``i + (ph + pad - kh * d) / s``, an exact division of
-  scalars.
-* **Weight gradient** ``_packed_wgrad_kernel``: a CTA owns a tile of groups, a block of ``TB`` taps
-  (all of them up to 16 taps of 16 packed channels: every 3x3 of ResNeXt 32x4d) and a contiguous
-  chunk of output pixels. Per pixel tile it loads dy once and the taps' shifted x tiles as one
-  im2col tile ``[BLOCK_M, TB * BK]``, and accumulates ``dy^T @ im2col`` in fp32: x and dy are
-  read once per chunk from memory, not once per tap. The chunks number about twice the SMs over
-  all programs (``_wgrad_chunks``); each writes fp32 partials, merged by one deterministic sum
-  (``geometry.merge_partials``), with the bias gradient from the same dy tiles.
+  ``(ih mod s_h, iw mod s_w)`` of dx (grid axis 1) is a dense convolution of dy over just the taps
+  whose ``ih + pad - kh * d`` divides by the stride (``kh = kh0 + j * s / gcd(s, d)``, ``kh0``
+  found once per CTA from the phase); a 3x3 stride-2 layer runs 1, 2, 2 and 4 taps in its four
+  phases, 2.25 on average, not 9, and a phase that no tap hits stores zeros. A phase's source
+  row is ``i + (ph + pad - kh * d) / s``, an exact division of scalars.
+* **Weight gradient**, all taps of a tile of groups in one CTA, over a contiguous chunk of pixel
+  tiles (whole rows of one image: no division per pixel), fp32 partials per chunk merged by one
+  deterministic sum (``geometry.merge_partials``), the bias gradient from the same programs.
+  Stride 1 along rows (``_packed_wgrad_rows_kernel``): over input rows ``r`` and output columns,
+  ``acc[(kh, o), (kw, i)] += dy[r - kh*d, ow, o] * x[r - pad, ow + kw*d - pad, i]``: each operand
+  gathered over one kernel axis (``KH_P + KW_P`` slots a pixel). Otherwise
+  (``_packed_wgrad_kernel``): per pixel tile dy once and the taps' shifted x tiles as one im2col
+  tile ``[BLOCK_M, TB * BK]`` (``TB``: all taps, up to 16 slots of 16 packed channels).
+  Either way x and dy come from memory once per chunk, not once per tap. The chunks number
+  about four programs per SM over all programs (``_wgrad_chunks``: two left a 132-SM GPU with
+  one short wave; the partials stay ~1% of the bytes).
 
 fp32 inputs use tf32 products when ``torch.backends.cudnn.allow_tf32`` is on, like cuDNN, and
 fp32-accurate ones when it is off (3xTF32: see ``_dot``).
@@ -121,6 +128,8 @@ def _channels(tile, GROUPS, CPG: tl.constexpr, CPG_P: tl.constexpr, GPB: tl.cons
 CONV_CONFIGS = [
     triton.Config({"BLOCK_M": 128}, num_warps=4, num_stages=3),
     triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=4),
+    # unpipelined: the input gradient's phases run 1-4 taps, too few trips to repay a prologue
+    triton.Config({"BLOCK_M": 128}, num_warps=4, num_stages=1),
 ]
 CONV_KEY = ["N", "H_DST", "W_DST", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "DGRAD"]  # + the layouts
 CONV_INTERPRETER = triton.Config({"BLOCK_M": 128}, num_warps=4)
@@ -315,7 +324,7 @@ def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, 
                               W_OUT_P: tl.constexpr, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr,
                               COG_P: tl.constexpr, GPB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr,
                               S_H: tl.constexpr, S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr,
-                              DIL_H: tl.constexpr, DIL_W: tl.constexpr, KH_P: tl.constexpr, KW_P: tl.constexpr,
+                              DIL_H: tl.constexpr, DIL_W: tl.constexpr, KHB: tl.constexpr, KW_P: tl.constexpr,
                               HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, BIG: tl.constexpr, BLOCK_M: tl.constexpr):
     """The weight gradient of a stride-1 row axis with the kernel's rows in the product's M and
     its columns in N: over input rows r (x row r - pad) and output columns,
@@ -331,16 +340,18 @@ def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, 
     TH: tl.constexpr = BLOCK_M // TW
     CB: tl.constexpr = (W_OUT + TW - 1) // TW
     RB: tl.constexpr = (HE + TH - 1) // TH
-    tile = tl.program_id(0)
+    n_tiles = tl.cdiv(GROUPS, GPB)
+    tile = tl.program_id(0) % n_tiles
+    khb = tl.program_id(0) // n_tiles  # this program's KHB kernel rows (all of them, but for wide groups)
     chunk = tl.program_id(1)
     m_tiles = N * (RB * CB)
     first = (chunk * m_tiles) // CHUNKS
     last = ((chunk + 1) * m_tiles) // CHUNKS
     x_ch, x_ok = _channels(tile, GROUPS, CIG, CIG_P, GPB)
     dy_ch, dy_ok = _channels(tile, GROUPS, COG, COG_P, GPB)
-    kh = tl.arange(0, KH_P)
+    kh = khb * KHB + tl.arange(0, KHB)
     kw = tl.arange(0, KW_P)
-    acc = tl.zeros([KH_P * BN, KW_P * BK], dtype=tl.float32)
+    acc = tl.zeros([KHB * BN, KW_P * BK], dtype=tl.float32)
     dsum = tl.zeros([BLOCK_M, BN], dtype=tl.float32)  # reduced over pixels once, at the end
     pix = tl.arange(0, BLOCK_M)
     for mt in range(first, last):
@@ -351,7 +362,7 @@ def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, 
         if BIG:
             n = n.to(tl.int64)
         col_ok = ow < W_OUT
-        oh = r[:, None] - kh[None, :] * DIL_H  # [BLOCK_M, KH_P]
+        oh = r[:, None] - kh[None, :] * DIL_H  # [BLOCK_M, KHB]
         dy_ok2 = col_ok[:, None] & (kh < KH)[None, :] & (oh >= 0) & (oh < H_OUT)
         dy_off = (n * sdn + ow * sdw)[:, None] + oh * sdh
         a = tl.load(DY + (dy_off[:, :, None] + (dy_ch * sdc)[None, None, :]),
@@ -362,23 +373,24 @@ def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, 
         x_off = (n * sxn + ih * sxh)[:, None] + iw * sxw
         b = tl.load(X + (x_off[:, :, None] + (x_ch * sxc)[None, None, :]),
                     mask=x_ok2[:, :, None] & x_ok[None, None, :], other=0.0)
-        acc = _dot(tl.trans(tl.reshape(a, [BLOCK_M, KH_P * BN])), tl.reshape(b, [BLOCK_M, KW_P * BK]), acc, IEEE)
+        acc = _dot(tl.trans(tl.reshape(a, [BLOCK_M, KHB * BN])), tl.reshape(b, [BLOCK_M, KW_P * BK]), acc, IEEE)
         if HAS_BIAS:
             pm = col_ok & (r < H_OUT)
             dy_t = tl.load(DY + ((n * sdn + r * sdh + ow * sdw)[:, None] + (dy_ch * sdc)[None, :]),
                            mask=pm[:, None] & dy_ok[None, :], other=0.0)
             dsum += dy_t.to(tl.float32)
     # keep the diagonal blocks of real taps: (kh, output lane of group gj) x (kw, input lane of gj)
-    acc4 = tl.reshape(acc, [KH_P, BN, KW_P, BK])
+    acc4 = tl.reshape(acc, [KHB, BN, KW_P, BK])
     o = tl.arange(0, BN)
     c = tl.arange(0, BK)
     same = ((o // COG_P)[:, None] == (c // CIG_P)[None, :]) & dy_ok[:, None] & ((c % CIG_P) < CIG)[None, :]
-    tap_ok = (kh < KH)[:, None] & (kw < KW)[None, :]  # [KH_P, KW_P]
+    tap_ok = (kh < KH)[:, None] & (kw < KW)[None, :]  # [KHB, KW_P]
     base = (chunk * GROUPS * COG + dy_ch[:, None]) * CIG + (c % CIG_P)[None, :]  # [BN, BK]
     ws = WS + base[None, :, None, :] * TAPS + (kh * KW)[:, None, None, None] + kw[None, None, :, None]
     tl.store(ws, acc4, mask=same[None, :, None, :] & tap_ok[:, None, :, None])
     if HAS_BIAS:
-        tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
+        if khb == 0:
+            tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
 
 
 # --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
@@ -617,19 +629,27 @@ def _tap_block(geo: Geometry) -> int:
     return max(1, min(_pow2(geo.kh * geo.kw), 8192 // (bn * bk), 256 // bk))
 
 
-def _rows_formulation(geo: Geometry) -> bool:
-    """Whether the weight gradient takes ``_packed_wgrad_rows_kernel`` (stride 1 along rows,
-    and its [KH_P * BN, KW_P * BK] accumulator within 8K fp32)."""
+def _rows_formulation(geo: Geometry) -> int:
+    """Kernel rows per program of ``_packed_wgrad_rows_kernel`` (all KH, padded to a power of two,
+    or fewer while the [KHB * BN, KW_P * BK] accumulator exceeds 8K fp32), or 0: stride 2 along
+    rows, or groups too wide for even one kernel row, take ``_packed_wgrad_kernel``."""
     cig_p, cog_p, gpb = _packing(geo, WGRAD_LANES)
-    return geo.stride[0] == 1 and _pow2(geo.kh) * _pow2(geo.kw) * gpb * cog_p * gpb * cig_p <= 8192
+    if geo.stride[0] != 1:
+        return 0
+    khb = _pow2(geo.kh)
+    while khb and khb * _pow2(geo.kw) * gpb * cog_p * gpb * cig_p > 8192:
+        khb //= 2
+    return khb
 
 
 def _wgrad_chunks(geo: Geometry, device) -> int:
-    """Pixel chunks of the weight gradient: about twice as many programs as SMs over all tiles
-    of groups and tap blocks (each program reads its chunk's x and dy once), never more chunks
-    than 64-pixel tiles."""
-    tb = geo.kh * geo.kw if _rows_formulation(geo) else _tap_block(geo)
-    programs = _common.cdiv(geo.groups, _packing(geo, WGRAD_LANES)[2]) * _common.cdiv(geo.kh * geo.kw, tb)
+    """Pixel chunks of the weight gradient: about four programs per SM over all tiles of groups
+    and tap blocks (each program reads its chunk's x and dy once; twice the SMs left most SMs one
+    short-lived program and the longest chunk setting the time), never more chunks than 64-pixel
+    tiles."""
+    khb = _rows_formulation(geo)
+    blocks = _common.cdiv(geo.kh, khb) if khb else _common.cdiv(geo.kh * geo.kw, _tap_block(geo))
+    programs = _common.cdiv(geo.groups, _packing(geo, WGRAD_LANES)[2]) * blocks
     m = geo.n * geo.h_out * geo.w_out
     return max(1, min(_common.cdiv(m, 64), _common.cdiv(4 * _common.num_sms(device), programs)))
 
@@ -660,12 +680,13 @@ def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: i
     ws = _common.empty((chunks, geo.c_out, geo.cin_per_group, taps), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     tiles = _common.cdiv(geo.groups, c["GPB"])
-    if _rows_formulation(geo):
+    khb = _rows_formulation(geo)
+    if khb:
         with _common.device_guard(x):
-            _packed_wgrad_rows_kernel[(tiles, chunks)](
+            _packed_wgrad_rows_kernel[(tiles * _common.cdiv(geo.kh, khb), chunks)](
                 x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x), **stride_args("sd", dy), H=geo.h,
-                WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out, W_OUT_P=_pow2(geo.w_out), **c, KH_P=_pow2(geo.kh),
-                KW_P=_pow2(geo.kw), HAS_BIAS=need_bias, IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
+                WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out, W_OUT_P=_pow2(geo.w_out), **c, KHB=khb, KW_P=_pow2(geo.kw),
+                HAS_BIAS=need_bias, IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
         return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
     grid = (tiles * _common.cdiv(taps, tb), chunks)
     with _common.device_guard(x):

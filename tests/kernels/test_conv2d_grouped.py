@@ -87,7 +87,7 @@ def test_wide_groups_take_the_general_path():
 # --- the weight gradient's split --------------------------------------------------------------
 
 @pytest.mark.parametrize("chunks", [1, 2, 5, 40], ids=lambda c: f"chunks{c}")
-@pytest.mark.parametrize("kernel,stride,dilation,rows", [(3, 2, 1, False), (5, 1, 1, False), (3, 1, 1, True),
+@pytest.mark.parametrize("kernel,stride,dilation,rows", [(3, 2, 1, False), (5, 1, 1, True), (3, 1, 1, True),
                                                          (3, (1, 2), 2, True)])
 def test_weight_grad_chunks(chunks, kernel, stride, dilation, rows):
     """More and fewer chunks than pixel tiles (2x9x10: 180 output pixels or fewer, a few tiles),
@@ -97,7 +97,7 @@ def test_weight_grad_chunks(chunks, kernel, stride, dilation, rows):
     pad = dilation * (kernel // 2)
     x, w, dy, geo, (x64, w64, dy64) = _grads((2, 16, 9, 10), cout, kernel, groups=4, stride=stride,
                                              padding=pad, dilation=dilation, seed=chunks)
-    assert grouped._rows_formulation(geo) == rows
+    assert bool(grouped._rows_formulation(geo)) == rows
     with _common.poison_outputs():
         dw, db = grouped._packed_weight_grad(dy, x, w, geo, True, chunks)
     check("dweight", dw, torch.nn.grad.conv2d_weight(x64, w64.shape, dy64, stride, pad, dilation, 4),
@@ -105,13 +105,20 @@ def test_weight_grad_chunks(chunks, kernel, stride, dilation, rows):
     check("dbias", db, dy64.sum((0, 2, 3)), _common.tolerance(torch.float32))
 
 
-def test_weight_grad_tap_blocks():
-    """32 channels a group: the taps split over programs (TB < taps)."""
-    x, w, dy, geo, (x64, w64, dy64) = _grads((1, 64, 6, 5), 64, 3, groups=2, padding=1)
-    assert grouped._tap_block(geo) < 9
+@pytest.mark.parametrize("stride", [1, 2])
+def test_weight_grad_wide_groups_split_the_taps(stride):
+    """32 channels a group: the rows kernel takes two kernel rows a program (stride 1), the
+    im2col kernel 8 taps a program (stride 2)."""
+    x, w, dy, geo, (x64, w64, dy64) = _grads((1, 64, 6, 5), 64, 3, groups=2, stride=stride, padding=1)
+    if stride == 1:
+        assert grouped._rows_formulation(geo) == 2
+    else:
+        assert not grouped._rows_formulation(geo) and grouped._tap_block(geo) < 9
     with _common.poison_outputs():
-        dw, _ = grouped._packed_weight_grad(dy, x, w, geo, False, 2)
-    check("dweight", dw, torch.nn.grad.conv2d_weight(x64, w64.shape, dy64, 1, 1, 1, 2), _common.tolerance(torch.float32))
+        dw, db = grouped._packed_weight_grad(dy, x, w, geo, True, 2)
+    check("dweight", dw, torch.nn.grad.conv2d_weight(x64, w64.shape, dy64, stride, 1, 1, 2),
+          _common.tolerance(torch.float32))
+    check("dbias", db, dy64.sum((0, 2, 3)), _common.tolerance(torch.float32))
 
 
 # --- fp32 ---------------------------------------------------------------------------------------
