@@ -128,8 +128,6 @@ def _channels(tile, GROUPS, CPG: tl.constexpr, CPG_P: tl.constexpr, GPB: tl.cons
 CONV_CONFIGS = [
     triton.Config({"BLOCK_M": 128}, num_warps=4, num_stages=3),
     triton.Config({"BLOCK_M": 64}, num_warps=4, num_stages=4),
-    # unpipelined: the input gradient's phases run 1-4 taps, too few trips to repay a prologue
-    triton.Config({"BLOCK_M": 128}, num_warps=4, num_stages=1),
 ]
 CONV_KEY = ["N", "H_DST", "W_DST", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "DGRAD"]  # + the layouts
 CONV_INTERPRETER = triton.Config({"BLOCK_M": 128}, num_warps=4)
@@ -238,16 +236,19 @@ def _packed_conv_kernel(SRC, WP, B, DST, N, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc
     tl.store(dst, acc.to(DST.dtype.element_ty), mask=rmask[:, None] & dst_ok[None, :])
 
 
+# fp32 operands take the smaller tiles only: 3xTF32 splits each operand in two, and the larger
+# ones spill (ptxas, sm_80 and sm_90a). The rows kernel adds a 64-pixel tile (16-bit only).
 WGRAD_CONFIGS = [
-    triton.Config({"BLOCK_M": 64}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32}, num_warps=4, num_stages=3),
 ]
+WGRAD_FP32_CONFIGS = WGRAD_CONFIGS[:1]
+ROWS_CONFIGS = [triton.Config({"BLOCK_M": 64}, num_warps=8, num_stages=3)] + WGRAD_CONFIGS
+ROWS_FP32_CONFIGS = WGRAD_CONFIGS
 WGRAD_KEY = ["N", "H_OUT", "W_OUT", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "CHUNKS"]  # + the layouts
 WGRAD_INTERPRETER = triton.Config({"BLOCK_M": 64}, num_warps=4)
 
 
-@_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
 @triton.jit
 def _packed_wgrad_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw, H: tl.constexpr,
                          WD: tl.constexpr, H_OUT: tl.constexpr, W_OUT: tl.constexpr, W_OUT_P: tl.constexpr,
@@ -317,7 +318,6 @@ def _packed_wgrad_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, 
         if tb == 0:
             tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
 
-@_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
 @triton.jit
 def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
                               H: tl.constexpr, WD: tl.constexpr, H_OUT: tl.constexpr, W_OUT: tl.constexpr,
@@ -391,6 +391,16 @@ def _packed_wgrad_rows_kernel(X, DY, WS, DBS, N, GROUPS, CHUNKS, sxn, sxc, sxh, 
     if HAS_BIAS:
         if khb == 0:
             tl.store(DBS + chunk * GROUPS * COG + dy_ch, tl.sum(dsum, axis=0), mask=dy_ok)
+
+
+_packed_wgrad_rows_kernel_fp32 = _common.autotune(ROWS_FP32_CONFIGS, key=WGRAD_KEY,
+                                                  interpreter_config=WGRAD_INTERPRETER)(_packed_wgrad_rows_kernel)
+_packed_wgrad_rows_kernel = _common.autotune(ROWS_CONFIGS, key=WGRAD_KEY,
+                                             interpreter_config=WGRAD_INTERPRETER)(_packed_wgrad_rows_kernel)
+_packed_wgrad_kernel_fp32 = _common.autotune(WGRAD_FP32_CONFIGS, key=WGRAD_KEY,
+                                             interpreter_config=WGRAD_INTERPRETER)(_packed_wgrad_kernel)
+_packed_wgrad_kernel = _common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY,
+                                        interpreter_config=WGRAD_INTERPRETER)(_packed_wgrad_kernel)
 
 
 # --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
@@ -683,14 +693,16 @@ def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: i
     khb = _rows_formulation(geo)
     if khb:
         with _common.device_guard(x):
-            _packed_wgrad_rows_kernel[(tiles * _common.cdiv(geo.kh, khb), chunks)](
+            kernel = _packed_wgrad_rows_kernel_fp32 if x.dtype == torch.float32 else _packed_wgrad_rows_kernel
+            kernel[(tiles * _common.cdiv(geo.kh, khb), chunks)](
                 x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x), **stride_args("sd", dy), H=geo.h,
                 WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out, W_OUT_P=_pow2(geo.w_out), **c, KHB=khb, KW_P=_pow2(geo.kw),
                 HAS_BIAS=need_bias, IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
         return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
     grid = (tiles * _common.cdiv(taps, tb), chunks)
+    kernel = _packed_wgrad_kernel_fp32 if x.dtype == torch.float32 else _packed_wgrad_kernel
     with _common.device_guard(x):
-        _packed_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x),
+        kernel[grid](x, dy, ws, dbs, geo.n, geo.groups, chunks, **stride_args("sx", x),
                                    **stride_args("sd", dy), H=geo.h, WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out,
                                    W_OUT_P=_pow2(geo.w_out), **c, TB=tb, HAS_BIAS=need_bias,
                                    IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
@@ -701,7 +713,8 @@ def _packed_weight_grad(dy, x, weight, geo: Geometry, need_bias: bool, chunks: i
 
 def compile_cases():
     """Every kernel per dtype and layout: the packed kernels at ResNeXt-50 32x4d's stage-2
-    stride-2 3x3 (x 64x256x56x56, 32 groups of 8), the general ones at AlexNet-like groups of 128
+    stride-2 3x3 (x 64x256x56x56, 32 groups of 8) and, for the stride-1 rows kernel, its stage-1
+    3x3 (64x128x56x56, 32 groups of 4); the general ones at AlexNet-like groups of 128
     (x 64x256x13x13, 2 groups)."""
     from ..compile_check import Case, ptr
 
@@ -730,10 +743,17 @@ def compile_cases():
                         SRC=ptr(dtype), WP=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), N=n, H_SRC=hw[0], W_SRC=hw[1],
                         H_DST=hw[2], W_DST=hw[3], GROUPS=32, **src, **dst, **packed, STEP_H=2, STEP_W=2,
                         DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
-                cases.append(Case(_packed_wgrad_kernel, dtype, tag, dict(
+                fp32 = dtype == torch.float32
+                cases.append(Case(_packed_wgrad_kernel_fp32 if fp32 else _packed_wgrad_kernel, dtype, tag, dict(
                     X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=56, WD=56,
                     H_OUT=28, W_OUT=28, W_OUT_P=32, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc), **act("sd", 256, 28, nhwc),
                     **packed, TB=16, HAS_BIAS=True, IEEE=ieee, BIG=False)))
+                # the stride-1 rows kernel at ResNeXt-50 32x4d's stage-1 3x3 (128 channels, 56x56, 4 a group)
+                cases.append(Case(_packed_wgrad_rows_kernel_fp32 if fp32 else _packed_wgrad_rows_kernel, dtype, tag, dict(
+                    X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, GROUPS=32,
+                    CHUNKS=17, **act("sx", 128, 56, nhwc), **act("sd", 128, 56, nhwc), H=56, WD=56, H_OUT=56,
+                    W_OUT=56, W_OUT_P=64, **{**packed, "CIG": 4, "COG": 4, "CIG_P": 4, "COG_P": 4, "GPB": 4, "S_H": 1,
+                                             "S_W": 1}, KHB=4, KW_P=4, HAS_BIAS=True, IEEE=ieee, BIG=False)))
                 gw = dict(swo=128 * 9, swi=9, swh=3, sww=1)
                 for dgrad in (False, True):
                     cases.append(Case(_grouped_conv_kernel, dtype, tag + ("-dgrad" if dgrad else ""), dict(
