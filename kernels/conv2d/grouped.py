@@ -137,7 +137,8 @@ CONV_INTERPRETER = triton.Config({"BLOCK_M": 128}, num_warps=4)
 @_common.autotune(CONV_CONFIGS, key=CONV_KEY, interpreter_config=CONV_INTERPRETER)
 @triton.jit
 def _packed_conv_kernel(SRC, WP, B, DST, N, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc, sdh, sdw, H_SRC: tl.constexpr,
-                        W_SRC: tl.constexpr, H_DST: tl.constexpr, W_DST: tl.constexpr, CIG: tl.constexpr, COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
+                        W_SRC: tl.constexpr, H_DST: tl.constexpr, W_DST: tl.constexpr, CIG: tl.constexpr,
+                        COG: tl.constexpr, CIG_P: tl.constexpr, COG_P: tl.constexpr,
                         GPB: tl.constexpr, KH: tl.constexpr, KW: tl.constexpr, S_H: tl.constexpr,
                         S_W: tl.constexpr, PAD_H: tl.constexpr, PAD_W: tl.constexpr, DIL_H: tl.constexpr,
                         DIL_W: tl.constexpr, STEP_H: tl.constexpr, STEP_W: tl.constexpr, DGRAD: tl.constexpr,
@@ -594,7 +595,8 @@ def _packed_conv(src, weight, bias, dst, geo: Geometry, dgrad: bool):
     src_hw, dst_hw = ((geo.h_out, geo.w_out), (geo.h, geo.w)) if dgrad else ((geo.h, geo.w), (geo.h_out, geo.w_out))
     phases = geo.stride[0] * geo.stride[1] if dgrad else 1
     # the largest phase's pixels (phase (0, 0)): the other phases mask their last tile's extra rows
-    pixels = geo.n * _common.cdiv(dst_hw[0], c["S_H"] if dgrad else 1) * _common.cdiv(dst_hw[1], c["S_W"] if dgrad else 1)
+    pixels = geo.n * _common.cdiv(dst_hw[0], c["S_H"] if dgrad else 1) \
+        * _common.cdiv(dst_hw[1], c["S_W"] if dgrad else 1)
     steps = dict(STEP_H=geo.stride[0] // math.gcd(geo.stride[0], geo.dilation[0]),
                  STEP_W=geo.stride[1] // math.gcd(geo.stride[1], geo.dilation[1]))
     wp = _pack_weight(weight, geo, transposed=dgrad)
@@ -683,7 +685,8 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
     with _common.device_guard(x):
         _grouped_wgrad_kernel[grid](x, dy, ws, dbs, m, geo.c_out, geo.h, geo.w, geo.h_out, geo.w_out,
                                     CIG=geo.cin_per_group, COG=geo.cout_per_group, NUM_CHUNKS=chunks,
-                                    **geo.scalars(), **stride_args("sx", x), **stride_args("sd", dy), HAS_BIAS=need_bias,
+                                    **geo.scalars(), **stride_args("sx", x), **stride_args("sd", dy),
+                                    HAS_BIAS=need_bias,
                                     IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
 
@@ -753,10 +756,12 @@ def compile_cases():
                 fp32 = dtype == torch.float32
                 cases.append(Case(_packed_wgrad_kernel_fp32 if fp32 else _packed_wgrad_kernel, dtype, tag, dict(
                     X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=56, WD=56,
-                    H_OUT=28, W_OUT=28, W_OUT_P=32, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc), **act("sd", 256, 28, nhwc),
+                    H_OUT=28, W_OUT=28, W_OUT_P=32, GROUPS=32, CHUNKS=17, **act("sx", 256, 56, nhwc),
+                    **act("sd", 256, 28, nhwc),
                     **packed, TB=16, HAS_BIAS=True, IEEE=ieee, BIG=False)))
                 # the stride-1 rows kernel at ResNeXt-50 32x4d's stage-1 3x3 (128 channels, 56x56, 4 a group)
-                cases.append(Case(_packed_wgrad_rows_kernel_fp32 if fp32 else _packed_wgrad_rows_kernel, dtype, tag, dict(
+                rows = _packed_wgrad_rows_kernel_fp32 if fp32 else _packed_wgrad_rows_kernel
+                cases.append(Case(rows, dtype, tag, dict(
                     X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, GROUPS=32,
                     CHUNKS=17, **act("sx", 128, 56, nhwc), **act("sd", 128, 56, nhwc), H=56, WD=56, H_OUT=56,
                     W_OUT=56, W_OUT_P=64, **{**packed, "CIG": 4, "COG": 4, "CIG_P": 4, "COG_P": 4, "GPB": 4, "S_H": 1,
