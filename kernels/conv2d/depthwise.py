@@ -112,8 +112,8 @@ STENCIL_INTERPRETER = triton.Config({"BH": 8, "BW": 16, "BC": 64}, num_warps=4)
 
 @_common.autotune(STENCIL_CONFIGS, key=STENCIL_KEY, interpreter_config=STENCIL_INTERPRETER)
 @triton.jit
-def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, w_off, swt_h, swt_w,
-                    sin_n, sin_c, sin_h, sin_w, sout_n, sout_c, sout_h, sout_w, KH: tl.constexpr,
+def _depthwise_stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, w_off, swt_h, swt_w,
+                    sin, sic, sih, siw, son, soc, soh, sow, KH: tl.constexpr,
                     KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
                     J: tl.constexpr, HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BH: tl.constexpr,
                     BW: tl.constexpr, BC: tl.constexpr):
@@ -135,31 +135,31 @@ def _stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off
     if BIG:
         a = a.to(tl.int64)
         b = b.to(tl.int64)
-    in_img = IN + n.to(tl.int64) * sin_n
+    in_img = IN + n.to(tl.int64) * sin
     acc = tl.zeros([BH, BW, BC], dtype=tl.float32)
     for j in tl.static_range(J):
-        chan = (((c // DIV) * J + j) * sin_c)[None, None, :]
+        chan = (((c // DIV) * J + j) * sic)[None, None, :]
         w_chan = WT + w_off + c * J + j
         # A row of taps unrolled at a time: its KW loads in flight at once (their columns
         # overlap, and the next rows' too: after the first they come from L1) and its KW weight
         # vectors live, where all KH*KW of them took 146 registers (12 warps per SM).
         for t in range(KH):
             ih = a * SH + off_h + t * DH
-            row = (ih * sin_h)[:, None, None]
+            row = (ih * sih)[:, None, None]
             row_ok = ((ih >= 0) & (ih < H_IN))[:, None, None]
             for u in tl.static_range(KW):
                 iw = b * SW + off_w + u * DW
-                col = (iw * sin_w)[None, :, None]
+                col = (iw * siw)[None, :, None]
                 col_ok = ((iw >= 0) & (iw < W_IN))[None, :, None]
                 xv = tl.load(in_img + (row + col + chan), mask=row_ok & col_ok & cmask[None, None, :], other=0.0)
                 wv = tl.load(w_chan + (t * swt_h + u * swt_w))  # padded: no mask (weight_columns)
                 acc += xv.to(tl.float32) * wv[None, None, :]
     if HAS_BIAS:
         acc += tl.load(B + c, mask=cmask, other=0.0).to(tl.float32)[None, None, :]
-    out_row = (a * sout_h)[:, None, None]
-    out_col = (b * sout_w)[None, :, None]
+    out_row = (a * soh)[:, None, None]
+    out_col = (b * sow)[None, :, None]
     mask = ((a < H_OUT)[:, None, None] & (b < W_OUT)[None, :, None]) & cmask[None, None, :]
-    out = OUT + n.to(tl.int64) * sout_n + (out_row + out_col + (c * sout_c)[None, None, :])
+    out = OUT + n.to(tl.int64) * son + (out_row + out_col + (c * soc)[None, None, :])
     tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
 
 
@@ -168,7 +168,7 @@ DGRAD_KEY = ["H", "WD", "C", "KH", "KW", "SH", "SW", "DH", "DW", "PMH", "PMW"]  
 
 @_common.autotune(STENCIL_CONFIGS, key=DGRAD_KEY, interpreter_config=STENCIL_INTERPRETER)
 @triton.jit
-def _dgrad_phases_kernel(DY, WT, DX, H, WD, H_OUT, W_OUT, C, pad_div_h, pad_div_w, w_cols, sdn, sdc, sdh, sdw,
+def _depthwise_dgrad_phases_kernel(DY, WT, DX, H, WD, H_OUT, W_OUT, C, pad_div_h, pad_div_w, w_cols, sdn, sdc, sdh, sdw,
                          sxn, sxc, sxh, sxw, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr,
                          SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, PMH: tl.constexpr,
                          PMW: tl.constexpr, J: tl.constexpr, BIG: tl.constexpr, BH: tl.constexpr,
@@ -236,7 +236,7 @@ WGRAD_BC = 64
 
 @_common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY, interpreter_config=WGRAD_INTERPRETER)
 @triton.jit
-def _wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_CHUNKS, pad_h, pad_w,
+def _depthwise_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_CHUNKS, pad_h, pad_w,
                   sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw, KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr,
                   SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr, KH_G: tl.constexpr,
                   HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
@@ -305,16 +305,16 @@ def _wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_CHUNKS, pa
 # --- launchers ------------------------------------------------------------------------------------
 
 def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, w_off, w_steps):
-    """One launch of :func:`_stencil_kernel` over an ``h_out x w_out`` grid of outputs (the
+    """One launch of :func:`_depthwise_stencil_kernel` over an ``h_out x w_out`` grid of outputs (the
     forward, or the input gradient at stride 1)."""
     grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                          _common.cdiv(channels, meta["BC"]))
-    _stencil_kernel[grid](
+    _depthwise_stencil_kernel[grid](
         inp, wt, bias if bias is not None else wt, out,
         inp.shape[2], inp.shape[3], h_out, w_out, channels, div,
         off[0], off[1],  # input row/column of output (0, 0) at tap (0, 0)
         w_off, w_steps[0], w_steps[1],  # tap (t, u)'s weights start at w_off + t*w_steps[0] + u*w_steps[1]
-        **stride_args("sin_", inp), **stride_args("sout_", out),
+        **stride_args("si", inp), **stride_args("so", out),
         KH=taps[0], KW=taps[1], SH=steps[0], SW=steps[1], DH=dil[0], DW=dil[1], J=mult,
         HAS_BIAS=bias is not None, BIG=needs_int64(inp, out))
 
@@ -352,7 +352,7 @@ def input_grad(dy, x, weight, geo: Geometry):
             grid = lambda meta: (geo.n * _common.cdiv(_common.cdiv(geo.h, sh), meta["BH"]),  # noqa: E731
                                  _common.cdiv(_common.cdiv(geo.w, sw), meta["BW"]),
                                  _common.cdiv(geo.c_in, meta["BC"]))
-            _dgrad_phases_kernel[grid](
+            _depthwise_dgrad_phases_kernel[grid](
                 dy, wt, dx, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_in,
                 geo.padding[0] // sh, geo.padding[1] // sw,  # the padding's multiple of the stride (runtime)
                 wt.shape[1], **stride_args("sd", dy), **stride_args("sx", dx), KH=geo.kh, KW=geo.kw, SH=sh, SW=sw,
@@ -379,7 +379,7 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BC"]), groups)  # noqa: E731
     with _common.device_guard(x):
-        _wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
+        _depthwise_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
                             geo.cout_per_group, chunks, geo.padding[0], geo.padding[1],
                             **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
                             SH=geo.stride[0], SW=geo.stride[1], DH=geo.dilation[0], DW=geo.dilation[1],
@@ -403,15 +403,15 @@ def compile_cases():
     for dtype in _common.DTYPES:
         for layout, s in layouts.items():
             act = lambda prefix, st=s: dict(zip([prefix + axis for axis in "nchw"], st))  # noqa: E731
-            cases.append(Case(_stencil_kernel, dtype, layout, dict(
+            cases.append(Case(_depthwise_stencil_kernel, dtype, layout, dict(
                 IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=hw,
-                W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("sin_"),
-                **act("sout_"), **taps, J=1, HAS_BIAS=True, BIG=False)))
-            cases.append(Case(_dgrad_phases_kernel, dtype, layout, dict(
+                W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),
+                **act("so"), **taps, J=1, HAS_BIAS=True, BIG=False)))
+            cases.append(Case(_depthwise_dgrad_phases_kernel, dtype, layout, dict(
                 DY=ptr(dtype), WT=ptr(torch.float32), DX=ptr(dtype), H=hw, WD=hw, H_OUT=28, W_OUT=28, C=c,
                 pad_div_h=0, pad_div_w=0, w_cols=c, **act("sd", half[layout]), **act("sx"),
                 **dict(taps, SH=2, SW=2), PMH=1, PMW=1, J=1, BIG=False)))
-            cases.append(Case(_wgrad_kernel, dtype, layout, dict(
+            cases.append(Case(_depthwise_wgrad_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
                 H_OUT=hw, W_OUT=hw, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"), **act("sd"),
                 **taps, KH_G=3, HAS_BIAS=True, BIG=False)))
