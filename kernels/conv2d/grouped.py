@@ -245,12 +245,13 @@ def _packed_conv_kernel(SRC, WP, B, DST, N, GROUPS, ssn, ssc, ssh, ssw, sdn, sdc
 
 
 # fp32 operands take the smaller tiles only: 3xTF32 splits each operand in two, and the larger
-# ones spill (ptxas, sm_80 and sm_90a). The rows kernel adds a 64-pixel tile (16-bit only).
+# ones spill (ptxas, sm_80 and sm_90a); the im2col kernel's fp32 tile in two stages, not three
+# (102 KB of shared memory in three). The rows kernel adds a 64-pixel tile (16-bit only).
 WGRAD_CONFIGS = [
     triton.Config({"BLOCK_M": 32}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 32}, num_warps=4, num_stages=3),
 ]
-WGRAD_FP32_CONFIGS = WGRAD_CONFIGS[:1]
+WGRAD_FP32_CONFIGS = [triton.Config({"BLOCK_M": 32}, num_warps=8, num_stages=2)]
 ROWS_CONFIGS = [triton.Config({"BLOCK_M": 64}, num_warps=8, num_stages=3)] + WGRAD_CONFIGS
 ROWS_FP32_CONFIGS = WGRAD_CONFIGS
 WGRAD_KEY = ["N", "H_OUT", "W_OUT", "GROUPS", "CIG", "COG", "KH", "KW", "S_H", "S_W", "CHUNKS"]  # + the layouts
