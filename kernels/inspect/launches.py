@@ -75,11 +75,14 @@ def _record(launches: list, kernel, args: tuple, kwargs: dict, grid, direction: 
 
 class _Directions:
     """Which conv2d direction a launch serves: the dispatcher decision (``conv2d_decisions``) whose
-    call count rose since the previous launch; None for a package without a dispatcher."""
+    call count rose since the previous launch, or, when none rose, the previous launch's (a
+    direction may make several launches: a weight packing, then the convolution); None for a
+    package without a dispatcher."""
 
     def __init__(self, package):
         self._decisions = getattr(package, "conv2d_decisions", None)
         self._calls = self._counts()
+        self._latest = None
 
     def _counts(self) -> dict:
         return {d["key"]: (d["calls"], d["direction"]) for d in self._decisions()} if self._decisions else {}
@@ -88,7 +91,9 @@ class _Directions:
         calls = self._counts()
         risen = [direction for key, (n, direction) in calls.items() if n > self._calls.get(key, (0, None))[0]]
         self._calls = calls
-        return risen[-1] if risen else None
+        if risen:
+            self._latest = risen[-1]
+        return self._latest
 
 
 @contextlib.contextmanager
