@@ -160,7 +160,8 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, groups) -> Geometry:
     w_out = (w + pads[1] + pads[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     if h_out < 1 or w_out < 1:
         raise ValueError(f"x: expected a padded input at least as large as the dilated kernel "
-                         f"({dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1}), got {h}x{w} with padding {pads}")
+                         f"({dilation[0] * (kh - 1) + 1}x{dilation[1] * (kw - 1) + 1}), got {h}x{w} "
+                         f"with padding {pads}")
     return Geometry(n, c_in, h, w, c_out, kh, kw, stride, pads, dilation, groups, h_out, w_out)
 
 

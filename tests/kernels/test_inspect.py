@@ -139,9 +139,12 @@ def test_units(inspected):
 
 
 def test_conv2d_backward_names_both_directions(inspected):
+    # every launch names its direction (a direction may launch twice: the grouped path packs its
+    # weight, then convolves), in the order the row runs them
     for row in inspected["rows"]["conv2d"]:
         directions = [launch["direction"] for launch in row["launches"]]
-        assert directions == (["forward"] if row["mode"] != "train-backward" else ["input_grad", "weight_grad"])
+        runs = [d for i, d in enumerate(directions) if i == 0 or d != directions[i - 1]]
+        assert runs == (["forward"] if row["mode"] != "train-backward" else ["input_grad", "weight_grad"])
 
 
 def test_hand_checked_kernel(inspected):
@@ -222,7 +225,7 @@ def test_lint_channels_last_activations_load_128_bit(inspected, op):
 
 # bf16 GEMM-shaped paths issue tensor-core instructions (HGMMA/HMMA).
 @pytest.mark.parametrize("kernel", [
-    "_grouped_conv_kernel", "_grouped_wgrad_kernel",
+    "_packed_conv_kernel", "_packed_wgrad_kernel", "_packed_wgrad_rows_kernel",
     "_se_excite_kernel",
 ])
 def test_lint_gemm_paths_use_tensor_cores(inspected, kernel):
@@ -235,8 +238,9 @@ def test_lint_gemm_paths_use_tensor_cores(inspected, kernel):
 @pytest.mark.parametrize("op", [
     "bn_relu", "lrn",
     "squeeze_excite",
-    pytest.param("depthwise", marks=_xfail("the depthwise stencil: per-pixel integer division, scalar weight "
-                                           "gathers and 9 tile loads per output tile")),
+    pytest.param("depthwise", marks=_xfail("the depthwise stencils at stride 1 and 5x5 are issue-bound: about 4 "
+                                           "instructions per FMA (a bf16->fp32 conversion, address and mask work "
+                                           "per tap); 3x3 stride 2 passes")),
 ])
 def test_lint_memory_bound_issue_floor_below_memory_floor(inspected, op):
     rows = inspected["rows256"]["conv2d" if op == "depthwise" else op]
