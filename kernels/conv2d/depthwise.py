@@ -38,22 +38,19 @@ Bytes (the contract: input, weight and output once per direction): a depthwise 3
 
 from __future__ import annotations
 
-import collections
 import math
-import weakref
 
 import torch
 import triton
 import triton.language as tl
 
 from .. import _common
-from .geometry import Geometry, memory_format, merge_partials, needs_int64, stride_args
+from .geometry import DerivedWeights, Geometry, memory_format, merge_partials, needs_int64, stride_args
 
 
 # --- the weight, transposed once per version ---------------------------------------------------
 
-_TRANSPOSED: collections.OrderedDict = collections.OrderedDict()
-TRANSPOSED_CACHE_SIZE = 32
+_TRANSPOSED = DerivedWeights(32)
 WEIGHT_PAD = 128  # the widest channel block of the stencil configs
 
 
@@ -66,34 +63,15 @@ def weight_columns(c_out: int, mult: int) -> int:
 
 def transposed_weight(weight: torch.Tensor, mult: int = 1) -> torch.Tensor:
     """``weight`` ``[C, 1, kH, kW]`` as fp32 ``[kH * kW, weight_columns(C, mult)]`` (tap-major: a
-    tap's channels contiguous; the padding columns zero).
+    tap's channels contiguous; the padding columns zero), once per weight version
+    (:class:`geometry.DerivedWeights`)."""
+    def build():
+        c = weight.shape[0]
+        wt = torch.zeros((weight[0].numel(), weight_columns(c, mult)), dtype=torch.float32, device=weight.device)
+        wt[:, :c] = weight.detach().reshape(c, -1).t()
+        return wt
 
-    Cached per weight tensor and version (``weight._version`` moves with every in-place update,
-    e.g. an optimizer step). A hit needs the very same live tensor (a weak reference, so a new
-    tensor at a freed address is a miss), the same version, storage, shape, dtype and multiplier;
-    the cache keeps the ``TRANSPOSED_CACHE_SIZE`` most recently used weights. Inference tensors
-    keep no version: they are transposed every call. (An update through ``weight.data`` moves no
-    version counter and is not seen; torch's optimizers update the parameter itself.)"""
-    try:
-        version = weight._version
-    except RuntimeError:
-        version = None
-    ident = (version, weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype, weight.device,
-             mult)
-    key = id(weight)
-    hit = _TRANSPOSED.get(key)
-    if version is not None and hit is not None and hit[0]() is weight and hit[1] == ident:
-        _TRANSPOSED.move_to_end(key)
-        return hit[2]
-    c = weight.shape[0]
-    wt = torch.zeros((weight[0].numel(), weight_columns(c, mult)), dtype=torch.float32, device=weight.device)
-    wt[:, :c] = weight.detach().reshape(c, -1).t()
-    if version is not None:
-        _TRANSPOSED[key] = (weakref.ref(weight), ident, wt)
-        _TRANSPOSED.move_to_end(key)
-        while len(_TRANSPOSED) > TRANSPOSED_CACHE_SIZE:
-            _TRANSPOSED.popitem(last=False)
-    return wt
+    return _TRANSPOSED.get(weight, mult, build)
 
 
 # --- kernels --------------------------------------------------------------------------------------

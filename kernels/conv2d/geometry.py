@@ -1,12 +1,15 @@
 """The shape arithmetic every convolution path shares: the argument checks, the
 :class:`Geometry` they produce, the layout and index-width questions a launcher asks, the split
-reductions' chunk count and merge, and the two ``@triton.jit`` index helpers of the stencils."""
+reductions' chunk count and merge, the cache of tensors derived from a weight
+(:class:`DerivedWeights`), and the two ``@triton.jit`` index helpers of the stencils."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import numbers
+import weakref
 
 import torch
 import triton
@@ -92,6 +95,46 @@ def merge_partials(partials: torch.Tensor, like: torch.Tensor | None, dtype: tor
     if like is None:
         return total.to(dtype)
     return total.view(like.shape).to(like.dtype).contiguous(memory_format=memory_format(like))
+
+
+class DerivedWeights:
+    """Tensors computed from a weight (the depthwise path's transposed weight, the grouped path's
+    packed tiles), built once per weight version and reused while the weight is unchanged.
+
+    ``get(weight, variant, build)`` returns ``build()``, cached under the weight and ``variant``
+    (what else the result depends on). ``weight._version`` moves with every in-place update (an
+    optimizer step), so an updated weight is a miss. A hit needs the very same live tensor (a
+    weak reference, so a new tensor at a freed address is a miss), the same version, storage,
+    shape, strides, dtype and device; the ``size`` most recently used entries are kept.
+    Inference tensors keep no version: they are rebuilt every call. (An update through
+    ``weight.data`` moves no version counter and is not seen; torch's optimizers update the
+    parameter itself.)"""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: collections.OrderedDict = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, weight: torch.Tensor, variant, build):
+        try:
+            version = weight._version
+        except RuntimeError:  # an inference tensor
+            return build()
+        ident = (version, weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype,
+                 weight.device)
+        key = (id(weight), variant)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0]() is weight and hit[1] == ident:
+            self._entries.move_to_end(key)
+            return hit[2]
+        value = build()
+        self._entries[key] = (weakref.ref(weight), ident, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
 
 
 # --- argument checks ------------------------------------------------------------------------------

@@ -60,8 +60,8 @@ import triton
 import triton.language as tl
 
 from .. import _common
-from .geometry import (Geometry, ieee_products, memory_format, merge_partials, needs_int64, pixel, split_count,
-                       stride_args, tap_source)
+from .geometry import (DerivedWeights, Geometry, ieee_products, memory_format, merge_partials, needs_int64, pixel,
+                       split_count, stride_args, tap_source)
 
 
 @triton.jit
@@ -577,17 +577,25 @@ def _constants(geo: Geometry, lanes: int = 16) -> dict:
                 DIL_H=geo.dilation[0], DIL_W=geo.dilation[1])
 
 
+_PACKED = DerivedWeights(64)  # a network's grouped layers, forward and transposed
+
+
 def _pack_weight(weight, geo: Geometry, transposed: bool):
     """The block-diagonal weight tiles [tiles, taps, BK, BN] of the packed conv kernel (a few
-    hundred KB at most: read from L2 by every program)."""
+    hundred KB at most: read from L2 by every program), once per weight version
+    (:class:`geometry.DerivedWeights`)."""
     c = _constants(geo)
-    tiles = _common.cdiv(geo.groups, c["GPB"])
-    lanes = c["GPB"] * c["CIG_P"] * c["GPB"] * c["COG_P"]
-    wp = torch.empty((tiles * geo.kh * geo.kw * lanes,), dtype=weight.dtype, device=weight.device)
-    _pack_weight_kernel[(tiles * geo.kh * geo.kw,)](
-        weight, wp, geo.groups, **stride_args("sw", weight, "oihw"), CIG=c["CIG"], COG=c["COG"], CIG_P=c["CIG_P"],
-        COG_P=c["COG_P"], GPB=c["GPB"], KH=geo.kh, KW=geo.kw, TRANSPOSED=transposed)
-    return wp
+
+    def build():
+        tiles = _common.cdiv(geo.groups, c["GPB"])
+        lanes = c["GPB"] * c["CIG_P"] * c["GPB"] * c["COG_P"]
+        wp = torch.empty((tiles * geo.kh * geo.kw * lanes,), dtype=weight.dtype, device=weight.device)
+        _pack_weight_kernel[(tiles * geo.kh * geo.kw,)](
+            weight, wp, geo.groups, **stride_args("sw", weight, "oihw"), CIG=c["CIG"], COG=c["COG"],
+            CIG_P=c["CIG_P"], COG_P=c["COG_P"], GPB=c["GPB"], KH=geo.kh, KW=geo.kw, TRANSPOSED=transposed)
+        return wp
+
+    return _PACKED.get(weight, (transposed, geo.groups), build)
 
 
 def _packed_conv(src, weight, bias, dst, geo: Geometry, dgrad: bool):

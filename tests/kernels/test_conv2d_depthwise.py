@@ -85,13 +85,13 @@ def test_another_weight_of_the_same_shape_gives_its_own_result():
 
 
 def test_cache_stays_bounded_and_is_exact():
-    weights = [torch.randn(8, 1, 3, 3, device=DEVICE) for _ in range(depthwise.TRANSPOSED_CACHE_SIZE + 5)]
+    weights = [torch.randn(8, 1, 3, 3, device=DEVICE) for _ in range(depthwise._TRANSPOSED.size + 5)]
     for w in weights:
         wt = depthwise.transposed_weight(w)
         assert wt.dtype == torch.float32 and wt.shape == (9, depthwise.weight_columns(8, 1))
         assert torch.equal(wt[:, :8], w.reshape(8, 9).t()) and not wt[:, 8:].any()
         assert depthwise.transposed_weight(w) is wt  # a hit while the weight is unchanged
-    assert len(depthwise._TRANSPOSED) <= depthwise.TRANSPOSED_CACHE_SIZE
+    assert len(depthwise._TRANSPOSED) <= depthwise._TRANSPOSED.size
     with torch.inference_mode():
         w = torch.randn(8, 1, 3, 3, device=DEVICE)  # no version counter: transposed every call
         assert torch.equal(depthwise.transposed_weight(w)[:, :8], w.reshape(8, 9).t())

@@ -142,3 +142,21 @@ def test_dispatch_uses_the_packed_kernels():
                            torch.randn(16, 4, 3, 3).to(DEVICE), groups=4, padding=1)
     assert y.shape == (1, 16, 5, 5)
     assert {d["path"] for d in kernels.conv2d_decisions()} == {"triton-grouped"}
+
+
+# --- the packed weight, once per weight version ----------------------------------------------
+
+def test_packed_weight_follows_in_place_updates():
+    # the forward's and the input gradient's packings are cached per weight version: an
+    # optimizer-style in-place update is packed again, an unchanged weight is not
+    x, w, dy, geo, _ = _grads((2, 16, 5, 6), 16, 3, groups=4, padding=1)
+    first = grouped._pack_weight(w, geo, transposed=False)
+    assert grouped._pack_weight(w, geo, transposed=False) is first
+    assert grouped._pack_weight(w, geo, transposed=True) is not first
+    for step in range(2):
+        with torch.no_grad():
+            w.mul_(-1.5).add_(0.25)
+        y = kernels.conv2d(x, w, padding=1, groups=4)
+        check(f"forward after update {step}", y, torch.nn.functional.conv2d(x.double(), w.double(), padding=1,
+                                                                             groups=4), _common.tolerance("fp32"))
+    assert grouped._pack_weight(w, geo, transposed=False) is not first
