@@ -38,8 +38,6 @@ Bytes (the contract: input, weight and output once per direction): a depthwise 3
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
