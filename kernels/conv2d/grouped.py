@@ -19,9 +19,10 @@ The packed kernels:
   handful): the source tile ``[BLOCK_M, GPB * CIG]`` is a contiguous channels_last slab read as
   16-byte vectors, every division of the index arithmetic folds to multiplies and shifts, and
   the tap loop is software-pipelined (async copies). Per tap one ``[BLOCK_M, BK] @ [BK, BN]``
-  product with a block-diagonal weight tile; the weight is packed once per call
+  product with a block-diagonal weight tile; the weight is packed once per weight version
   (``_pack_weight_kernel``: ``[tiles, taps, BK, BN]``, zeros across groups, a few hundred KB at
-  most, read by every program from L2 as one unmasked vector per thread and tap).
+  most, read by every program from L2 as one unmasked vector per thread and tap; cached by
+  ``geometry.DerivedWeights``, so repacked only after an update).
 * **Input gradient**, the same kernel with ``DGRAD``: stride-phase decomposition. Each phase
   ``(ih mod s_h, iw mod s_w)`` of dx (grid axis 1) is a dense convolution of dy over just the taps
   whose ``ih + pad - kh * d`` divides by the stride (``kh = kh0 + j * s / gcd(s, d)``, ``kh0``
