@@ -116,13 +116,14 @@ def nvidia_tool(name: str) -> Path:
     return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name
 
 
-def compile_kernel(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int):
-    """``triton.compile`` of :func:`specialise`'s source for ``arch`` (a key of :data:`ARCHS`)."""
+def compile_kernel(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int, maxnreg: int | None = None):
+    """``triton.compile`` of :func:`specialise`'s source for ``arch`` (a key of :data:`ARCHS`), with a
+    config's register cap (``maxnreg``) when it has one."""
     import triton
     from triton.backends.compiler import GPUTarget
 
-    return triton.compile(specialise(jit_fn, args), target=GPUTarget("cuda", ARCHS[arch], 32),
-                          options={"num_warps": num_warps, "num_stages": num_stages})
+    options = {"num_warps": num_warps, "num_stages": num_stages, **({"maxnreg": maxnreg} if maxnreg else {})}
+    return triton.compile(specialise(jit_fn, args), target=GPUTarget("cuda", ARCHS[arch], 32), options=options)
 
 
 def ptxas_usage(ptx: str, arch: str) -> dict:
@@ -149,9 +150,10 @@ def _variants(case: Case):
     if hasattr(kernel, "configs"):
         for index, cfg in enumerate(kernel.configs):
             name = ",".join(f"{k}={v}" for k, v in cfg.kwargs.items()) + f",warps={cfg.num_warps}"
-            yield index, name, cfg.kwargs, cfg.num_warps, cfg.num_stages
+            name += f",maxnreg={cfg.maxnreg}" if cfg.maxnreg else ""
+            yield index, name, cfg.kwargs, cfg.num_warps, cfg.num_stages, cfg.maxnreg
     else:
-        yield 0, f"warps={case.num_warps}", {}, case.num_warps, case.num_stages
+        yield 0, f"warps={case.num_warps}", {}, case.num_warps, case.num_stages, None
 
 
 @functools.lru_cache(maxsize=None)
@@ -161,16 +163,16 @@ def _jobs():
     jobs = []
     for module in MODULES:
         for case in importlib.import_module(module).compile_cases():
-            for index, config, kwargs, warps, stages in _variants(case):
+            for index, config, kwargs, warps, stages, maxnreg in _variants(case):
                 for arch in ARCHS:
                     name = jit_function(case.kernel).__name__
-                    jobs.append((module, name, case, index, config, kwargs, warps, stages, arch))
+                    jobs.append((module, name, case, index, config, kwargs, warps, stages, maxnreg, arch))
     return tuple(jobs)
 
 
 def _compile(index: int) -> dict:
-    module, name, case, config_index, config, kwargs, warps, stages, arch = _jobs()[index]
-    compiled = compile_kernel(jit_function(case.kernel), {**case.args, **kwargs}, arch, warps, stages)
+    module, name, case, config_index, config, kwargs, warps, stages, maxnreg, arch = _jobs()[index]
+    compiled = compile_kernel(jit_function(case.kernel), {**case.args, **kwargs}, arch, warps, stages, maxnreg)
     usage = ptxas_usage(compiled.asm["ptx"], arch)
     return {"kernel": name, "module": module, "config": config, "config_index": config_index,
             "dtype": _TYPE[case.dtype], "layout": case.layout, "arch": arch, **usage,

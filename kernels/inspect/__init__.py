@@ -86,7 +86,8 @@ def _launch_rows(launch, arch: Arch, copy_gbps: float, all_configs: bool) -> tup
     rows = []
     for config in launch.configs:
         args = {**launch.args, **config.kwargs}
-        binary = compile_launch(jit_function(launch.kernel), args, arch.name, config.num_warps, config.num_stages)
+        binary = compile_launch(jit_function(launch.kernel), args, arch.name, config.num_warps, config.num_stages,
+                                config.maxnreg)
         grid = launch.grid_for(config)
         run = execution(binary, args, grid)
         prediction = predict_launch(binary, run, launch.tensor_bytes, arch, copy_gbps)
@@ -98,7 +99,8 @@ def _launch_rows(launch, arch: Arch, copy_gbps: float, all_configs: bool) -> tup
 
 def _config_text(config) -> str:
     return ",".join([f"{k}={v}" for k, v in config.kwargs.items()] +
-                    [f"warps={config.num_warps}", f"stages={config.num_stages}"])
+                    [f"warps={config.num_warps}", f"stages={config.num_stages}"] +
+                    ([f"maxnreg={config.maxnreg}"] if config.maxnreg else []))
 
 
 def inspect_case(op, case: dict, mode: str, dtype: str, memory_format: str, arch: Arch, copy_gbps: float,

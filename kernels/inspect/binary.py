@@ -357,23 +357,24 @@ class Binary:
 _CACHE_FORMAT = 2  # of the cached analysis: bumped when what is read from a binary changes
 
 
-def _cache_key(src, arch: str, num_warps: int, num_stages: int) -> str:
+def _cache_key(src, arch: str, num_warps: int, num_stages: int, maxnreg: int | None) -> str:
     import triton
 
-    text = f"{src.hash()}|{arch}|{num_warps}|{num_stages}|{triton.__version__}|{_CACHE_FORMAT}"
+    text = f"{src.hash()}|{arch}|{num_warps}|{num_stages}|{maxnreg}|{triton.__version__}|{_CACHE_FORMAT}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def compile_launch(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int) -> Binary:
+def compile_launch(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int, maxnreg: int | None = None
+                   ) -> Binary:
     """Compile (or load from the cache) one specialisation and read it."""
     src = compile_check.specialise(jit_fn, args)
-    path = cache_dir() / f"{jit_fn.__name__}-{_cache_key(src, arch, num_warps, num_stages)}.json"
+    path = cache_dir() / f"{jit_fn.__name__}-{_cache_key(src, arch, num_warps, num_stages, maxnreg)}.json"
     if path.exists():
         try:
             return Binary(**json.loads(path.read_text()))
         except (ValueError, TypeError):
             pass  # a cache file from another version of this module: compile again
-    compiled = compile_check.compile_kernel(jit_fn, args, arch, num_warps, num_stages)
+    compiled = compile_check.compile_kernel(jit_fn, args, arch, num_warps, num_stages, maxnreg)
     usage = compile_check.ptxas_usage(compiled.asm["ptx"], arch)
     binary = Binary(name=jit_fn.__name__, arch=arch, num_warps=num_warps, num_stages=num_stages,
                     registers=usage["registers"], spill_bytes=usage["spill_stores"] + usage["spill_loads"],
