@@ -1,18 +1,24 @@
 """Depthwise convolution (one input channel per group, any channel multiplier): stencils.
 
-A stencil, not a GEMM: there is nothing to contract. Every kernel here works on a
-``[BH output rows, BW output columns, BC channels]`` tile of one image, so a program's rows,
-columns and channels come from its program ids (one scalar division a program, none per
-element), the bounds are per row and per column (a row's mask is one scalar), and in
-channels_last each thread's 8 consecutive channels are one 16-byte load.
+A stencil, not a GEMM: there is nothing to contract. A program's rows, columns and channels come
+from its program ids (one scalar division a program, none per element), the bounds are per row
+and per column (a row's mask is one scalar), and in channels_last each thread's 8 consecutive
+channels are one 16-byte load. The weights are transposed once to ``[taps, C]`` fp32,
+zero-padded to the widest channel block (:func:`transposed_weight`, cached per weight version),
+so a tap's weights are two unmasked 16-byte vectors a thread and need no conversion.
 
-* **Forward**: each tap loads the tile's shifted input (the reuse between taps and rows is the
-  L1's: DRAM sees about one pass over ``x``) and multiplies it by that tap's ``BC`` weights; one
-  row of taps is unrolled at a time, so only its weights are live (72 registers at 3x3). The
-  weights are transposed once to ``[taps, C]`` fp32, zero-padded to the widest channel block
-  (:func:`transposed_weight`, cached per weight version), so a tap's weights are two unmasked
-  16-byte vectors a thread and need no conversion.
-* **Input gradient**: at stride 1, the forward's kernel on ``dy`` with the weights flipped. A
+* **Forward, by rows** (:func:`_depthwise_rows_kernel`: row stride and dilation 1, at most 9
+  taps, maps of 24 rows and more at 3x3): a program walks down a band of output rows, a
+  ``[BW columns, BC channels]`` segment at a time. Each input row is loaded and converted once
+  per column tap and added into the 3 output rows it feeds, whose partial sums stay in registers,
+  as do all 9 taps' weights: about 2 instructions an FMA, where a tile reloads and converts its
+  input for every tap (4). Each step's input row is loaded a step ahead.
+* **Forward, by tiles** (:func:`_depthwise_stencil_kernel`: strides, dilations, 5x5, small maps):
+  ``[BH rows, BW columns, BC channels]`` tiles of one image; each tap loads the tile's shifted
+  input (the reuse between taps and rows is the L1's: DRAM sees about one pass over ``x``) and
+  multiplies it by that tap's ``BC`` weights; one row of taps is unrolled at a time, so only its
+  weights are live (72 registers at 3x3).
+* **Input gradient**: at stride 1, the forward's kernels on ``dy`` with the weights flipped. A
   stride ``s`` splits ``dx`` into ``s * s`` phases ``(ih mod s, iw mod s)``; in each, only the
   taps with ``ih + pad - kh * d = 0 (mod s)`` hit, each at a fixed offset into ``dy``, so a phase
   is a dense stencil over its own taps. One launch holds every phase: the padding's residue mod
@@ -79,7 +85,6 @@ def transposed_weight(weight: torch.Tensor, mult: int = 1) -> torch.Tensor:
 STENCIL_CONFIGS = [
     triton.Config({"BH": 4, "BW": 8, "BC": 64}, num_warps=4),
     triton.Config({"BH": 2, "BW": 8, "BC": 128}, num_warps=4),
-    triton.Config({"BH": 8, "BW": 8, "BC": 32}, num_warps=4),
 ]
 STENCIL_KEY = ["H_OUT", "W_OUT", "C", "KH", "KW", "SH", "SW", "DH", "DW"]  # + every operand's layout
 # Under the interpreter the cost is per program and per op: one big tile.
@@ -137,6 +142,118 @@ def _depthwise_stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, 
     mask = ((a < H_OUT)[:, None, None] & (b < W_OUT)[None, :, None]) & cmask[None, None, :]
     out = OUT + n.to(tl.int64) * son + (out_row + out_col + (c * soc)[None, None, :])
     tl.store(out, acc.to(OUT.dtype.element_ty), mask=mask)
+
+
+
+# --- stride 1, few taps: a band of rows walked top to bottom -------------------------------------
+
+# [BW, BC] row segments: 8 channels a thread (one 16-byte load a pixel), or 4 with 32 channels
+# (half the registers: 24 warps per SM).
+ROWS_CONFIGS = [
+    triton.Config({"BW": 16, "BC": 64}, num_warps=4),
+    triton.Config({"BW": 8, "BC": 128}, num_warps=4),
+    triton.Config({"BW": 8, "BC": 64}, num_warps=2),
+    triton.Config({"BW": 16, "BC": 32}, num_warps=4),
+]
+ROWS_INTERPRETER = triton.Config({"BW": 16, "BC": 64}, num_warps=4)
+ROWS_TAPS = 9  # the most taps (times the multiplier) whose weights a thread holds: 72 registers at 3x3
+
+
+@triton.jit
+def _rows_step_inputs(in_img, ih, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW: tl.constexpr,
+                      SW: tl.constexpr, DW: tl.constexpr, J: tl.constexpr):
+    """Input row ``ih`` as a step of :func:`_depthwise_rows_kernel` reads it, as loaded: for each of
+    the J input channels of an output channel and each of the KW column taps, a ``[BW, BC]``
+    tile (zero outside the map), in that order."""
+    row = in_img + ih * sih
+    row_ok = (ih >= 0) & (ih < H_IN)
+    xs = ()
+    for j in tl.static_range(J):
+        chan = (((c // DIV) * J + j) * sic)[None, :]
+        for u in tl.static_range(KW):
+            iw = b * SW + off_w + u * DW
+            ok = (row_ok & (iw >= 0) & (iw < W_IN))[:, None] & cmask[None, :]
+            xs = xs + (tl.load(row + ((iw * siw)[:, None] + chan), mask=ok, other=0.0),)
+    return xs
+
+
+@triton.jit
+def _rows_step(accs, xs, wts, out_img, a, a_first, a_end, H_OUT, out_cols, out_ok, bias, soh, KH: tl.constexpr,
+               KW: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr):
+    """One step of the walk: input row ``xs`` added into the KH - 1 open output rows ``accs`` and
+    a new one (open row k takes tap row KH - 1 - k); the oldest, row ``a``, is then complete and
+    stored when it is one of the band's (``a_first <= a < min(a_end, H_OUT)``). Returns the rows
+    still open."""
+    cur = accs + (tl.zeros([BW, BC], dtype=tl.float32),)
+    for j in tl.static_range(J):
+        for u in tl.static_range(KW):
+            xv = xs[j * KW + u].to(tl.float32)
+            nxt = ()
+            for k in tl.static_range(KH):
+                nxt = nxt + (cur[k] + xv * wts[(j * KH + KH - 1 - k) * KW + u][None, :],)
+            cur = nxt
+    done = cur[0]
+    if HAS_BIAS:
+        done += bias
+    tl.store(out_img + (a * soh + out_cols), done.to(out_img.dtype.element_ty),
+             mask=out_ok & ((a >= a_first) & (a < a_end) & (a < H_OUT)))
+    rest = ()
+    for k in tl.static_range(1, KH):
+        rest = rest + (cur[k],)
+    return rest
+
+
+@_common.autotune(ROWS_CONFIGS, key=STENCIL_KEY, interpreter_config=ROWS_INTERPRETER)
+@triton.jit
+def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROWS, off_h, off_w, w_off, swt_h, swt_w,
+                           sin, sic, sih, siw, son, soc, soh, sow, KH: tl.constexpr, KW: tl.constexpr,
+                           SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
+                           J: tl.constexpr, HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BW: tl.constexpr,
+                           BC: tl.constexpr):
+    """:func:`_depthwise_stencil_kernel`'s sum at row stride and dilation 1 (SH = DH = 1), for
+    kernels of at most ``ROWS_TAPS`` taps, by rows: a program owns a band of ROWS output rows
+    (BW columns, BC channels) and walks down its input rows, each loaded and converted once per
+    column tap; input row a + off_h + t feeds output row a at tap row t, so KH output rows are
+    open at once (their partial sums in registers) and each step completes one. Every tap's
+    weights stay in registers for the whole band. A stencil tile instead reloads and converts
+    each input element for every tap row (3x: twice the instructions an FMA)."""
+    tl.static_assert(SH == 1)
+    tl.static_assert(DH == 1)
+    pid = tl.program_id(0)
+    bands = tl.cdiv(H_OUT, ROWS)
+    n = pid // bands
+    a0 = (pid - n * bands) * ROWS
+    b = tl.program_id(1) * BW + tl.arange(0, BW)
+    c = tl.program_id(2) * BC + tl.arange(0, BC)
+    cmask = c < C
+    if BIG:
+        a0 = a0.to(tl.int64)
+        b = b.to(tl.int64)
+    in_img = IN + n.to(tl.int64) * sin
+    out_img = OUT + n.to(tl.int64) * son
+    out_cols = (b * sow)[:, None] + (c * soc)[None, :]
+    out_ok = (b < W_OUT)[:, None] & cmask[None, :]
+    bias = tl.load(B + c, mask=cmask & HAS_BIAS, other=0.0).to(tl.float32)[None, :]
+    wts = ()  # [J, KH, KW] of [BC] fp32
+    for q in tl.static_range(J * KH * KW):
+        wts = wts + (tl.load(WT + w_off + c * J + q // (KH * KW)
+                             + ((q // KW % KH) * swt_h + (q % KW) * swt_w)),)  # padded: no mask
+    accs = ()  # accs[k]: output row a0 + i - (KH - 1) + k, before step i
+    for k in tl.static_range(KH - 1):
+        accs = accs + (tl.zeros([BW, BC], dtype=tl.float32),)
+    # Two steps a trip, each step's input loaded one step ahead, as loaded: a load's latency is
+    # spent on the step before's multiply-adds, and the two steps' inputs keep registers of their
+    # own (with one step a trip the loop's end copies the prefetched registers, which waits for
+    # the load).
+    ih0 = a0 + off_h
+    xs = _rows_step_inputs(in_img, ih0, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
+    for i in range(0, ROWS + KH - 1, 2):
+        odd = _rows_step_inputs(in_img, ih0 + i + 1, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
+        accs = _rows_step(accs, xs, wts, out_img, a0 + i - (KH - 1), a0, a0 + ROWS, H_OUT, out_cols, out_ok, bias, soh,
+                          KH, KW, J, HAS_BIAS, BW, BC)
+        xs = _rows_step_inputs(in_img, ih0 + i + 2, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
+        accs = _rows_step(accs, odd, wts, out_img, a0 + i + 1 - (KH - 1), a0, a0 + ROWS, H_OUT, out_cols, out_ok, bias,
+                          soh, KH, KW, J, HAS_BIAS, BW, BC)
 
 
 DGRAD_KEY = ["H", "WD", "C", "KH", "KW", "SH", "SW", "DH", "DW", "PMH", "PMW"]  # + every operand's layout
@@ -280,19 +397,43 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_
 
 # --- launchers ------------------------------------------------------------------------------------
 
+def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: torch.device) -> int:
+    """Output rows a program of :func:`_depthwise_rows_kernel` owns: the fewest bands that still give
+    about eight programs per SM at its smallest tile (16 columns, 32 channels), and at least
+    four rows a band per open row (each band re-reads ``kh - 1`` input rows and runs its first and
+    last ``kh - 1`` steps partly for rows outside it)."""
+    per_band = n * _common.cdiv(w_out, 16) * _common.cdiv(channels, 32)
+    bands = max(1, min(_common.cdiv(8 * _common.num_sms(device), per_band), h_out // (4 * kh)))
+    return _common.cdiv(h_out, bands)
+
+
+def by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int], mult: int) -> bool:
+    """Whether :func:`_depthwise_rows_kernel` computes this stencil: row stride and dilation 1,
+    weights that fit in registers, and a map of at least eight rows per open row. On smaller maps
+    its bands are short or few, and the tiles were predicted faster (the kernel inspector, 3x3 at
+    14x14 and 7x7, batches 64 and 256)."""
+    return steps[0] == 1 and dil[0] == 1 and taps[0] * taps[1] * mult <= ROWS_TAPS and h_out >= 8 * taps[0]
+
+
 def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, w_off, w_steps):
-    """One launch of :func:`_depthwise_stencil_kernel` over an ``h_out x w_out`` grid of outputs (the
-    forward, or the input gradient at stride 1)."""
-    grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
-                         _common.cdiv(channels, meta["BC"]))
-    _depthwise_stencil_kernel[grid](
-        inp, wt, bias if bias is not None else wt, out,
-        inp.shape[2], inp.shape[3], h_out, w_out, channels, div,
-        off[0], off[1],  # input row/column of output (0, 0) at tap (0, 0)
-        w_off, w_steps[0], w_steps[1],  # tap (t, u)'s weights start at w_off + t*w_steps[0] + u*w_steps[1]
-        **stride_args("si", inp), **stride_args("so", out),
-        KH=taps[0], KW=taps[1], SH=steps[0], SW=steps[1], DH=dil[0], DW=dil[1], J=mult,
-        HAS_BIAS=bias is not None, BIG=needs_int64(inp, out))
+    """One launch over an ``h_out x w_out`` grid of outputs (the forward, or the input gradient at
+    stride 1): :func:`_depthwise_rows_kernel` where :func:`by_rows` says so, else
+    :func:`_depthwise_stencil_kernel`."""
+    common = dict(KH=taps[0], KW=taps[1], SH=steps[0], SW=steps[1], DH=dil[0], DW=dil[1], J=mult,
+                  HAS_BIAS=bias is not None, BIG=needs_int64(inp, out))
+    operands = (inp, wt, bias if bias is not None else wt, out, inp.shape[2], inp.shape[3], h_out, w_out, channels, div)
+    weights = dict(off_h=off[0], off_w=off[1],  # input row/column of output (0, 0) at tap (0, 0)
+                   w_off=w_off, swt_h=w_steps[0], swt_w=w_steps[1])  # tap (t, u): w_off + t*swt_h + u*swt_w
+    strides = {**stride_args("si", inp), **stride_args("so", out)}
+    if by_rows(h_out, taps, steps, dil, mult):
+        rows = band_rows(inp.shape[0], h_out, w_out, channels, taps[0], inp.device)
+        grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, rows), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
+                             _common.cdiv(channels, meta["BC"]))
+        _depthwise_rows_kernel[grid](*operands, rows, **weights, **strides, **common)
+    else:
+        grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
+                             _common.cdiv(channels, meta["BC"]))
+        _depthwise_stencil_kernel[grid](*operands, **weights, **strides, **common)
 
 
 def forward(x, weight, bias, geo: Geometry):
@@ -367,8 +508,9 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
 
 def compile_cases():
     """Every kernel per dtype and layout at ResNeXt-50's first-stage 3x3 made depthwise (128
-    channels, 56x56, batch 64): the forward (the stride-1 input gradient is the same kernel), the
-    input gradient of the same 3x3 at stride 2 (four phases) and the weight gradient."""
+    channels, 56x56, batch 64): the forward by rows at stride 1 (the stride-1 input gradient is the
+    same kernel) and by tiles at stride 2, the input gradient of the same 3x3 at stride 2 (four
+    phases) and the weight gradient."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
@@ -379,10 +521,14 @@ def compile_cases():
     for dtype in _common.DTYPES:
         for layout, s in layouts.items():
             act = lambda prefix, st=s: dict(zip([prefix + axis for axis in "nchw"], st))  # noqa: E731
-            cases.append(Case(_depthwise_stencil_kernel, dtype, layout, dict(
+            cases.append(Case(_depthwise_rows_kernel, dtype, layout, dict(
                 IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=hw,
-                W_OUT=hw, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),
+                W_OUT=hw, C=c, DIV=1, ROWS=14, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),
                 **act("so"), **taps, J=1, HAS_BIAS=True, BIG=False)))
+            cases.append(Case(_depthwise_stencil_kernel, dtype, layout, dict(
+                IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=28,
+                W_OUT=28, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),
+                **act("so", half[layout]), **dict(taps, SH=2, SW=2), J=1, HAS_BIAS=True, BIG=False)))
             cases.append(Case(_depthwise_dgrad_phases_kernel, dtype, layout, dict(
                 DY=ptr(dtype), WT=ptr(torch.float32), DX=ptr(dtype), H=hw, WD=hw, H_OUT=28, W_OUT=28, C=c,
                 pad_div_h=0, pad_div_w=0, w_cols=c, **act("sd", half[layout]), **act("sx"),

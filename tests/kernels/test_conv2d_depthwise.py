@@ -32,6 +32,55 @@ def _operands(x_shape, c_out, kernel, stride, padding, dilation, layout="channel
     return to_layout(x, layout).to(DEVICE), w.to(DEVICE), to_layout(dy, layout).to(DEVICE), geo
 
 
+# --- the stride-1 stencil by bands of rows --------------------------------------------------------
+
+@pytest.mark.parametrize("rows", [1, 2, 5], ids=lambda r: f"rows{r}")
+@pytest.mark.parametrize("kernel,c_out,stride,dilation", [((3, 3), 5, 1, 1), ((2, 3), 5, 1, 1), ((1, 1), 5, 1, 1),
+                                                          ((3, 3), 5, (1, 2), (1, 2)), ((1, 3), 15, 1, 1)])
+def test_rows_bands(rows, kernel, c_out, stride, dilation, monkeypatch):
+    """Bands of fewer rows than the kernel keeps open (1), a few, and a last band cut short by the
+    map's edge (25 rows): the rows carried across steps and the two steps of a trip, the steps
+    that run for rows outside the band, even and 1-row kernels, column stride and dilation, a
+    channel multiplier of 3; the forward and the input gradient (the same kernel on flipped
+    weights, over the multiplier's J input channels)."""
+    monkeypatch.setattr(depthwise, "band_rows", lambda *args: rows)
+    kh, kw = kernel
+    padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
+    x, w, dy, geo = _operands((2, 5, 25, 9), c_out, kernel, stride, padding, dilation)
+    mult = c_out // 5
+    assert depthwise.by_rows(geo.h_out, (kh, kw), geo.stride, geo.dilation, 1)
+    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult) or geo.stride != (1, 1)
+    with _common.poison_outputs():
+        y = depthwise.forward(x, w, None, geo)
+    check("y", y, F.conv2d(x.cpu().to(F64), w.cpu().to(F64), None, stride, padding, dilation, 5), TOL)
+    if geo.stride == (1, 1):
+        with _common.poison_outputs():
+            dx = depthwise.input_grad(dy, x, w, geo)
+        ref = torch.nn.grad.conv2d_input(x.shape, w.cpu().to(F64), dy.cpu().to(F64), 1, padding, dilation, 5)
+        check("dx", dx, ref, TOL)
+
+
+@pytest.mark.parametrize("dtype,layout", [(torch.bfloat16, "channels_last"), (torch.float16, "nchw")])
+def test_rows_end_to_end(dtype, layout):
+    """The public function with a 3x3 on a 24-row map, bias and every gradient, in the half
+    dtypes and both layouts: the forward and the input gradient by rows."""
+    assert depthwise.by_rows(24, (3, 3), (1, 1), (1, 1), 1)
+    run_case((2, 8, 24, 10), 8, 3, groups=8, padding=1, dtype=dtype, layout=layout)
+
+
+@pytest.mark.parametrize("h_out,taps,steps,dil,mult,expected", [
+    (56, (3, 3), (1, 1), (1, 1), 1, True),
+    (24, (3, 3), (1, 2), (1, 2), 1, True),  # column stride and dilation are the columns' business
+    (23, (3, 3), (1, 1), (1, 1), 1, False),  # under eight rows per open row: the tiles
+    (56, (3, 3), (2, 2), (1, 1), 1, False),  # row stride 2: the tiles
+    (56, (3, 3), (1, 1), (2, 2), 1, False),  # row dilation 2: the tiles
+    (56, (5, 5), (1, 1), (1, 1), 1, False),  # 25 taps: weights too many to hold
+    (56, (3, 3), (1, 1), (1, 1), 2, False),  # 9 taps x 2 input channels
+])
+def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, expected):
+    assert depthwise.by_rows(h_out, taps, steps, dil, mult) is expected
+
+
 # --- the input gradient's phases ---------------------------------------------------------------
 
 @pytest.mark.parametrize("stride", [2, 4, (2, 3)])
