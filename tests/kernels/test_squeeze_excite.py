@@ -91,12 +91,52 @@ def run_case(shape, dtype, layout="nchw", *, reduction=4, residual, relu, weight
         assert y.is_contiguous(memory_format=torch.channels_last if layout == "channels_last"
                                else torch.contiguous_format)
     check("y", y, ref, tol)
+    floors = _fp32_floors(ref_in, wanted, ref_grads, dy_transform(dy) if dy_transform else dy, relu) \
+        if dtype == param_dtype == torch.float32 else {}
     for i, g, gr in zip(wanted, got, ref_grads, strict=True):
         assert g.dtype == inputs[i].dtype and g.shape == inputs[i].shape, NAMES[i]
         # the weights' gradients are sums over the batch of products of fp32 values computed from
         # rounded activations: they carry the activation dtype's rounding, not the weights'
-        check(NAMES[i], g, gr, max(tol, _common.tolerance(param_dtype)))
+        check(NAMES[i], g, gr, max(tol, _common.tolerance(param_dtype), floors.get(i, 0.0)))
     return y
+
+
+# An fp32 gradient can be ill-conditioned: the excitation's dz1 = w2^T dz2 a sum that cancels to a
+# small fraction of its terms, its terms scaled by s * (1 - s), or y within rounding of 0 where the
+# ReLU's mask is taken. No fp32 arithmetic then meets the contract's relative bound: torch's own fp32
+# autograd of the same formula misses it too (measured at two of 150 random hypothesis cases: dw1
+# 1.4e-5 and 1.1e-2 against 1e-5), and changing the fp32 inputs by one unit in the last place
+# moves the exact float64 gradient by up to half the bound (dw1 at 1x32x4x1, seed 70: 5.2e-6).
+# As the contract does for batch norm on two or fewer values, such a gradient is held to what
+# fp32 itself does there: four times torch's error on the same values, or eight times the largest
+# move that three random one-ulp changes of the inputs make (a computation in fp32 rounds each
+# intermediate, not only its inputs: the kernel's dw1 there is 1.2e-5, 2.3x that move), whichever
+# is larger, and only where that exceeds the bound; everywhere else the table's 1e-5 holds.
+TORCH_ERRORS, ULP_MOVES = 4, 8
+
+
+def _fp32_floors(ref_in, wanted, ref_grads, dy, relu) -> dict:
+    """{input index: the bound of an ill-conditioned fp32 gradient} where it exceeds the table's."""
+    def grads(inputs, dy_, dtype):
+        ins = [t.detach().to(dtype).requires_grad_(True) if t is not None else None for t in inputs]
+        return torch.autograd.grad(reference(*ins, relu), [ins[i] for i in wanted], dy_.to(dtype))
+
+    def one_ulp(t, gen):
+        if t is None:
+            return None
+        t32 = t.detach().float()
+        step = (torch.nextafter(t32, torch.full_like(t32, float("inf"))) - t32).double()
+        return t32.double() + step * (torch.randint(0, 2, t32.shape, generator=gen) * 2 - 1)
+
+    floors = {i: TORCH_ERRORS * _common.relative_error(g, gr)
+              for i, g, gr in zip(wanted, grads(ref_in, dy, torch.float32), ref_grads, strict=True)}
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        moved = grads([one_ulp(t, gen) for t in ref_in], one_ulp(dy, gen), torch.float64)
+        for i, g, gr in zip(wanted, moved, ref_grads, strict=True):
+            floors[i] = max(floors[i], ULP_MOVES * _common.relative_error(g, gr))
+    bound = _common.tolerance(torch.float32)
+    return {i: f for i, f in floors.items() if f > bound}
 
 
 # --- every dtype, layout and mode -------------------------------------------------------------
@@ -238,6 +278,17 @@ def test_empty_batch():
 def test_hypothesis(n, hidden, reduction, h, w, dtype, layout, residual, relu, weights, seed):
     run_case((n, hidden * reduction, h, w), dtype, layout, reduction=reduction, residual=residual, relu=relu,
              weights=weights, seed=seed)
+
+
+# Three of the ill-conditioned fp32 cases hypothesis drew (see _fp32_floors): dz1 a cancelling sum
+# (torch's fp32 dw1 and db1 1.4e-5, the kernel's 1.3e-5; and torch's 1.4e-6, the kernel's 1.2e-5,
+# where one-ulp input changes move it by 5.2e-6), and y within rounding of 0 under the ReLU (both
+# 1.1e-2).
+@pytest.mark.parametrize("shape,reduction,residual,relu,seed", [((1, 32, 4, 1), 16, True, False, 0),
+                                                                ((1, 32, 4, 1), 16, True, False, 70),
+                                                                ((1, 4, 1, 1), 4, True, True, 46812)])
+def test_ill_conditioned_fp32_gradients(shape, reduction, residual, relu, seed):
+    run_case(shape, torch.float32, "nchw", reduction=reduction, residual=residual, relu=relu, seed=seed)
 
 
 # --- the module twin --------------------------------------------------------------------------
