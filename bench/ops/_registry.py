@@ -26,9 +26,12 @@ def shape_text(shape) -> str:
 
 def random_tensor(shape, dtype, device, memory_format=torch.contiguous_format, scale=1.0, generator=None):
     """Normal values times ``scale``, drawn in fp32 on the CPU from ``generator`` (the same values on
-    every device and dtype), stored as ``dtype`` on ``device``, 4-D tensors in ``memory_format``."""
-    t = torch.randn(shape, dtype=torch.float32, generator=generator) * scale
-    t = t.to(device=device, dtype=dtype)
+    every device and dtype), stored as ``dtype`` on ``device``, 4-D tensors in ``memory_format``. On
+    the meta device (the kernel inspector's captures) there are no values to draw."""
+    if torch.device(device).type == "meta":
+        t = torch.empty(shape, dtype=dtype, device=device)
+    else:
+        t = (torch.randn(shape, dtype=torch.float32, generator=generator) * scale).to(device=device, dtype=dtype)
     return t.contiguous(memory_format=memory_format) if t.dim() == 4 else t
 
 
