@@ -77,17 +77,23 @@ def check_arch(arch: str) -> Arch:
     return ARCHS[arch]
 
 
+def _compile_jobs(launch, arch: Arch) -> list[tuple]:
+    """``compile_launch``'s arguments for every config of ``launch``."""
+    from ..compile_check import jit_function
+
+    return [(jit_function(launch.kernel), {**launch.args, **config.kwargs}, arch.name, config.num_warps,
+             config.num_stages, config.maxnreg) for config in launch.configs]
+
+
 def _launch_rows(launch, arch: Arch, copy_gbps: float, all_configs: bool) -> tuple[dict, list[dict]]:
     """The chosen config's prediction for one launch, and every config's when asked."""
-    from ..compile_check import jit_function
     from .binary import compile_launch
     from .model import execution, predict_launch
 
     rows = []
-    for config in launch.configs:
-        args = {**launch.args, **config.kwargs}
-        binary = compile_launch(jit_function(launch.kernel), args, arch.name, config.num_warps, config.num_stages,
-                                config.maxnreg)
+    for config, job in zip(launch.configs, _compile_jobs(launch, arch), strict=True):
+        args = job[1]
+        binary = compile_launch(*job)
         grid = launch.grid_for(config)
         run = execution(binary, args, grid)
         prediction = predict_launch(binary, run, launch.tensor_bytes, arch, copy_gbps)
@@ -103,17 +109,27 @@ def _config_text(config) -> str:
                     ([f"maxnreg={config.maxnreg}"] if config.maxnreg else []))
 
 
-def inspect_case(op, case: dict, mode: str, dtype: str, memory_format: str, arch: Arch, copy_gbps: float,
-                 all_configs: bool = False, package=None) -> dict:
-    """The row of one (case, mode): the op call's floors and prediction, and its launches."""
+def _captured(op, case: dict, mode: str, dtype: str, memory_format: str, arch: Arch, package=None) -> list:
+    """The launches of one (case, mode), as the harness runs its row (fp32: no tf32; tf32: fp32
+    storage, tf32 products)."""
     from bench.workloads import STORAGE_DTYPE, memory_format_of, precision
 
     from .launches import capture
 
+    with precision(dtype):
+        return capture(op, case, mode, STORAGE_DTYPE[dtype], memory_format_of(memory_format), arch.sms, package)
+
+
+def inspect_case(op, case: dict, mode: str, dtype: str, memory_format: str, arch: Arch, copy_gbps: float,
+                 all_configs: bool = False, package=None, launches: list | None = None) -> dict:
+    """The row of one (case, mode): the op call's floors and prediction, and its launches (captured
+    here unless given)."""
+    from bench.workloads import STORAGE_DTYPE
+
+    if launches is None:
+        launches = _captured(op, case, mode, dtype, memory_format, arch, package)
     storage = STORAGE_DTYPE[dtype]
-    with precision(dtype):  # as the harness runs the row (fp32: no tf32; tf32: fp32 storage, tf32 products)
-        launches = capture(op, case, mode, storage, memory_format_of(memory_format), arch.sms, package)
-        chosen = [_launch_rows(launch, arch, copy_gbps, all_configs) for launch in launches]
+    chosen = [_launch_rows(launch, arch, copy_gbps, all_configs) for launch in launches]
     bytes_moved = op.bytes_moved(case, mode, storage.itemsize)
     predicted = sum(row["predicted_ms"] for row, _ in chosen)
     memory_floor = bytes_moved / (copy_gbps * 1e9) * 1e3
@@ -140,10 +156,15 @@ def inspect_op(op_name: str, *, shapes: str | None = None, batch_size: int = 64,
         raise InspectError(f"--dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
     if memory_format not in MEMORY_FORMATS:
         raise InspectError(f"--memory-format: expected one of {', '.join(MEMORY_FORMATS)}, got {memory_format!r}")
+    from .binary import compile_all
+
     cases = suite_cases(op_name, batch_size, shapes, suite)  # checks op_name first
     op = get_op(op_name)
-    return [inspect_case(op, case, mode, dtype, memory_format, target, copy_gbps or target.copy_gbps, all_configs)
-            for case in cases for mode in op.modes("infer") + op.modes("train") if mode in modes]
+    rows = [(case, mode) for case in cases for mode in op.modes("infer") + op.modes("train") if mode in modes]
+    captured = [_captured(op, case, mode, dtype, memory_format, target) for case, mode in rows]
+    compile_all([job for launches in captured for launch in launches for job in _compile_jobs(launch, target)])
+    return [inspect_case(op, case, mode, dtype, memory_format, target, copy_gbps or target.copy_gbps, all_configs,
+                         launches=launches) for (case, mode), launches in zip(rows, captured, strict=True)]
 
 
 def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:

@@ -364,11 +364,15 @@ def _cache_key(src, arch: str, num_warps: int, num_stages: int, maxnreg: int | N
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _cache_path(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int, maxnreg: int | None) -> Path:
+    src = compile_check.specialise(jit_fn, args)
+    return cache_dir() / f"{jit_fn.__name__}-{_cache_key(src, arch, num_warps, num_stages, maxnreg)}.json"
+
+
 def compile_launch(jit_fn, args: dict, arch: str, num_warps: int, num_stages: int, maxnreg: int | None = None
                    ) -> Binary:
     """Compile (or load from the cache) one specialisation and read it."""
-    src = compile_check.specialise(jit_fn, args)
-    path = cache_dir() / f"{jit_fn.__name__}-{_cache_key(src, arch, num_warps, num_stages, maxnreg)}.json"
+    path = _cache_path(jit_fn, args, arch, num_warps, num_stages, maxnreg)
     if path.exists():
         try:
             return Binary(**json.loads(path.read_text()))
@@ -385,3 +389,37 @@ def compile_launch(jit_fn, args: dict, arch: str, num_warps: int, num_stages: in
     tmp.write_text(json.dumps(dataclasses.asdict(binary)))
     os.replace(tmp, path)
     return binary
+
+
+_PENDING: list[tuple] = []  # compile_launch's arguments for the workers of compile_all (inherited by fork)
+
+
+def _compile_pending(index: int) -> None:
+    compile_launch(*_PENDING[index])
+
+
+def compile_all(jobs: list[tuple], workers: int | None = None) -> None:
+    """Fill the cache with every ``compile_launch(*job)`` of ``jobs`` not in it yet, on a worker
+    process per core (a compile is one core's work for seconds; the CPU machines have two)."""
+    global _PENDING
+    missing, seen = [], set()
+    for job in jobs:
+        path = _cache_path(*job)
+        if path not in seen and not path.exists():
+            seen.add(path)
+            missing.append(job)
+    workers = min(len(missing), workers or os.cpu_count() or 1)
+    if workers < 2:
+        for job in missing:
+            compile_launch(*job)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    _PENDING = missing
+    try:
+        # fork: the workers inherit the kernels as imported here (a past commit's, for --calibrate)
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_compile_pending, range(len(missing))))
+    finally:
+        _PENDING = []
