@@ -91,6 +91,22 @@ STENCIL_KEY = ["H_OUT", "W_OUT", "C", "KH", "KW", "SH", "SW", "DH", "DW"]  # + e
 STENCIL_INTERPRETER = triton.Config({"BH": 8, "BW": 16, "BC": 64}, num_warps=4)
 
 
+@triton.jit
+def _tile_ids(tiles_h, BH: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr, BIG: tl.constexpr):
+    """``(n, a, b, c)`` of a ``[BH rows, BW columns, BC channels]`` tile: the image, its rows,
+    columns and channels, from the program ids (axis 0: ``tiles_h`` row tiles an image, image by
+    image; axis 1: columns; axis 2: channels). One scalar division a program."""
+    pid = tl.program_id(0)
+    n = pid // tiles_h
+    a = (pid - n * tiles_h) * BH + tl.arange(0, BH)
+    b = tl.program_id(1) * BW + tl.arange(0, BW)
+    c = tl.program_id(2) * BC + tl.arange(0, BC)
+    if BIG:
+        a = a.to(tl.int64)
+        b = b.to(tl.int64)
+    return n, a, b, c
+
+
 @_common.autotune(STENCIL_CONFIGS, key=STENCIL_KEY, interpreter_config=STENCIL_INTERPRETER)
 @triton.jit
 def _depthwise_stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, off_h, off_w, w_off, swt_h, swt_w,
@@ -106,16 +122,8 @@ def _depthwise_stencil_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, 
     The forward: in = x, J = 1, DIV = the channel multiplier, weight steps KW*C and C. The input
     gradient at stride 1: in = dy, J = the multiplier, DIV = 1, the weights flipped (w_off at the
     last tap, negative steps)."""
-    pid = tl.program_id(0)
-    tiles_h = tl.cdiv(H_OUT, BH)
-    n = pid // tiles_h
-    a = (pid - n * tiles_h) * BH + tl.arange(0, BH)
-    b = tl.program_id(1) * BW + tl.arange(0, BW)
-    c = tl.program_id(2) * BC + tl.arange(0, BC)
+    n, a, b, c = _tile_ids(tl.cdiv(H_OUT, BH), BH, BW, BC, BIG)
     cmask = c < C
-    if BIG:
-        a = a.to(tl.int64)
-        b = b.to(tl.int64)
     in_img = IN + n.to(tl.int64) * sin
     acc = tl.zeros([BH, BW, BC], dtype=tl.float32)
     for j in tl.static_range(J):
@@ -274,16 +282,8 @@ def _depthwise_dgrad_phases_kernel(DY, WT, DX, H, WD, H_OUT, W_OUT, C, pad_div_h
     owns rows a and columns b of every phase and computes the phases in turn, each unrolled over
     its own taps only (a branch per phase would leave each program's instructions the same and
     its grid s*s times larger)."""
-    pid = tl.program_id(0)
-    tiles_h = tl.cdiv(tl.cdiv(H, SH), BH)
-    n = pid // tiles_h
-    a = (pid - n * tiles_h) * BH + tl.arange(0, BH)
-    b = tl.program_id(1) * BW + tl.arange(0, BW)
-    c = tl.program_id(2) * BC + tl.arange(0, BC)
+    n, a, b, c = _tile_ids(tl.cdiv(tl.cdiv(H, SH), BH), BH, BW, BC, BIG)
     cmask = c < C
-    if BIG:
-        a = a.to(tl.int64)
-        b = b.to(tl.int64)
     dy_img = DY + n.to(tl.int64) * sdn
     for p in tl.static_range(SH):
         for q in tl.static_range(SW):
