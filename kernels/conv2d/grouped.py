@@ -1,6 +1,6 @@
 """Grouped convolution (any groups with more than one input channel per group): ResNeXt's 4-64
-channels per group on packed block-diagonal tiles with every shape constant compiled in, and
-AlexNet's large groups on the implicit GEMM with runtime channel counts.
+channels per group on packed block-diagonal tiles, and AlexNet's large groups on a general
+implicit GEMM; both with every shape constant compiled in.
 
 Dispatch inside this module, by channels per group (``_packed``): with ``CIG``/``COG`` the input
 and output channels per group, each padded to a power of two (``CIG_P``/``COG_P``: 3 -> 4, 6 -> 8,
@@ -8,7 +8,20 @@ and output channels per group, each padded to a power of two (``CIG_P``/``COG_P`
 both of its tensor-core dimensions reach 16 (``tl.dot``'s minimum). When both packed widths are
 at most 64 (ResNeXt 32x4d and 32x8d, SE-ResNeXt: 4-64 channels a group) the packed kernels below
 run; otherwise (AlexNet's two groups of 48-192) the general implicit GEMM (``_grouped_conv_kernel``,
-``_grouped_wgrad_kernel``), whose runtime channel loop suits compute-bound layers.
+``_grouped_wgrad_kernel``), for layers bound by their tensor-core work.
+
+The general kernels (channels per group, kernel, stride, padding, dilation and spatial sizes
+``tl.constexpr``, as in the packed ones):
+
+* **Forward and input gradient** ``_grouped_conv_kernel``: a CTA owns ``BLOCK_M`` pixels x
+  ``BLOCK_N`` destination channels of one group (grid axis 1 is group-major), so its reduction
+  is that group's source channels x taps in ``BLOCK_K`` chunks, a compile-time trip count, and
+  no tile multiplies across groups. The weight is laid out once per weight version with the
+  destination channels contiguous (``_gemm_weight``), so both operands stream as 16-byte async
+  copies. bf16/fp16 take K = 64 a step; fp32 (3xTF32 products) K = 16.
+* **Weight gradient** ``_grouped_wgrad_kernel``: a program per (pixel chunk, output-channel block,
+  tap), fp32 partials merged once; the bias gradient comes from the dy tiles the tap-0 programs
+  load anyway. The chunk count gives about four programs an SM at the widest config's blocks.
 
 The packed kernels:
 
@@ -416,87 +429,101 @@ _packed_wgrad_kernel = _common.autotune(WGRAD_CONFIGS, key=WGRAD_KEY,
 # --- the general implicit GEMM: large groups (AlexNet's 48-192 channels per group) -----------------
 
 # [BLOCK_M pixels, BLOCK_N output channels], reduction chunk BLOCK_K channels: wide tiles for
-# groups wider than 64 packed lanes. K = 16 and 8 warps: with fp32 operands (three products
-# each, in _dot) K = 32 spills.
+# groups wider than 64 packed lanes. bf16/fp16: K = 64, so that a step's tensor-core work (a
+# 64x128x64 wgmma a warpgroup) outweighs its ~100 instructions of addressing and pipeline
+# bookkeeping (at K = 16 the loop issues 4x as many steps and is bound by them). fp32 operands
+# (three products each, in _dot) spill at K = 32: K = 16 and 8 warps.
 GROUPED_CONFIGS = [
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=8, num_stages=3),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
+]
+GROUPED_FP32_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
-GROUPED_KEY = ["M", "N_DST", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
+GROUPED_KEY = ["M", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
 GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
-@_common.autotune(GROUPED_CONFIGS, key=GROUPED_KEY, interpreter_config=GROUPED_INTERPRETER)
 @triton.jit
-def _grouped_conv_kernel(SRC, W, B, DST, M, N_DST, H_SRC, W_SRC, H_DST, W_DST, KH, KW, stride_h, stride_w,
-                         pad_h, pad_w, dil_h, dil_w, CPG_SRC, CPG_DST, ssn, ssc, ssh, ssw, swo, swi, swh, sww,
-                         sdn, sdc, sdh, sdw, DGRAD: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
-                         BIG: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _grouped_conv_kernel(SRC, W, B, DST, M, ssn, ssc, ssh, ssw, swo, swi, swh, sww, sdn, sdc, sdh, sdw,
+                         H_SRC: tl.constexpr, W_SRC: tl.constexpr, H_DST: tl.constexpr, W_DST: tl.constexpr,
+                         KH: tl.constexpr, KW: tl.constexpr, stride_h: tl.constexpr, stride_w: tl.constexpr,
+                         pad_h: tl.constexpr, pad_w: tl.constexpr, dil_h: tl.constexpr, dil_w: tl.constexpr,
+                         CPG_SRC: tl.constexpr, CPG_DST: tl.constexpr, DGRAD: tl.constexpr, HAS_BIAS: tl.constexpr,
+                         IEEE: tl.constexpr, BIG: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                         BLOCK_K: tl.constexpr):
     """One [BLOCK_M, BLOCK_N] tile of DST = conv(SRC) as an implicit GEMM over taps x channels.
 
     Forward (DGRAD=False): SRC = x, DST = y; DST pixel (oh, ow) reads SRC at oh*s - pad + kh*d.
     Input gradient (DGRAD=True): SRC = dy, DST = dx, the transposed convolution: DST pixel
-    (ih, iw) reads SRC at (ih + pad - kh*d) / s where that divides. M = DST pixels (N*H*W),
-    N_DST = DST channels; CPG_* = channels per group. The weight is w[C_out, C_in/g, kh, kw]:
-    B[k, n] = w[n, k - g*CPG_SRC] forward, w[k, n - g*CPG_DST] transposed, zero across groups.
+    (ih, iw) reads SRC at (ih + pad - kh*d) / s where that divides. M = DST pixels (N*H*W);
+    CPG_* = channels per group. A tile's channels lie in one group (axis 1: group-major,
+    ``cdiv(CPG_DST, BLOCK_N)`` tiles a group), so its reduction is that group's ``CPG_SRC``
+    channels x taps, a compile-time trip count, with no product across groups. The weight
+    (``_gemm_weight``) is w[C_out, C_in/g, kh, kw] with the destination channels contiguous:
+    B[k, n] = w[g*CPG_DST + n, k] forward, w[g*CPG_SRC + k, n] transposed.
     """
+    TILES_N: tl.constexpr = (CPG_DST + BLOCK_N - 1) // BLOCK_N
+    K_STEPS: tl.constexpr = (CPG_SRC + BLOCK_K - 1) // BLOCK_K
     pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
+    g = tl.program_id(1) // TILES_N
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    j = (tl.program_id(1) % TILES_N) * BLOCK_N + tl.arange(0, BLOCK_N)  # channels within the group
     rmask = rows < M
-    cmask = cols < N_DST
+    cmask = j < CPG_DST
     n, oh, ow = pixel(rows, H_DST, W_DST, BIG)
-    # The SRC channels this tile needs: those of the groups its output channels belong to.
-    g_col = cols // CPG_DST
-    g_lo = (pid_n * BLOCK_N) // CPG_DST
-    g_hi = (tl.minimum(pid_n * BLOCK_N + BLOCK_N, N_DST) - 1) // CPG_DST
-    k_lo = g_lo * CPG_SRC
-    k_hi = (g_hi + 1) * CPG_SRC
-    src_img = n * ssn
+    src_px = n * ssn + g * CPG_SRC * ssc  # each row's image and the group's first channel
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     # One flat loop over (tap, channel chunk): few values live across iterations, and one loop
     # for the pipeliner to overlap loads with the tensor-core work.
-    k_steps = (k_hi - k_lo + BLOCK_K - 1) // BLOCK_K
-    for step in range(0, KH * KW * k_steps):
-        tap = step // k_steps
+    for step in range(0, KH * KW * K_STEPS):
+        tap = step // K_STEPS
         kh = tap // KW
         kw = tap % KW
         sh, sw, valid = tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H_SRC, W_SRC,
                                     DGRAD)
-        valid = valid & rmask
-        ks = k_lo + (step % k_steps) * BLOCK_K + tl.arange(0, BLOCK_K)
-        kmask = ks < k_hi
-        a = tl.load(SRC + ((src_img + sh * ssh + sw * ssw)[:, None] + (ks * ssc)[None, :]),
-                    mask=valid[:, None] & kmask[None, :], other=0.0)
-        g_k = ks // CPG_SRC
-        same = (g_k[:, None] == g_col[None, :]) & kmask[:, None] & cmask[None, :]
+        k = (step % K_STEPS) * BLOCK_K + tl.arange(0, BLOCK_K)  # source channels within the group
+        kmask = k < CPG_SRC
+        a = tl.load(SRC + ((src_px + sh * ssh + sw * ssw)[:, None] + (k * ssc)[None, :]),
+                    mask=(valid & rmask)[:, None] & kmask[None, :], other=0.0)
         if DGRAD:
-            w_off = ks[:, None] * swo + (cols[None, :] - g_k[:, None] * CPG_DST) * swi
+            w_off = (g * CPG_SRC + k)[:, None] * swo + j[None, :] * swi
         else:
-            w_off = cols[None, :] * swo + (ks[:, None] - g_k[:, None] * CPG_SRC) * swi
-        b = tl.load(W + (w_off + (kh * swh + kw * sww)), mask=same, other=0.0)
+            w_off = (g * CPG_DST + j)[None, :] * swo + k[:, None] * swi
+        b = tl.load(W + (w_off + (kh * swh + kw * sww)), mask=kmask[:, None] & cmask[None, :], other=0.0)
         acc = _dot(a, b, acc, IEEE)
+    cols = g * CPG_DST + j
     if HAS_BIAS:
         acc += tl.load(B + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
     dst = DST + ((n * sdn + oh * sdh + ow * sdw)[:, None] + (cols * sdc)[None, :])
     tl.store(dst, acc.to(DST.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
+_grouped_conv_kernel_fp32 = _common.autotune(GROUPED_FP32_CONFIGS, key=GROUPED_KEY,
+                                             interpreter_config=GROUPED_INTERPRETER)(_grouped_conv_kernel)
+_grouped_conv_kernel = _common.autotune(GROUPED_CONFIGS, key=GROUPED_KEY,
+                                        interpreter_config=GROUPED_INTERPRETER)(_grouped_conv_kernel)
+
+
 # [BLOCK_N output channels, BLOCK_K input channels] of one tap, reduced over BLOCK_M pixels a step.
+# (64-pixel steps of a 64x64 tile for bf16/fp16; wider tiles take a stack frame at sm_90a.)
 GROUPED_WGRAD_CONFIGS = [
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=8, num_stages=3),
+]
+GROUPED_WGRAD_FP32_CONFIGS = [
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
-    triton.Config({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
 GROUPED_WGRAD_KEY = ["M", "C_OUT", "CIG", "COG", "KH", "KW", "stride_h"]  # + every operand's layout (_common.autotune)
 
 
-@_common.autotune(GROUPED_WGRAD_CONFIGS, key=GROUPED_WGRAD_KEY, interpreter_config=GROUPED_INTERPRETER)
 @triton.jit
-def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW, stride_h, stride_w, pad_h,
-                          pad_w, dil_h, dil_w, CIG, COG, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
-                          HAS_BIAS: tl.constexpr, IEEE: tl.constexpr, BIG: tl.constexpr,
-                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, NUM_CHUNKS, sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw,
+                          H: tl.constexpr, WD: tl.constexpr, H_OUT: tl.constexpr, W_OUT: tl.constexpr,
+                          KH: tl.constexpr, KW: tl.constexpr, stride_h: tl.constexpr, stride_w: tl.constexpr,
+                          pad_h: tl.constexpr, pad_w: tl.constexpr, dil_h: tl.constexpr, dil_w: tl.constexpr,
+                          CIG: tl.constexpr, COG: tl.constexpr, HAS_BIAS: tl.constexpr, IEEE: tl.constexpr,
+                          BIG: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """Partial weight gradient of one (pixel chunk, output-channel tile, tap):
     WS[chunk, o, i, tap] = sum_p dy[p, o] * x_tap[p, g(o)*CIG + i] (fp32 [NUM_CHUNKS, C_OUT, CIG, KH*KW]);
     with a bias, the tap-0 programs also write DBS[chunk, o] = sum_p dy[p, o]. M = output pixels."""
@@ -514,18 +541,9 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
     k_hi = (g_hi + 1) * CIG
     n_taps = KH * KW
     pix = tl.arange(0, BLOCK_M)
-    if HAS_BIAS:
-        if tap == 0:  # the bias gradient: one more read of dy, by the tap-0 programs only
-            dsum = tl.zeros([BLOCK_N], dtype=tl.float32)
-            for p0 in range(chunk * BLOCK_M, M, NUM_CHUNKS * BLOCK_M):
-                p = p0 + pix
-                pmask = p < M
-                n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
-                dy_off = n * sdn + oh * sdh + ow * sdw
-                dy_t = tl.load(DY + (dy_off[None, :] + (cols * sdc)[:, None]), mask=cmask[:, None] & pmask[None, :],
-                               other=0.0)
-                dsum += tl.sum(dy_t.to(tl.float32), axis=1)
-            tl.store(DBS + chunk * C_OUT + cols, dsum, mask=cmask)
+    # the bias gradient from the dy tiles the first channel block of the tap-0 programs loads anyway
+    bias_here = HAS_BIAS & (tap == 0)
+    dsum = tl.zeros([BLOCK_N], dtype=tl.float32)
     for k0 in range(k_lo, k_hi, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)  # input channels
         kmask = ks < k_hi
@@ -536,6 +554,8 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
             n, oh, ow = pixel(p, H_OUT, W_OUT, BIG)
             dy_t = tl.load(DY + ((n * sdn + oh * sdh + ow * sdw)[None, :] + (cols * sdc)[:, None]),
                            mask=cmask[:, None] & pmask[None, :], other=0.0)
+            if bias_here & (k0 == k_lo):
+                dsum += tl.sum(dy_t.to(tl.float32), axis=1)
             ih, iw, valid = tap_source(oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, H, WD, False)
             valid = valid & pmask
             xv = tl.load(X + ((n * sxn + ih * sxh + iw * sxw)[:, None] + (ks * sxc)[None, :]),
@@ -546,7 +566,15 @@ def _grouped_wgrad_kernel(X, DY, WS, DBS, M, C_OUT, H, WD, H_OUT, W_OUT, KH, KW,
         ws = WS + chunk * C_OUT * CIG * n_taps + cols[:, None] * (CIG * n_taps) \
             + (ks[None, :] - g_col[:, None] * CIG) * n_taps + tap
         tl.store(ws, acc, mask=same)
+    if bias_here:
+        tl.store(DBS + chunk * C_OUT + cols, dsum, mask=cmask)
 
+
+
+_grouped_wgrad_kernel_fp32 = _common.autotune(GROUPED_WGRAD_FP32_CONFIGS, key=GROUPED_WGRAD_KEY,
+                                              interpreter_config=GROUPED_INTERPRETER)(_grouped_wgrad_kernel)
+_grouped_wgrad_kernel = _common.autotune(GROUPED_WGRAD_CONFIGS, key=GROUPED_WGRAD_KEY,
+                                         interpreter_config=GROUPED_INTERPRETER)(_grouped_wgrad_kernel)
 
 
 # --- launchers ------------------------------------------------------------------------------------
@@ -624,8 +652,8 @@ def forward(x, weight, bias, geo: Geometry):
         if _packed(geo):
             _packed_conv(x, weight, bias, y, geo, dgrad=False)
         else:
-            _launch(x, weight, bias, y, geo, geo.n * geo.h_out * geo.w_out, geo.c_out, (geo.h, geo.w),
-                    (geo.h_out, geo.w_out), geo.cin_per_group, geo.cout_per_group, dgrad=False)
+            _launch(x, weight, bias, y, geo, geo.n * geo.h_out * geo.w_out, (geo.h, geo.w), (geo.h_out, geo.w_out),
+                    geo.cin_per_group, geo.cout_per_group, dgrad=False)
     return y
 
 
@@ -635,18 +663,34 @@ def input_grad(dy, x, weight, geo: Geometry):
         if _packed(geo):
             _packed_conv(dy, weight, None, dx, geo, dgrad=True)
         else:
-            _launch(dy, weight, None, dx, geo, geo.n * geo.h * geo.w, geo.c_in, (geo.h_out, geo.w_out), (geo.h, geo.w),
+            _launch(dy, weight, None, dx, geo, geo.n * geo.h * geo.w, (geo.h_out, geo.w_out), (geo.h, geo.w),
                     geo.cout_per_group, geo.cin_per_group, dgrad=True)
     return dx
 
 
-def _launch(src, weight, bias, dst, geo, m, n_dst, src_hw, dst_hw, cpg_src, cpg_dst, dgrad):
-    grid = lambda meta: (_common.cdiv(m, meta["BLOCK_M"]), _common.cdiv(n_dst, meta["BLOCK_N"]))  # noqa: E731
+_GEMM_B = DerivedWeights(16)  # the general path's weights, destination channels contiguous
+
+
+def _gemm_weight(weight, dgrad: bool):
+    """``weight`` ``[C_out, CIG, kh, kw]`` laid out so that the implicit GEMM's B operand (a tap's
+    ``[K, N]`` slab: N the destination channels) is contiguous along N: ``[kh, kw, CIG, C_out]``
+    forward, ``[kh, kw, C_out, CIG]`` transposed; returned as a view with the ``oihw`` axes, once
+    per weight version (:class:`geometry.DerivedWeights`)."""
+    order = (2, 3, 0, 1) if dgrad else (2, 3, 1, 0)  # the kept axes, slowest first
+    back = [order.index(axis) for axis in range(4)]
+    return _GEMM_B.get(weight, dgrad, lambda: weight.detach().permute(order).contiguous().permute(back))
+
+
+def _launch(src, weight, bias, dst, geo, m, src_hw, dst_hw, cpg_src, cpg_dst, dgrad):
+    grid = lambda meta: (_common.cdiv(m, meta["BLOCK_M"]), geo.groups * _common.cdiv(cpg_dst, meta["BLOCK_N"]))  # noqa: E731
+    weight = _gemm_weight(weight, dgrad)
     with _common.device_guard(src):
-        _grouped_conv_kernel[grid](src, weight, bias if bias is not None else weight, dst, m, n_dst, *src_hw,
-                                   *dst_hw, CPG_SRC=cpg_src, CPG_DST=cpg_dst, **geo.scalars(), **stride_args("ss", src),
-                                   **stride_args("sw", weight, "oihw"), **stride_args("sd", dst), DGRAD=dgrad,
-                                   HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype), BIG=needs_int64(src, dst))
+        kernel = _grouped_conv_kernel_fp32 if src.dtype == torch.float32 else _grouped_conv_kernel
+        kernel[grid](src, weight, bias if bias is not None else weight, dst, m, **stride_args("ss", src),
+                     **stride_args("sw", weight, "oihw"), **stride_args("sd", dst), H_SRC=src_hw[0], W_SRC=src_hw[1],
+                     H_DST=dst_hw[0], W_DST=dst_hw[1], **geo.scalars(), CPG_SRC=cpg_src, CPG_DST=cpg_dst,
+                     DGRAD=dgrad, HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype),
+                     BIG=needs_int64(src, dst))
 
 
 def _tap_block(geo: Geometry) -> int:
@@ -688,16 +732,18 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
         return _packed_weight_grad(dy, x, weight, geo, need_bias, _wgrad_chunks(geo, x.device))
     m = geo.n * geo.h_out * geo.w_out
     taps = geo.kh * geo.kw
-    chunks = split_count(m, _common.cdiv(geo.c_out, 32) * taps, x.device)
+    kernel = _grouped_wgrad_kernel_fp32 if x.dtype == torch.float32 else _grouped_wgrad_kernel
+    # chunks for ~4 programs an SM at the widest config's output-channel blocks (any config then has as many or more)
+    widest = max(config.kwargs["BLOCK_N"] for config in kernel.configs)
+    chunks = split_count(m, _common.cdiv(geo.c_out, widest) * taps, x.device)
     ws = _common.empty((chunks, geo.c_out, geo.cin_per_group, taps), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BLOCK_N"]), taps)  # noqa: E731
     with _common.device_guard(x):
-        _grouped_wgrad_kernel[grid](x, dy, ws, dbs, m, geo.c_out, geo.h, geo.w, geo.h_out, geo.w_out,
-                                    CIG=geo.cin_per_group, COG=geo.cout_per_group, NUM_CHUNKS=chunks,
-                                    **geo.scalars(), **stride_args("sx", x), **stride_args("sd", dy),
-                                    HAS_BIAS=need_bias,
-                                    IEEE=ieee_products(x.dtype), BIG=needs_int64(x, dy))
+        kernel[grid](x, dy, ws, dbs, m, geo.c_out, chunks, **stride_args("sx", x), **stride_args("sd", dy), H=geo.h,
+                     WD=geo.w, H_OUT=geo.h_out, W_OUT=geo.w_out, **geo.scalars(), CIG=geo.cin_per_group,
+                     COG=geo.cout_per_group, HAS_BIAS=need_bias, IEEE=ieee_products(x.dtype),
+                     BIG=needs_int64(x, dy))
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
 
 
@@ -776,13 +822,16 @@ def compile_cases():
                     CHUNKS=17, **act("sx", 128, 56, nhwc), **act("sd", 128, 56, nhwc), H=56, WD=56, H_OUT=56,
                     W_OUT=56, W_OUT_P=64, **{**packed, "CIG": 4, "COG": 4, "CIG_P": 4, "COG_P": 4, "GPB": 4, "S_H": 1,
                                              "S_W": 1}, KHB=4, KW_P=4, HAS_BIAS=True, IEEE=ieee, BIG=False)))
-                gw = dict(swo=128 * 9, swi=9, swh=3, sww=1)
                 for dgrad in (False, True):
-                    cases.append(Case(_grouped_conv_kernel, dtype, tag + ("-dgrad" if dgrad else ""), dict(
-                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=n * 169, N_DST=256, H_SRC=13,
+                    # _gemm_weight's layouts of w[256, 128, 3, 3]: destination channels contiguous
+                    gw = (dict(swo=128, swi=1, swh=3 * 256 * 128, sww=256 * 128) if dgrad else
+                          dict(swo=1, swi=256, swh=3 * 128 * 256, sww=128 * 256))
+                    conv = _grouped_conv_kernel_fp32 if fp32 else _grouped_conv_kernel
+                    cases.append(Case(conv, dtype, tag + ("-dgrad" if dgrad else ""), dict(
+                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=n * 169, H_SRC=13,
                         W_SRC=13, H_DST=13, W_DST=13, CPG_SRC=128, CPG_DST=128, **old_geo, **act("ss", 256, 13, nhwc),
                         **gw, **act("sd", 256, 13, nhwc), DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
-                cases.append(Case(_grouped_wgrad_kernel, dtype, tag, dict(
+                cases.append(Case(_grouped_wgrad_kernel_fp32 if fp32 else _grouped_wgrad_kernel, dtype, tag, dict(
                     X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), M=n * 169, C_OUT=256,
                     H=13, WD=13, H_OUT=13, W_OUT=13, CIG=128, COG=128, NUM_CHUNKS=132, **old_geo,
                     **act("sx", 256, 13, nhwc), **act("sd", 256, 13, nhwc), HAS_BIAS=True, IEEE=ieee, BIG=False)))

@@ -78,10 +78,41 @@ def test_nchw_packed():
 
 
 def test_wide_groups_take_the_general_path():
-    """128 channels a group (AlexNet-like) run the implicit GEMM with runtime channel counts."""
+    """128 channels a group (AlexNet-like) run the general implicit GEMM."""
     geo = geometry.check_arguments(torch.empty(1, 256, 5, 5), torch.empty(256, 128, 3, 3), None, 1, 1, 1, 2)
     assert not grouped._packed(geo)
     run_case((1, 160, 5, 4), 160, 3, groups=2, padding=1, layout="channels_last")
+
+
+@pytest.mark.parametrize("x_shape,c_out,kernel,groups,stride,padding,dtype", [
+    # channels a group that no tile width divides (80 in, 72 out): a group's last tile is masked
+    ((1, 160, 5, 4), 144, 5, 2, 1, 2, torch.float32),
+    # stride 2 (the input gradient reads dy where the stride divides), three groups
+    ((2, 240, 5, 6), 216, 3, 3, 2, 1, torch.float32),
+    # bf16 at the widest groups a tile of the interpreter's config does not cover (136 a group)
+    ((1, 272, 4, 4), 272, 3, 2, 1, 1, torch.bfloat16),
+], ids=["cpg80x72-5x5", "stride2-g3", "bf16-cpg136"])
+def test_general_path_tiles_stay_in_their_group(x_shape, c_out, kernel, groups, stride, padding, dtype):
+    geo = geometry.check_arguments(torch.empty(x_shape), torch.empty(c_out, x_shape[1] // groups, kernel, kernel),
+                                   None, stride, padding, 1, groups)
+    assert not grouped._packed(geo)
+    run_case(x_shape, c_out, kernel, groups=groups, stride=stride, padding=padding, dtype=dtype,
+             layout="channels_last")
+
+
+def test_general_path_weight_follows_in_place_updates():
+    # the general path's weight, destination channels contiguous, is derived once per version
+    x, w, dy, geo, _ = _grads((1, 160, 4, 4), 160, 3, groups=2, padding=1)
+    assert not grouped._packed(geo)
+    first = grouped._gemm_weight(w, dgrad=False)
+    assert grouped._gemm_weight(w, dgrad=False) is first and torch.equal(first, w)
+    assert first.stride()[0] == 1 and grouped._gemm_weight(w, dgrad=True).stride()[1] == 1
+    with torch.no_grad():
+        w.mul_(-1.5).add_(0.25)
+    y = kernels.conv2d(x, w, padding=1, groups=2)
+    check("forward after update", y, torch.nn.functional.conv2d(x.double(), w.double(), padding=1, groups=2),
+          _common.tolerance("fp32"))
+    assert grouped._gemm_weight(w, dgrad=False) is not first
 
 
 # --- the weight gradient's split --------------------------------------------------------------
