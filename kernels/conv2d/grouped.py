@@ -441,12 +441,13 @@ GROUPED_FP32_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),
     triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 16}, num_warps=8, num_stages=3),
 ]
-GROUPED_KEY = ["M", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
+# GROUPS sets only the grid, but the best tile for 2 groups (AlexNet) need not be the best for 3
+GROUPED_KEY = ["M", "GROUPS", "CPG_SRC", "CPG_DST", "KH", "KW", "stride_h"]  # + the layouts (_common.autotune)
 GROUPED_INTERPRETER = triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64}, num_warps=4)
 
 
 @triton.jit
-def _grouped_conv_kernel(SRC, W, B, DST, M, ssn, ssc, ssh, ssw, swo, swi, swh, sww, sdn, sdc, sdh, sdw,
+def _grouped_conv_kernel(SRC, W, B, DST, M, GROUPS, ssn, ssc, ssh, ssw, swo, swi, swh, sww, sdn, sdc, sdh, sdw,
                          H_SRC: tl.constexpr, W_SRC: tl.constexpr, H_DST: tl.constexpr, W_DST: tl.constexpr,
                          KH: tl.constexpr, KW: tl.constexpr, stride_h: tl.constexpr, stride_w: tl.constexpr,
                          pad_h: tl.constexpr, pad_w: tl.constexpr, dil_h: tl.constexpr, dil_w: tl.constexpr,
@@ -458,7 +459,7 @@ def _grouped_conv_kernel(SRC, W, B, DST, M, ssn, ssc, ssh, ssw, swo, swi, swh, s
     Forward (DGRAD=False): SRC = x, DST = y; DST pixel (oh, ow) reads SRC at oh*s - pad + kh*d.
     Input gradient (DGRAD=True): SRC = dy, DST = dx, the transposed convolution: DST pixel
     (ih, iw) reads SRC at (ih + pad - kh*d) / s where that divides. M = DST pixels (N*H*W);
-    CPG_* = channels per group. A tile's channels lie in one group (axis 1: group-major,
+    GROUPS (the autotune key's, not the code's) and CPG_* = channels per group. A tile's channels lie in one group (axis 1: group-major,
     ``cdiv(CPG_DST, BLOCK_N)`` tiles a group), so its reduction is that group's ``CPG_SRC``
     channels x taps, a compile-time trip count, with no product across groups. The weight
     (``_gemm_weight``) is w[C_out, C_in/g, kh, kw] with the destination channels contiguous:
@@ -682,11 +683,13 @@ def _gemm_weight(weight, dgrad: bool):
 
 
 def _launch(src, weight, bias, dst, geo, m, src_hw, dst_hw, cpg_src, cpg_dst, dgrad):
-    grid = lambda meta: (_common.cdiv(m, meta["BLOCK_M"]), geo.groups * _common.cdiv(cpg_dst, meta["BLOCK_N"]))  # noqa: E731
+    def grid(meta):  # axis 1 group-major: cdiv(cpg_dst, BLOCK_N) tiles a group
+        return _common.cdiv(m, meta["BLOCK_M"]), geo.groups * _common.cdiv(cpg_dst, meta["BLOCK_N"])
+
     weight = _gemm_weight(weight, dgrad)
     with _common.device_guard(src):
         kernel = _grouped_conv_kernel_fp32 if src.dtype == torch.float32 else _grouped_conv_kernel
-        kernel[grid](src, weight, bias if bias is not None else weight, dst, m, **stride_args("ss", src),
+        kernel[grid](src, weight, bias if bias is not None else weight, dst, m, geo.groups, **stride_args("ss", src),
                      **stride_args("sw", weight, "oihw"), **stride_args("sd", dst), H_SRC=src_hw[0], W_SRC=src_hw[1],
                      H_DST=dst_hw[0], W_DST=dst_hw[1], **geo.scalars(), CPG_SRC=cpg_src, CPG_DST=cpg_dst,
                      DGRAD=dgrad, HAS_BIAS=bias is not None, IEEE=ieee_products(src.dtype),
@@ -828,7 +831,7 @@ def compile_cases():
                           dict(swo=1, swi=256, swh=3 * 128 * 256, sww=128 * 256))
                     conv = _grouped_conv_kernel_fp32 if fp32 else _grouped_conv_kernel
                     cases.append(Case(conv, dtype, tag + ("-dgrad" if dgrad else ""), dict(
-                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=n * 169, H_SRC=13,
+                        SRC=ptr(dtype), W=ptr(dtype), B=ptr(dtype), DST=ptr(dtype), M=n * 169, GROUPS=2, H_SRC=13,
                         W_SRC=13, H_DST=13, W_DST=13, CPG_SRC=128, CPG_DST=128, **old_geo, **act("ss", 256, 13, nhwc),
                         **gw, **act("sd", 256, 13, nhwc), DGRAD=dgrad, HAS_BIAS=not dgrad, IEEE=ieee, BIG=False)))
                 cases.append(Case(_grouped_wgrad_kernel_fp32 if fp32 else _grouped_wgrad_kernel, dtype, tag, dict(

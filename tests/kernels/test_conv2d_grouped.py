@@ -115,6 +115,16 @@ def test_general_path_weight_follows_in_place_updates():
     assert grouped._gemm_weight(w, dgrad=False) is not first
 
 
+def test_general_path_tunes_per_group_count():
+    # two layers alike but for their group count launch different grids: each gets its own tuning
+    kernel = grouped._grouped_conv_kernel_fp32
+    kernel.cache.clear()
+    for groups in (2, 3):
+        x = torch.randn(1, 80 * groups, 4, 4)
+        kernels.conv2d(x, torch.randn(72 * groups, 80, 3, 3), padding=1, groups=groups)
+    assert sorted(key[grouped.GROUPED_KEY.index("GROUPS")] for key in kernel.cache) == [2, 3]
+
+
 # --- the weight gradient's split --------------------------------------------------------------
 
 @pytest.mark.parametrize("chunks", [1, 2, 5, 40], ids=lambda c: f"chunks{c}")
