@@ -16,12 +16,22 @@ its channel offsets are then all multiples of 16 bytes, and the compiler can pro
 ``_lanes`` splits a tile into ``VEC`` lane tensors (lane ``j`` holds channel ``VEC*g + j`` of
 every group ``g``); reshape and split only rename a thread's registers, so channel
 ``VEC*g + j + i`` of a window is lane ``j + i`` of the same group, or a lane of the group before
-or after it. Those neighbour groups are loaded as the same tile shifted by ``-VEC`` and ``+VEC``
-channels: aligned too, and hitting L1 (the lines the neighbouring threads load), and ptxas keeps
-only the lanes a window reaches (the halo loads become 4-byte loads at ``size`` 5 in bf16). A
-window sum is then adds of squares already in registers, sharing pair sums with the windows
-beside it: no shifted load, no shuffle, no shared memory. In NCHW the same code is correct, with
-loads coalesced along the pixels but not vectorised: channels_last is the layout this is for.
+or after it. A window sum is then adds of squares in registers, sharing pair sums with the
+windows beside it. The neighbour groups come one of two ways:
+
+* **Row tiles** (channels_last with at most 32 vectors a pixel: ``C <= 256`` in bf16/fp16, 128 in
+  fp32; every LRN of the models): a tile holds every channel of its pixels (``BLOCK_C`` = ``C``
+  padded to a power of two), one vector a thread, a pixel's vectors in one warp. The group
+  before is the same lanes of the thread before: ``tl.gather`` along the group axis, which
+  lowers to one warp shuffle a register (``SHFL.IDX``), no shared memory. Every load is one
+  aligned 128-bit vector, and the tile's edges are the tensor's (zero padding): no halo at all.
+  The padding costs instructions, not bytes: at ``C`` = 96 and 192 a quarter of the threads hold
+  no channel (predicted, sm_90a, bf16, batch 256x192x56x56: the backward's issue floor 200 us
+  under its 217 us memory floor).
+* **Channel blocks** (NCHW, and wider channels_last rows): the groups before and after are loaded
+  as the same tile shifted by ``-VEC`` and ``+VEC`` channels, hitting L1 (the lines the
+  neighbouring threads load); ptxas keeps only the lanes a window reaches (4-byte loads at
+  ``size`` 5 in bf16). In NCHW the loads are coalesced along the pixels, not vectorised.
 
 **The power.** ``d^-beta = exp2(-beta * log2 d)``: ``tl.exp2`` compiles to the SFU's
 ``ex2.approx.ftz``, ``_common.log2_approx`` to ``lg2.approx.ftz`` (``tl.log2`` would be
@@ -64,10 +74,11 @@ from ._patch import register_swap
 
 # --- configs ------------------------------------------------------------------------------------
 
-# [BLOCK_P pixels, BLOCK_C channels] tiles of 4 warps. Channel blocks of 32 divide every
-# channels_last C of the models (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no lane is
-# masked off (the halo is per 16-byte vector, not per block: a wider block saves nothing); 16 is
-# the NCHW tile (long unit-stride pixel rows, and no layout conversion through shared memory).
+# [BLOCK_P pixels, BLOCK_C channels] tiles of 4 warps. Channel blocks (NCHW, wide channels_last
+# rows): 32 divides every C of the models (AlexNet's 96 and 256, GoogLeNet's 64 and 192), so no
+# lane is masked off (the halo is per 16-byte vector, not per block: a wider block saves
+# nothing); 16 is the NCHW tile (long unit-stride pixel rows, no layout conversion through
+# shared memory).
 # The forward's first tile has 32 elements a thread (40 registers at sm_90a in bf16: 48 warps an
 # SM), which spreads the program's index arithmetic over twice the elements of 16 a thread; the
 # backward stops at 16 a thread, where its lanes of x, dy and T already take 72 registers (at 32
@@ -77,7 +88,19 @@ LRN_FWD_CONFIGS = (_common.tile_configs(4096, num_warps=4, channel_blocks=(32,))
 LRN_BWD_CONFIGS = (_common.tile_configs(2048, num_warps=4, channel_blocks=(32,))
                    + _common.tile_configs(1024, num_warps=4, channel_blocks=(32,))
                    + _common.tile_configs(2048, num_warps=4, channel_blocks=(16,)))
+# Row tiles (channels_last, a pixel's channels all in one warp's 32 threads): BLOCK_C is every
+# channel (C padded to a power of two, one 16-byte vector at least), so tiles are sized by their
+# elements only, the same counts a thread as above.
+ROW_MAX_GROUPS = 32  # vectors of a pixel row: one a thread of a warp, so that a shift is a shuffle
+ROW_BLOCKS = tuple(1 << i for i in range(2, 9))  # 4 (one fp32 vector) ... 256 (32 bf16 vectors)
+LRN_FWD_ROW_TILES = (4096, 2048)
+LRN_BWD_ROW_TILES = (2048, 1024)
 TUNE_KEY = ["N", "C", "P", "SIZE"]  # + every operand's layout (_common.autotune)
+
+
+def _row_configs(tiles: tuple[int, ...], block_c: int) -> list:
+    return [config for elements in tiles
+            for config in _common.tile_configs(elements, num_warps=4, channel_blocks=(block_c,))]
 
 # --- kernels ------------------------------------------------------------------------------------
 
@@ -119,17 +142,38 @@ def _tile(lanes, VEC: tl.constexpr):
 
 
 @triton.jit
-def _window_lanes(rows, row_mask, c, C, stride_c, LEFT: tl.constexpr, RIGHT: tl.constexpr, VEC: tl.constexpr):
+def _shift(lane, by: tl.constexpr):
+    """``lane[:, g + by]`` at every group ``g`` (zero past either end): the same lane of the group
+    ``by`` groups after (before, for ``by < 0``). Along the group axis, held by the threads of one
+    warp, ``tl.gather`` lowers to one warp shuffle (``SHFL.IDX``) a register."""
+    G: tl.constexpr = lane.shape[1]
+    src = tl.arange(0, G) + by
+    index = tl.broadcast_to(tl.minimum(tl.maximum(src, 0), G - 1)[None, :], lane.shape)
+    return tl.where(((src >= 0) & (src < G))[None, :], tl.gather(lane, index, 1), 0.0)
+
+
+@triton.jit
+def _window_lanes(rows, row_mask, c, C, stride_c, LEFT: tl.constexpr, RIGHT: tl.constexpr, VEC: tl.constexpr,
+                  ROW: tl.constexpr):
     """The tile's channels ``c - LEFT * VEC`` to ``c + (RIGHT + 1) * VEC - 1`` as fp32 lanes, with
     the lanes of their masks: element ``LEFT * VEC + m`` of each tuple is channel ``m`` of every
     group (``m < 0``: the groups before; ``m >= VEC``: after). Zero outside ``[0, C)`` (torch's
-    zero padding) and in masked rows. ``rows``: :func:`_common.row_ptrs` of the tensor."""
+    zero padding) and in masked rows. ``rows``: :func:`_common.row_ptrs` of the tensor. ``ROW``:
+    the tile holds every channel of its pixels, so the groups before and after are its own,
+    shifted (:func:`_shift`); else they are loaded."""
     values = ()
     masks = ()
+    if ROW:
+        mask = row_mask[:, None] & (c < C)[None, :]
+        own = _lanes(tl.load(rows + c[None, :] * stride_c, mask=mask, other=0.0).to(tl.float32), VEC)
     for r in tl.static_range(-LEFT, RIGHT + 1):
         q = c + r * VEC
         mask = row_mask[:, None] & ((q >= 0) & (q < C))[None, :]
-        values = values + _lanes(tl.load(rows + q[None, :] * stride_c, mask=mask, other=0.0).to(tl.float32), VEC)
+        if ROW:
+            for j in tl.static_range(VEC):
+                values = values + ((own[j] if r == 0 else _shift(own[j], r)),)
+        else:
+            values = values + _lanes(tl.load(rows + q[None, :] * stride_c, mask=mask, other=0.0).to(tl.float32), VEC)
         masks = masks + _lanes(mask, VEC)
     return values, masks
 
@@ -159,10 +203,9 @@ def _window_sum(lanes, pairs, first: tl.constexpr, SIZE: tl.constexpr):
     return s
 
 
-@_common.autotune(LRN_FWD_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
-                    k, alpha_n, beta, SIZE: tl.constexpr, VEC: tl.constexpr,
+                    k, alpha_n, beta, SIZE: tl.constexpr, VEC: tl.constexpr, ROW: tl.constexpr,
                     BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """y = x * (k + alpha_n * S)^-beta, S the window sum of x^2."""
     LO: tl.constexpr = SIZE // 2  # channels below c in its window
@@ -172,7 +215,7 @@ def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_
     n, p0, rows, rmask = _common.folded_pixel_block(tl.program_id(0), N, P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
     x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
-                         LEFT, RIGHT, VEC)
+                         LEFT, RIGHT, VEC, ROW)
     sq = ()
     for i in tl.static_range((LEFT + 1 + RIGHT) * VEC):
         sq = sq + (x[i] * x[i],)
@@ -185,11 +228,11 @@ def _lrn_fwd_kernel(X, Y, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_
              _tile(y, VEC).to(Y.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
-@_common.autotune(LRN_BWD_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
 def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
                     dx_stride_n, dx_stride_c, dx_stride_p, k, alpha_n, beta, SIZE: tl.constexpr,
-                    VEC: tl.constexpr, D_POSITIVE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+                    VEC: tl.constexpr, ROW: tl.constexpr, D_POSITIVE: tl.constexpr, BLOCK_P: tl.constexpr,
+                    BLOCK_C: tl.constexpr):
     """dx_c = dy_c d_c^-beta - 2 beta alpha_n x_c sum_{q: c in window(q)} T_q, T_q = dy_q x_q d_q^(-beta-1)."""
     LO: tl.constexpr = SIZE // 2
     HI: tl.constexpr = SIZE - 1 - LO
@@ -201,9 +244,9 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
     n, p0, rows, rmask = _common.folded_pixel_block(tl.program_id(0), N, P, BLOCK_P)
     c, cmask = _common.channel_block(C, BLOCK_C)
     x, _ = _window_lanes(_common.row_ptrs(X, n, p0, rows, x_stride_n, x_stride_p), rmask, c, C, x_stride_c,
-                         XS, XS, VEC)
+                         XS, XS, VEC, ROW)
     dy, dy_mask = _window_lanes(_common.row_ptrs(DY, n, p0, rows, dy_stride_n, dy_stride_p), rmask, c, C,
-                                dy_stride_c, DL, DR, VEC)
+                                dy_stride_c, DL, DR, VEC, ROW)
     sq = ()
     for i in tl.static_range((2 * XS + 1) * VEC):
         sq = sq + (x[i] * x[i],)
@@ -227,7 +270,32 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
              _tile(dx, VEC).to(DX.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
+# One autotuner per kernel and tiling: the channel blocks (``LRN_*_CONFIGS``) and the rows, by BLOCK_C.
+_lrn_fwd_rows = {block_c: _common.autotune(_row_configs(LRN_FWD_ROW_TILES, block_c), key=TUNE_KEY)(_lrn_fwd_kernel)
+                 for block_c in ROW_BLOCKS}
+_lrn_bwd_rows = {block_c: _common.autotune(_row_configs(LRN_BWD_ROW_TILES, block_c), key=TUNE_KEY)(_lrn_bwd_kernel)
+                 for block_c in ROW_BLOCKS}
+_lrn_fwd_kernel = _common.autotune(LRN_FWD_CONFIGS, key=TUNE_KEY,
+                                   interpreter_config=_common.INTERPRETER_TILE)(_lrn_fwd_kernel)
+_lrn_bwd_kernel = _common.autotune(LRN_BWD_CONFIGS, key=TUNE_KEY,
+                                   interpreter_config=_common.INTERPRETER_TILE)(_lrn_bwd_kernel)
+
+
 # --- launchers ----------------------------------------------------------------------------------
+
+def _row_block(x, c_stride: int) -> int:
+    """BLOCK_C of the row tiles where they serve ``x`` (channels_last, ``C`` within
+    ``ROW_MAX_GROUPS`` vectors), else 0: the channel blocks."""
+    vec = 16 // x.element_size()
+    block_c = max(vec, triton.next_power_of_2(x.shape[1]))
+    return block_c if c_stride == 1 and block_c // vec <= ROW_MAX_GROUPS else 0
+
+
+def _kernel(blocks, rows, x, c_stride: int):
+    """The autotuner for ``x`` (channel blocks or rows) and the ROW flag it runs with."""
+    block_c = _row_block(x, c_stride)
+    return (rows[block_c], True) if block_c else (blocks, False)
+
 
 def _scalars(x, size, alpha, beta, k):
     return dict(k=float(k), alpha_n=float(alpha) / size, beta=float(beta), SIZE=size, VEC=16 // x.element_size())
@@ -241,13 +309,14 @@ def _forward(x, size, alpha, beta, k):
     n, c, h, w = x.shape
     y = _common.empty_like(x)
     n_, p, (x_strides, y_strides) = _common.pixel_view(x, y)
+    kernel, row = _kernel(_lrn_fwd_kernel, _lrn_fwd_rows, x, x_strides[1])
     if x.numel():
         with _common.device_guard(x):
-            _lrn_fwd_kernel[_common.tile_grid(n_, p, c)](
+            kernel[_common.tile_grid(n_, p, c)](
                 x, y,  # input, output
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *y_strides,
-                **_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
+                **_scalars(x, size, alpha, beta, k), ROW=row)  # the formula's constants, the window, the vector width
     return y
 
 
@@ -256,13 +325,14 @@ def _backward(x, dy, size, alpha, beta, k):
     dy = _common.mergeable(dy)
     dx = _common.empty_like(x)
     n_, p, (x_strides, dy_strides, dx_strides) = _common.pixel_view(x, dy, dx)
+    kernel, row = _kernel(_lrn_bwd_kernel, _lrn_bwd_rows, x, x_strides[1])
     if x.numel():
         with _common.device_guard(x):
-            _lrn_bwd_kernel[_common.tile_grid(n_, p, c)](
+            kernel[_common.tile_grid(n_, p, c)](
                 x, dy, dx,  # the forward's input, the incoming gradient, the output
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *dy_strides, *dx_strides,
-                **_backward_scalars(x, size, alpha, beta, k))  # the formula's constants, the window, the vector width
+                **_backward_scalars(x, size, alpha, beta, k), ROW=row)  # constants, window, vector width
     return dx
 
 
@@ -324,9 +394,9 @@ register_swap("lrn", ("models.blocks:LocalResponseNorm", "torch.nn:LocalResponse
 # --- compile check ------------------------------------------------------------------------------
 
 def compile_cases():
-    """Both kernels per dtype and layout, at AlexNet's norm1 (C=96, 55x55, batch 64); the backward
-    also with the padded channels' select (``D_POSITIVE`` false: k <= 0 or alpha < 0), in bf16
-    channels_last."""
+    """Both kernels per dtype and layout, at AlexNet's norm1 (C=96, 55x55, batch 64), channels_last
+    also on the row tiles; the backward also with the padded channels' select (``D_POSITIVE``
+    false: k <= 0 or alpha < 0), in bf16 channels_last."""
     from .compile_check import Case, ptr, strides
 
     c, hw, n = 96, 55 * 55, 64
@@ -336,12 +406,20 @@ def compile_cases():
         scalars = dict(k=2.0, alpha_n=2e-5, beta=0.75, SIZE=5, VEC=16 // dtype.itemsize)
         for layout, (n_, p, s) in layouts.items():
             cases.append(Case(_lrn_fwd_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars)))
+                X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars, ROW=False)))
             cases.append(Case(_lrn_bwd_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, **strides("x", "dy", "dx", values=s),
-                **scalars, D_POSITIVE=True)))
+                **scalars, ROW=False, D_POSITIVE=True)))
+        n_, p, s = layouts["nhwc"]
+        block_c = triton.next_power_of_2(c)  # one row tile: 16 bf16/fp16 vectors, 32 fp32 ones
+        cases.append(Case(_lrn_fwd_rows[block_c], dtype, "nhwc-rows", dict(
+            X=ptr(dtype), Y=ptr(dtype), N=n_, C=c, P=p, **strides("x", "y", values=s), **scalars, ROW=True)))
+        cases.append(Case(_lrn_bwd_rows[block_c], dtype, "nhwc-rows", dict(
+            X=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), N=n_, C=c, P=p, **strides("x", "dy", "dx", values=s),
+            **scalars, ROW=True, D_POSITIVE=True)))
     n_, p, s = layouts["nhwc"]
     cases.append(Case(_lrn_bwd_kernel, torch.bfloat16, "nhwc-select", dict(
         X=ptr(torch.bfloat16), DY=ptr(torch.bfloat16), DX=ptr(torch.bfloat16), N=n_, C=c, P=p,
-        **strides("x", "dy", "dx", values=s), k=0.0, alpha_n=2e-5, beta=0.75, SIZE=5, VEC=8, D_POSITIVE=False)))
+        **strides("x", "dy", "dx", values=s), k=0.0, alpha_n=2e-5, beta=0.75, SIZE=5, VEC=8, ROW=False,
+        D_POSITIVE=False)))
     return cases

@@ -218,8 +218,7 @@ def test_lint_no_spills(inspected, op):
 # fp32) with 128-bit instructions, nine in ten or more.
 @pytest.mark.parametrize("op", [
     "bn_relu",
-    pytest.param("lrn", marks=_xfail("the window's neighbour channel groups load as 32- and 64-bit (two of three "
-                                     "bf16 load instructions)")),
+    "lrn",
     "squeeze_excite",
 ])
 def test_lint_channels_last_activations_load_128_bit(inspected, op):

@@ -7,9 +7,12 @@ or on a CUDA GPU; outputs are poisoned with NaN before each call and NaN never p
 from __future__ import annotations
 
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
+import triton
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -22,6 +25,7 @@ from tests.kernels.helpers import (DEVICE, DTYPES, F64, LAYOUTS, check, check_cp
                                    hypothesis_examples, needs_device)
 
 pytestmark = needs_device
+lrn = importlib.import_module("kernels.lrn")  # the module (kernels.lrn is the function)
 EXAMPLES = hypothesis_examples(20)
 
 
@@ -67,13 +71,34 @@ BLOCK_C16, = {i for i, cfg in enumerate(LRN_FWD_CONFIGS) if cfg.kwargs["BLOCK_C"
 # SIZE is a compile-time constant and the window is built from lanes of 16-byte vectors (8
 # channels in bf16/fp16, 4 in fp32) and of the groups before and after them: 16-channel blocks
 # over 37 channels put windows across block edges, into a ragged last vector (37 = 4*8 + 5) and,
-# from size 5 in fp32 and size 11 in bf16/fp16, the backward's x halo two groups deep.
+# from size 5 in fp32 and size 11 in bf16/fp16, the backward's x halo two groups deep. In
+# channels_last, 37 channels take the row tiles: 261 (= 32*8 + 5 = 65*4 + 1) are too many for
+# a warp's row and take the blocks.
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 11])
 def test_window_across_channel_blocks(dtype, layout, size):
+    c = 261 if layout == "channels_last" else 37
+    assert lrn._row_block(torch.empty(1, c, 1, 1, dtype=dtype), 1 if layout == "channels_last" else 6) == 0
     with forced_config(BLOCK_C16):
-        run_case((2, 37, 2, 3), dtype, layout, size=size, **STRONG)
+        run_case((2, c, 2, 3), dtype, layout, size=size, **STRONG)
+
+
+# Row tiles: every channel of a pixel in one tile, the groups beside a vector shifted in from the
+# threads beside it. Channel counts from one ragged vector to a full warp's row (256 channels in
+# bf16/fp16, 128 in fp32), windows one and two groups deep, under both tile sizes.
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
+@pytest.mark.parametrize("c", [1, 7, 37, 96, 128, 256])
+@pytest.mark.parametrize("size,index", [(2, 1), (5, 0), (11, 1)])
+def test_row_tiles(dtype, c, size, index):
+    x = torch.empty(1, c, 1, 1, dtype=dtype)
+    if c * dtype.itemsize > 512:
+        assert lrn._row_block(x, 1) == 0
+        return
+    assert lrn._row_block(x, 1) == max(16 // dtype.itemsize, triton.next_power_of_2(c))
+    assert lrn._row_block(x, 6) == 0  # NCHW (channel stride H*W): the blocks
+    with forced_config(index):
+        run_case((2, c, 2, 3), dtype, "channels_last", size=size, seed=index, **STRONG)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
