@@ -18,9 +18,11 @@ forward             squeeze (split: fp32 partial sums per image,    read x (sque
                     chunk, channel) -> excite twice (mean, w1,      write y: 3T
                     ReLU: [N, R] fp32; w2, sigmoid) -> scale        (+ read residual: 4T)
 backward            reduce (split: partial sum_hw(g * x), g = dy    read x, dy [, y]; read dy
-                    masked by y > 0) -> excitation backward       [, y], write dx [, d(res)]:
-                    (hidden -> params, [N, C]-sized) -> dx          4T; +1T with residual,
-                                                                    +2T with ReLU (7T with both)
+                    masked by y > 0; writes g as d(res) when        [, y], write dx [, d(res)]:
+                    asked) -> excitation backward (hidden ->        4T; +1T with residual,
+                    params, [N, C]-sized) -> dx                     +2T with ReLU; with both,
+                                                                    read x, dy, y, write d(res);
+                                                                    read d(res), write dx: 6T
 ==================  ==============================================  ============================
 
 Backward arithmetic (per image n, channel c; ``m = mean_hw(x)``, ``z1 = w1 m + b1``,
@@ -30,7 +32,7 @@ Backward arithmetic (per image n, channel c; ``m = mean_hw(x)``, ``z1 = w1 m + b
     dz2      = d(s) * s * (1 - s);  dw2 = dz2^T h;  db2 = sum_n dz2
     dz1      = (w2^T dz2) * (z1 > 0);  dw1 = dz1^T m;  db1 = sum_n dz1
     dx       = g * s + (w1^T dz1) / (H*W)        (the dx kernel: the mean's gradient broadcast)
-    d(res)   = g
+    d(res)   = g                                 (the reduce kernel, where x's gradient also needs it)
 
 The excitation's backward (``[N, C]``- and ``[R, C]``-sized: the lines with dz2 and dz1 above)
 is two small kernels between the reduce and the dx kernel; they move no activation-sized tensor,
@@ -54,8 +56,8 @@ the squeeze's fp32 partial sums ``[N, chunks, C]`` and the fp32 scale ``s [N, C]
 
 Bytes = T * numel * itemsize; the weights (``2 * R * C``) and the partials are noise. Example,
 SE-ResNet-50's first stage at batch 256 in bf16: x is 256*256*56*56 = 205.5M elements = 411 MB,
-so the forward with residual and ReLU moves 4T = 1.64 GB (382 us at 4.3 TB/s) and the backward 7T
-= 2.88 GB (669 us). FLOPs per element: squeeze 1, scale 1 (+1 residual, +1 ReLU), reduce 2, dx 2;
+so the forward with residual and ReLU moves 4T = 1.64 GB (382 us at 4.3 TB/s) and the backward 6T
+= 2.47 GB (574 us). FLOPs per element: squeeze 1, scale 1 (+1 residual, +1 ReLU), reduce 2, dx 2;
 the excitation adds ``4 * N * C * R`` (0.27 GFLOP at batch 256, C=2048, R=128), its backward twice that.
 
 The forward excitation is one small kernel, launched once per layer: the hidden layer (per
@@ -378,10 +380,12 @@ def _se_scale_kernel(X, RES, Y, S, N, C, P,
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_bwd_reduce_kernel(X, Y, DY, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c, y_stride_p,
-                          dy_stride_n, dy_stride_c, dy_stride_p, NUM_CHUNKS,
-                          RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """WS[n, chunk, c] = fp32 sum of g * x over the chunk's pixel tiles of image n, g = dy * (y > 0)."""
+def _se_bwd_reduce_kernel(X, Y, DY, G, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, y_stride_n, y_stride_c,
+                          y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p, g_stride_n, g_stride_c, g_stride_p,
+                          NUM_CHUNKS, RELU: tl.constexpr, HAS_G: tl.constexpr, BLOCK_P: tl.constexpr,
+                          BLOCK_C: tl.constexpr):
+    """WS[n, chunk, c] = fp32 sum of g * x over the chunk's pixel tiles of image n, g = dy * (y > 0);
+    with HAS_G, g itself is written to G (the residual's gradient) as it goes."""
     pid = tl.program_id(0)
     n = pid // NUM_CHUNKS
     chunk = pid % NUM_CHUNKS
@@ -389,14 +393,19 @@ def _se_bwd_reduce_kernel(X, Y, DY, WS, N, C, P, x_stride_n, x_stride_c, x_strid
     rows = tl.arange(0, BLOCK_P)
     n64 = n.to(tl.int64)
     x_image, y_image, dy_image = X + n64 * x_stride_n, Y + n64 * y_stride_n, DY + n64 * dy_stride_n
+    g_image = G + n64 * g_stride_n
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for p0 in range(chunk * BLOCK_P, P, NUM_CHUNKS * BLOCK_P):
         mask = (rows[:, None] < P - p0) & cmask[None, :]
         g = tl.load(dy_image + _common.image_offsets(p0, rows, c, dy_stride_c, dy_stride_p), mask=mask,
-                    other=0.0).to(tl.float32)
+                    other=0.0)
         if RELU:
             y = tl.load(y_image + _common.image_offsets(p0, rows, c, y_stride_c, y_stride_p), mask=mask, other=0.0)
             g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
+        if HAS_G:
+            tl.store(g_image + _common.image_offsets(p0, rows, c, g_stride_c, g_stride_p), g.to(G.dtype.element_ty),
+                     mask=mask)
+        g = g.to(tl.float32)
         x = tl.load(x_image + _common.image_offsets(p0, rows, c, x_stride_c, x_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
         acc += g * x
@@ -599,6 +608,9 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
     dx_strides = strides[3] if dx is not None else x_strides
     dres_strides = strides[-1] if dr is not None else x_strides
     needs_excite = need_dx or any(need[1:5])
+    # The reduce writes d(res) = g where both are needed, so that the dx kernel reads g (1T)
+    # instead of dy and y (2T) and writes dx alone: 6T in all with residual and ReLU, not 7T.
+    g_by_reduce = needs_excite and dr is not None and x.numel() > 0
     dm = dw1 = db1 = dw2 = db2 = None
     with _common.device_guard(x):
         if needs_excite:
@@ -607,22 +619,28 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
             if x.numel():
                 _se_bwd_reduce_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
                     x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                    dr if g_by_reduce else dy,  # output: g = d(res) where asked (dy, not written, otherwise)
                     dws,  # output: fp32 partial sums of g * x per (image, chunk, channel)
                     n_, c, p,  # the (n, c, p) view, one image per n
-                    *x_strides, *y_strides, *dy_strides,
+                    *x_strides, *y_strides, *dy_strides, *(dres_strides if g_by_reduce else dy_strides),
                     chunks,  # programs per (image, channel block)
-                    RELU=relu)
+                    RELU=relu, HAS_G=g_by_reduce)
             else:
                 dws.zero_()
             dm, dw1, db1, dw2, db2 = _excite_backward(ws, s, dws, w1, b1, w2, b2, max(h * w, 1))
-        if (dx is not None or dr is not None) and x.numel():
+        if g_by_reduce:  # dx = g * s + dm from g as written: no mask, no second write of d(res)
+            (mask_source, g), strides, mask = (dr, dr), (dres_strides, dres_strides), False
+        else:
+            (mask_source, g), strides, mask = (ys, dy), (y_strides, dy_strides), relu
+        write_dr = dr is not None and not g_by_reduce
+        if (dx is not None or write_dr) and x.numel():
             _se_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
-                ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                mask_source, g,  # y for the ReLU mask (not read without it); g: dy, or d(res) as written
                 dx if dx is not None else dr, dr if dr is not None else dx,  # outputs: only those asked are written
                 s, dm if dm is not None else s,  # fp32 scale and mean's gradient per (image, channel)
                 n_, c, p,  # the (n, c, p) view, one image per n
-                *y_strides, *dy_strides, *dx_strides, *dres_strides,
-                RELU=relu, HAS_DX=dx is not None, HAS_DRES=dr is not None)
+                *strides[0], *strides[1], *dx_strides, *dres_strides,
+                RELU=mask, HAS_DX=dx is not None, HAS_DRES=write_dr)
     grads = (dw1, db1, dw2, db2)
     return (dx, *(g if wanted else None for g, wanted in zip(grads, need[1:5], strict=True)), dr)
 
@@ -756,13 +774,14 @@ def compile_cases():
             cases.append(Case(_se_scale_kernel, dtype, layout, dict(
                 X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), N=n_, C=c, P=p,
                 **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True)))
+            # with residual and ReLU: the reduce writes g = d(res), the dx kernel reads it back
             cases.append(Case(_se_bwd_reduce_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p,
-                **strides("x", "y", "dy", values=s), NUM_CHUNKS=chunks, RELU=True)))
+                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), G=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p,
+                **strides("x", "y", "dy", "g", values=s), NUM_CHUNKS=chunks, RELU=True, HAS_G=True)))
             cases.append(Case(_se_bwd_dx_kernel, dtype, layout, dict(
                 Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype), S=ptr(torch.float32),
                 DM=ptr(torch.float32), N=n_, C=c, P=p, **strides("y", "dy", "dx", "dres", values=s),
-                RELU=True, HAS_DX=True, HAS_DRES=True)))
+                RELU=False, HAS_DX=True, HAS_DRES=False)))
         # the excitation sees the parameters' dtype (fp32 under autocast; the model's after .to())
         f32 = ptr(torch.float32)
         w1_strides = dict(w1_stride_r=2048, w1_stride_c=1)  # contiguous [R, C] and [C, R] weights

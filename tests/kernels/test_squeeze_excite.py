@@ -245,7 +245,9 @@ def test_no_bias():
     run_case((2, 16, 3, 3), torch.float32, residual=True, relu=True, bias=False)
 
 
-@pytest.mark.parametrize("grads", [(0,), (5,), (1, 4), (2, 3)], ids=["x", "residual", "w1-b2", "b1-w2"])
+# (1, 5): the reduce writes d(res) and no dx kernel runs; (5,): the dx kernel writes d(res) alone
+@pytest.mark.parametrize("grads", [(0,), (5,), (1, 4), (2, 3), (1, 5)],
+                         ids=["x", "residual", "w1-b2", "b1-w2", "w1-residual"])
 def test_some_gradients(grads):
     run_case((2, 12, 3, 3), torch.float32, "channels_last", residual=True, relu=True, grads=grads)
 
