@@ -20,7 +20,9 @@ inference            apply (folds the running statistics)         read x, write 
 training forward     stats (split reduction; its last program     read x; read x, write y: 3T (4T)
                      per channel block folds) -> apply
 training backward    reduce (split) -> fold -> dx                 read x, y, dy; read x, y, dy,
-                                                                  write dx: 7T (+ write d(res): 8T)
+                                                                  write dx: 7T. With a residual:
+                                                                  read x, y, dy, write d(res) = g;
+                                                                  read x, g, write dx: 7T
 inference backward   [reduce, if dgamma/dbeta are wanted] ->      [read x, y, dy] read y, dy,
                      fold -> dx                                   write dx: 3T or 6T (+1T)
 ===================  ===========================================  ==============================
@@ -28,7 +30,9 @@ inference backward   [reduce, if dgamma/dbeta are wanted] ->      [read x, y, dy
 Without ReLU the backward does not read ``y`` (5T in training). The training backward cannot
 do with fewer: every dx needs the per-channel sums of ``g = dy * (y > 0)`` and ``g * x_hat``
 over the whole batch, so x, y and dy are read once to reduce and once more to write dx (keeping
-``g`` instead would add a write and a read of its own).
+``g`` instead would add a write and a read of its own), except with a residual, whose gradient
+is ``g``: the reduce writes it, and the dx kernel reads it in place of dy and y (the contract
+counts 8T there).
 
 Bytes = T * numel * itemsize; the per-channel vectors and the split-reduction workspace
 (``3 * chunks * C`` floats) are noise. Example, ResNet-50's first stage at batch 256 in bf16:
@@ -255,12 +259,14 @@ def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p,
-                          y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p, ws_stride,
-                          RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+def _bn_bwd_reduce_kernel(X, Y, DY, G, COEF, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p,
+                          y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
+                          g_stride_n, g_stride_c, g_stride_p, ws_stride,
+                          RELU: tl.constexpr, HAS_G: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per (chunk, channel): sum(g) and sum(g * x_hat), g = dy * (y > 0), over the pixel tiles chunk,
     chunk + chunks, ... (chunks = grid axis 0); WS is fp32 [2, >= chunks, C], planes ws_stride apart.
-    Three tensors a tile already put six 16-byte loads in flight per thread in bf16."""
+    With HAS_G, g itself is written to G (the residual's gradient) as it goes. Three tensors a tile
+    already put six 16-byte loads in flight per thread in bf16."""
     chunk = tl.program_id(0)
     chunks = tl.num_programs(0)
     c, cmask = _common.channel_block(C, BLOCK_C)
@@ -273,11 +279,15 @@ def _bn_bwd_reduce_kernel(X, Y, DY, COEF, WS, N, C, P, x_stride_n, x_stride_c, x
         n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
         mask = rmask[:, None] & cmask[None, :]
         g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
-                    other=0.0).to(tl.float32)
+                    other=0.0)
         if RELU:
             y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask,
                         other=0.0)
             g = tl.where(y <= 0.0, 0.0, g)  # torch's threshold_backward on the output
+        if HAS_G:
+            tl.store(_common.tile_ptrs(G, n, p0, rows, c, g_stride_n, g_stride_c, g_stride_p),
+                     g.to(G.dtype.element_ty), mask=mask)
+        g = g.to(tl.float32)
         x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
         acc_g += g
@@ -462,7 +472,10 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
     device = x.device
     dy = _common.mergeable(dy)
     with_partials = need_dw or need_db or (training and (need_dx or need_dr))
-    dx = _common.empty_like(x) if (need_dx or need_dr) else None
+    # Where the reduce runs and d(res) is wanted, the reduce writes d(res) = g, and the dx kernel
+    # reads g (1T) instead of dy and y (2T) and does not write it again: 7T with residual, not 8T.
+    g_by_reduce = with_partials and need_dr and x.numel() > 0
+    dx = _common.empty_like(x) if (need_dx or (need_dr and not g_by_reduce)) else None
     dr = _common.empty_like(x) if need_dr else None
     param_dtype = weight.dtype if weight is not None else torch.float32
     dw = _common.empty((c,), param_dtype, device)
@@ -473,17 +486,18 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
     n_, p, strides = _common.pixel_view(x, ys, dy, *outs)
     x_strides, y_strides, dy_strides = strides[:3]
     dx_strides = strides[3] if dx is not None else x_strides
-    dres_strides = strides[4] if dr is not None else x_strides
+    dres_strides = strides[-1] if dr is not None else x_strides
     with _common.device_guard(x):
         if with_partials:
             split = _SplitReduction(2, n_ * p, c, device)
             _bn_bwd_reduce_kernel[split.grid](
                 x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                dr if g_by_reduce else dy,  # output: g = d(res) where asked (dy, not written, otherwise)
                 coef, split.ws,  # the forward's fp32 coefficients; fp32 [sum(g), sum(g * x_hat)] partials
                 n_, c, p,  # the (n, c, p) view
-                *x_strides, *y_strides, *dy_strides,
+                *x_strides, *y_strides, *dy_strides, *(dres_strides if g_by_reduce else dy_strides),
                 split.stride,  # between the workspace's planes
-                RELU=relu)
+                RELU=relu, HAS_G=g_by_reduce)
             ws, chunks, ws_stride = split.ws, split.chunks, split.stride
         else:
             ws, chunks, ws_stride = bcoef, 1, 0  # not read
@@ -494,14 +508,18 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
             c, float(max(n * h * w, 1)),  # values per channel, for the batch means
             HAS_PARTIALS=with_partials, TRAINING=training,
             BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+        if g_by_reduce:  # dx from g as written: no mask, no second write of d(res)
+            (mask_source, g), g_strides, mask = (dr, dr), (dres_strides, dres_strides), False
+        else:
+            (mask_source, g), g_strides, mask = (ys, dy), (y_strides, dy_strides), relu
         if dx is not None and x.numel():
             _bn_bwd_dx_kernel[_tile_grid(n_, p, c, device)](
-                x, ys, dy,  # ys: y for the ReLU mask, x (not read) without ReLU
+                x, mask_source, g,  # y for the ReLU mask (not read without it); g: dy, or d(res) as written
                 dx, dr if dr is not None else dx,  # outputs; d(residual) is not written without one
                 bcoef,  # fp32 [mean, A, A * mean(g), A * invstd * mean(g * x_hat)] per channel
                 n_, c, p,  # the (n, c, p) view
-                *x_strides, *y_strides, *dy_strides, *dx_strides, *dres_strides,
-                RELU=relu, HAS_DRES=dr is not None, TRAINING=training)
+                *x_strides, *g_strides[0], *g_strides[1], *dx_strides, *dres_strides,
+                RELU=mask, HAS_DRES=dr is not None and not g_by_reduce, TRAINING=training)
     return (dx if need_dx else None, dw if need_dw else None, db if need_db else None, dr)
 
 
@@ -662,13 +680,17 @@ def compile_cases():
                     B=ptr(torch.float32), RM=ptr(torch.float32), RV=ptr(torch.float32), N=n_, C=c, P=p,
                     **strides("x", "res", "y", values=s), w_stride=1, b_stride=1, rm_stride=1, rv_stride=1,
                     eps=1e-5, FOLD=fold, STORE_COEF=fold, HAS_RES=True, RELU=True)))
-            cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), COEF=ptr(torch.float32), WS=ptr(torch.float32),
-                N=n_, C=c, P=p, **strides("x", "y", "dy", values=s), ws_stride=ws_stride, RELU=True)))
-            cases.append(Case(_bn_bwd_dx_kernel, dtype, layout, dict(
-                X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype), BCOEF=ptr(torch.float32),
-                N=n_, C=c, P=p, **strides("x", "y", "dy", "dx", "dres", values=s),
-                RELU=True, HAS_DRES=True, TRAINING=True)))
+            # ReLU without a residual (the dx kernel masks dy itself), and with one (the reduce
+            # writes g = d(res), the dx kernel reads it back)
+            for residual in (False, True):
+                cases.append(Case(_bn_bwd_reduce_kernel, dtype, layout + ("-res" if residual else ""), dict(
+                    X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), G=ptr(dtype), COEF=ptr(torch.float32),
+                    WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", "y", "dy", "g", values=s),
+                    ws_stride=ws_stride, RELU=True, HAS_G=residual)))
+                cases.append(Case(_bn_bwd_dx_kernel, dtype, layout + ("-res" if residual else ""), dict(
+                    X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype),
+                    BCOEF=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", "y", "dy", "dx", "dres", values=s),
+                    RELU=not residual, HAS_DRES=False, TRAINING=True)))
         # The backward's fold sees the parameters' dtype (fp32 under autocast; the model's dtype
         # after model.to(dtype)), never the activation's.
         fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)

@@ -31,8 +31,10 @@ bn_relu_module = importlib.import_module("kernels.bn_relu")  # kernels.bn_relu i
 
 
 def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=True, running=True, momentum=0.1,
-             eps=1e-5, param_dtype=torch.float32, seed=0, transform=None, dy_transform=None, res_layout=None):
-    """One call of bn_relu (forward and backward) vs F.batch_norm in float64; returns the output."""
+             eps=1e-5, param_dtype=torch.float32, seed=0, transform=None, dy_transform=None, res_layout=None,
+             grads=(0, 1, 2, 3)):
+    """One call of bn_relu (forward and backward) vs F.batch_norm in float64; returns the output.
+    ``grads``: the indices of (x, weight, bias, residual) that require grad."""
     gen = torch.Generator().manual_seed(seed)
     c = shape[1]
     x = random_tensor(shape, dtype, gen, scale=2.0, shift=0.5)
@@ -51,17 +53,17 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
 
     xs = dev(x)
     xs = transform(xs) if transform else xs
-    xs.requires_grad_(True)
-    params = [dev(t).requires_grad_(True) if t is not None else None for t in (weight, bias)]
-    rs = dev(r, res_layout or layout).requires_grad_(True) if residual else None
+    xs.requires_grad_(0 in grads)
+    params = [dev(t).requires_grad_(i in grads) if t is not None else None for i, t in enumerate((weight, bias), 1)]
+    rs = dev(r, res_layout or layout).requires_grad_(3 in grads) if residual else None
     rm_k, rv_k = dev(rm.clone()) if running else None, dev(rv.clone()) if running else None
     dys = dev(dy)
     dys = dy_transform(dys) if dy_transform else dys
     with _common.poison_outputs():
         y = kernels.bn_relu(xs, params[0], params[1], rm_k, rv_k, training=training, momentum=momentum, eps=eps,
                             relu=relu, residual=rs)
-        inputs = [t for t in (xs, *params, rs) if t is not None]
-        grads = torch.autograd.grad(y, inputs, dys)
+        inputs = [t for t in (xs, *params, rs) if t is not None and t.requires_grad]
+        outputs = torch.autograd.grad(y, inputs, dys)
 
     x64 = (transform(x) if transform else x).double().requires_grad_(True)
     p64 = [t.double().requires_grad_(True) if t is not None else None for t in (weight, bias)]
@@ -72,7 +74,7 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
         ref = ref + r64
     if relu:
         ref = F.relu(ref)
-    ref_grads = torch.autograd.grad(ref, [t for t in (x64, *p64, r64) if t is not None],
+    ref_grads = torch.autograd.grad(ref, [t for i, t in enumerate((x64, *p64, r64)) if t is not None and i in grads],
                                     (dy_transform(dy) if dy_transform else dy).double())
 
     tol = _common.tolerance(dtype)
@@ -83,8 +85,8 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
         assert y.is_contiguous()
     check("y", y, ref, tol)
     names = [n for n, t in (("dx", xs), ("dweight", params[0]), ("dbias", params[1]), ("dresidual", rs))
-             if t is not None]
-    for name, g, inp, gr in zip(names, grads, inputs, ref_grads, strict=True):
+             if t is not None and t.requires_grad]
+    for name, g, inp, gr in zip(names, outputs, inputs, ref_grads, strict=True):
         assert g.dtype == inp.dtype, name
         check(name, g, gr, tol)
     if running:
@@ -95,6 +97,16 @@ def run_case(shape, dtype, layout="nchw", *, training, residual, relu, affine=Tr
             assert torch.equal(rm_k.cpu(), rm) and torch.equal(rv_k.cpu(), rv)
     return y
 
+
+
+# Subsets of the gradients, with residual and ReLU: where the reduction runs (training, or the
+# parameters' gradients) it writes d(res) = g and the dx kernel reads it back (or is not launched
+# at all: d(res) alone in training); in inference without the parameters' gradients the dx kernel
+# writes both.
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("grads", [(3,), (0, 3), (1, 3), (0,), (0, 1, 2)], ids=["res", "x-res", "w-res", "x", "x-w-b"])
+def test_some_gradients(training, grads):
+    run_case((2, 12, 3, 5), torch.float32, "channels_last", training=training, residual=True, relu=True, grads=grads)
 
 # --- every dtype, layout and mode -------------------------------------------------------------
 
