@@ -63,11 +63,15 @@ the excitation adds ``4 * N * C * R`` (0.27 GFLOP at batch 256, C=2048, R=128), 
 The forward excitation is one small kernel, launched once per layer: the hidden layer (per
 [16 images, BLOCK_R hidden units]: the mean from the partials, ``w1``, ReLU; writes ``h`` [N, R]
 fp32, 128 KB at batch 256, R=128), then the scale (per [16 images, BLOCK_C channels]: ``w2 h``,
-sigmoid). Each product is computed once, 2 * N * C * R FLOPs per layer; a single kernel per
-channel block would recompute the hidden layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at
-C=2048, R=128, batch 256). Both run on the tensor cores (``_dot_acc``): the fp32 activation
-operand split into two halves in the weights' dtype for bf16/fp16 weights, 3xTF32 for fp32
-weights, so the products keep fp32 accuracy. Tiles of 16 images are the least a tensor-core
+sigmoid). The hidden layer's loop over the channels is split into slices among programs, as in
+the backward's "hidden" kernel below (about two programs per SM; the last of a tile sums the
+slices in order): at C=2048, R=128, batch 256, 256 programs of 4 steps, predicted 5.3 us at
+sm_90a, where 64 programs of 16 steps were predicted 10.7. Each product is computed once,
+2 * N * C * R FLOPs per layer; a single kernel per channel block would recompute the hidden
+layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at C=2048, R=128, batch 256). Both run on
+the tensor cores (``_dot_acc``): the fp32 activation operand split into two halves in the
+weights' dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products keep fp32
+accuracy. Tiles of 16 images are the least a tensor-core
 product takes; smaller batches mask the rest.
 
 The excitation's backward runs matrix-vector products (broadcast and sum) below batch
@@ -108,9 +112,10 @@ INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 # forward: tensor-core tiles of 16 images (the least a tl.dot tile may be; masked below 16), the
 # hidden layer [16, 32] per program over channel steps of 128, then the scale [16, 64] per
 # program over hidden steps of 32: at C=2048, R=128, batch 256 that is 16x4 and 16x32 programs.
-# The hidden layer's launch has few programs and a long loop over the channels: its time is
-# the loop's memory rounds, so wide steps, 8 warps to hold them without spilling (4 warps spill
-# on sm_80 with bf16 weights at steps of 64) and 4 stages in flight.
+# The hidden layer's launch has few tiles and a long loop over the channels (split into slices
+# among programs, _channel_slice): its time is the loop's memory rounds, so wide steps, 8 warps
+# to hold them without spilling (4 warps spill on sm_80 with bf16 weights at steps of 64) and 4
+# stages in flight.
 EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
@@ -207,20 +212,26 @@ def _matmul(a, b, DOT: tl.constexpr):
 
 
 @triton.jit
-def _se_excite_kernel(IN, W, B, OUT, N, K, M, NUM_CHUNKS, scale, w_stride_m, w_stride_k,
-                      BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, SIGMOID: tl.constexpr):
+def _se_excite_kernel(IN, W, B, OUT, ZP, ARRIVED, N, K, M, NUM_CHUNKS, K_SPLIT, scale, w_stride_m, w_stride_k,
+                      BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, SIGMOID: tl.constexpr,
+                      SPLIT: tl.constexpr):
     """One layer of the excitation, launched twice: OUT[n, j] = act(b[j] + sum_k w[j, k] a[n, k]),
     fp32 [N, M], with a = scale * the sum over the chunks of IN[n, :, k] (IN: [N, NUM_CHUNKS, K]
     fp32) and act = ReLU (the hidden layer: IN = the squeeze's partials, scale = 1 / (H*W), w =
     w1) or the sigmoid (SIGMOID: IN = the hidden layer, NUM_CHUNKS = 1, w = w2). One [BLOCK_N
     images, BLOCK_M outputs] tile per program, a loop over the inputs; each layer is computed
-    once per image."""
+    once per image. SPLIT: the loop over the inputs is cut into slices of K_SPLIT (grid axis 2,
+    one a program); each program stores its slice's sum in ZP (fp32 ``[slices, N, M]``) and the
+    last of a tile to arrive (:func:`_common.last_arrival`) adds them in slice order (the same sums
+    whichever program is last) and finishes the layer."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     j = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     jmask = j < M
+    omask = nmask[:, None] & jmask[None, :]
     z = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    first = tl.program_id(2) * K_SPLIT
+    for k0 in range(first, tl.minimum(first + K_SPLIT, K), BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
         kmask = k < K
         amask = nmask[:, None] & kmask[None, :]
@@ -230,12 +241,28 @@ def _se_excite_kernel(IN, W, B, OUT, N, K, M, NUM_CHUNKS, scale, w_stride_m, w_s
         w = tl.load(W + j[None, :] * w_stride_m + k[:, None] * w_stride_k, mask=kmask[:, None] & jmask[None, :],
                     other=0.0)  # [BLOCK_K, BLOCK_M] = w^T, in its storage dtype (the tensor cores' operand)
         z = _dot_acc(a * scale, w, z)
-    z += tl.load(B + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    if SIGMOID:
-        z = 1.0 / (1.0 + tl.exp(-z))
-    else:
-        z = tl.where(z > 0.0, z, 0.0)
-    tl.store(OUT + n[:, None] * M + j[None, :], z, mask=nmask[:, None] & jmask[None, :])
+    finish = True
+    if SPLIT:
+        tl.store(ZP + (tl.program_id(2) * N + n[:, None]) * M + j[None, :], z, mask=omask)
+        slices = tl.num_programs(2)
+        block = tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)
+        finish = _common.last_arrival(ARRIVED, block, slices)  # every slice of this tile is in ZP
+        if finish:
+            z = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
+            # two slices a trip, both loads in flight before the sums, which keep slice order
+            for sl in range(0, slices, 2):
+                zp = ZP + (sl * N + n[:, None]) * M + j[None, :]
+                z_a = tl.load(zp, mask=omask, other=0.0, cache_modifier=".cg")
+                z_b = tl.load(zp + N * M, mask=omask & (sl + 1 < slices), other=0.0, cache_modifier=".cg")
+                z = z + z_a + z_b
+            tl.store(ARRIVED + block, 0)  # zero again for the next launch
+    if finish:
+        z += tl.load(B + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        if SIGMOID:
+            z = 1.0 / (1.0 + tl.exp(-z))
+        else:
+            z = tl.where(z > 0.0, z, 0.0)
+        tl.store(OUT + n[:, None] * M + j[None, :], z, mask=omask)
 
 
 @triton.jit
@@ -515,19 +542,26 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
             x, ws,  # input; fp32 partial sums per (image, chunk, channel)
             n_, c, p, *x_strides,  # the (n, c, p) view, one image per n, and x's strides in it
             chunks)  # programs per (image, channel block)
-        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))](
+        hidden_tiles = (_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))
+        c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_tiles[0] * hidden_tiles[1], device)
+        slices = _common.cdiv(c, c_split)
+        arrived = _common.arrival_counters(device, hidden_tiles[0] * hidden_tiles[1])
+        _se_excite_kernel[(*hidden_tiles, slices)](
             ws, w1, b1,  # the squeeze's partials; the first layer's parameters
             hidden,  # output: fp32 hidden layer per (image, hidden unit)
-            n, c, r_, chunks, 1.0 / (h * w),  # images, inputs (channels), outputs (hidden units), chunks, 1/(H*W)
-            w1.stride(0), w1.stride(1),
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False,
+            _common.empty((slices, n, r_), torch.float32, device),  # workspace: each channel slice's sums
+            arrived,  # int32 per tile, zero between launches
+            n, c, r_, chunks, c_split, 1.0 / (h * w),  # images, inputs (channels), outputs (hidden units),
+            w1.stride(0), w1.stride(1),  # chunks, channels a slice, 1/(H*W); w1's strides
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False, SPLIT=slices > 1,
             num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
-        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]))](
+        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]), 1)](
             hidden, w2, b2,  # the hidden layer; the second layer's parameters
             s,  # output: fp32 scale per (image, channel)
-            n, r_, c, 1, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, no scaling
-            w2.stride(0), w2.stride(1),
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True,
+            s, arrived,  # no split: no workspace or counter is touched
+            n, r_, c, 1, r_, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, one slice,
+            w2.stride(0), w2.stride(1),  # no scaling; w2's strides
+            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True, SPLIT=False,
             num_warps=EXCITE_WARPS)
         _se_scale_kernel[_common.tile_grid(n_, p, c)](
             x, residual if residual is not None else x, y,  # the residual pointer is not read without one
@@ -585,9 +619,10 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
 
 
 def _channel_slice(c: int, block_k: int, blocks: int, device) -> int:
-    """Channels per program of the backward's hidden kernel: its ``blocks`` (image, hidden-unit)
-    blocks split the loop over the channels into slices of whole ``block_k`` steps until there are
-    about two programs per SM (the interpreter: a slice per step, so small tests merge several)."""
+    """Channels per program of a hidden-layer kernel (the forward's, the backward's): its ``blocks``
+    (image, hidden-unit) blocks split the loop over the channels into slices of whole ``block_k``
+    steps until there are about two programs per SM (the interpreter: a slice per step, so small
+    tests merge several)."""
     steps = _common.cdiv(c, block_k)
     slices = steps if _common.INTERPRET else max(1, min(steps, _common.cdiv(2 * _common.num_sms(device), blocks)))
     return _common.cdiv(steps, slices) * block_k
@@ -789,13 +824,14 @@ def compile_cases():
         small = dict(N=n, C=2048, R=128, NUM_CHUNKS=chunks, inv_hw=1.0 / 49)
         fwd = EXCITE_FWD
         cases.append(Case(_se_excite_kernel, dtype, "hidden", dict(
-            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, N=n, K=2048, M=128, NUM_CHUNKS=chunks, scale=1.0 / 49,
-            w_stride_m=2048, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"], BLOCK_M=fwd["BLOCK_R"], BLOCK_K=fwd["BLOCK_K"],
-            SIGMOID=False), num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES))
+            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, ZP=f32, ARRIVED=ptr(torch.int32), N=n, K=2048, M=128,
+            NUM_CHUNKS=chunks, K_SPLIT=512, scale=1.0 / 49, w_stride_m=2048, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"],
+            BLOCK_M=fwd["BLOCK_R"], BLOCK_K=fwd["BLOCK_K"], SIGMOID=False, SPLIT=True),
+            num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES))
         cases.append(Case(_se_excite_kernel, dtype, "-", dict(
-            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, N=n, K=128, M=2048, NUM_CHUNKS=1, scale=1.0,
-            w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"], BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"],
-            SIGMOID=True), num_warps=EXCITE_WARPS))
+            IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, ZP=f32, ARRIVED=ptr(torch.int32), N=n, K=128, M=2048,
+            NUM_CHUNKS=1, K_SPLIT=128, scale=1.0, w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"],
+            BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"], SIGMOID=True, SPLIT=False), num_warps=EXCITE_WARPS))
         for layout, cfg, params_programs in (("-", EXCITE_MM, 512), ("few", EXCITE_MM, 16), ("mv", EXCITE_MV, 256)):
             (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, params_programs, 132, dtype)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(

@@ -188,15 +188,16 @@ def test_every_autotune_config(index):
             run_case((2, 132, 1, 2), torch.float32, "nchw", reduction=4, residual=False, relu=True)
 
 
-# The backward excitation's GPU tiles (forced config 0): the hidden kernel's loop over the
-# channels split into slices (one per 64 channels under the interpreter: 3 at C=160), summed in
-# slice order by the last program of each block to arrive; the params kernel with more programs
+# The excitation's GPU tiles (forced config 0): the hidden kernels' loops over the channels split
+# into slices (one per 128 channels in the forward, 64 in the backward under the interpreter: 2
+# and 3 at C=160), summed in slice order by the last program of each block to arrive (the forward
+# merges two slices a trip); the backward's params kernel with more programs
 # than the interpreter's 4 "SMs" (64 images a trip; the mean's gradient split between two blocks
 # of hidden units, R = 40) and with fewer (C=64, R=16: 128 images a trip). The arrival counters
 # are back at zero after every launch.
 @pytest.mark.parametrize("shape,reduction", [((19, 160, 1, 2), 4), ((17, 64, 2, 1), 4)],
                          ids=["sliced-hidden-many-params-programs", "few-params-programs"])
-def test_excitation_backward_splits(shape, reduction):
+def test_excitation_splits(shape, reduction):
     with forced_config(0):
         run_case(shape, torch.float32, "channels_last", reduction=reduction, residual=True, relu=True)
     assert _common._ARRIVALS and all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
