@@ -664,9 +664,9 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
                 dws.zero_()
             dm, dw1, db1, dw2, db2 = _excite_backward(ws, s, dws, w1, b1, w2, b2, max(h * w, 1))
         if g_by_reduce:  # dx = g * s + dm from g as written: no mask, no second write of d(res)
-            (mask_source, g), strides, mask = (dr, dr), (dres_strides, dres_strides), False
+            (mask_source, g), g_strides, mask = (dr, dr), (dres_strides, dres_strides), False
         else:
-            (mask_source, g), strides, mask = (ys, dy), (y_strides, dy_strides), relu
+            (mask_source, g), g_strides, mask = (ys, dy), (y_strides, dy_strides), relu
         write_dr = dr is not None and not g_by_reduce
         if (dx is not None or write_dr) and x.numel():
             _se_bwd_dx_kernel[_common.tile_grid(n_, p, c)](
@@ -674,7 +674,7 @@ def _backward(x, y, ws, s, dy, w1, b1, w2, b2, relu, need):
                 dx if dx is not None else dr, dr if dr is not None else dx,  # outputs: only those asked are written
                 s, dm if dm is not None else s,  # fp32 scale and mean's gradient per (image, channel)
                 n_, c, p,  # the (n, c, p) view, one image per n
-                *strides[0], *strides[1], *dx_strides, *dres_strides,
+                *g_strides[0], *g_strides[1], *dx_strides, *dres_strides,
                 RELU=mask, HAS_DX=dx is not None, HAS_DRES=write_dr)
     grads = (dw1, db1, dw2, db2)
     return (dx, *(g if wanted else None for g, wanted in zip(grads, need[1:5], strict=True)), dr)
