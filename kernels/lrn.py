@@ -272,11 +272,19 @@ def _lrn_bwd_kernel(X, DY, DX, N, C, P, x_stride_n, x_stride_c, x_stride_p, dy_s
              _tile(dx, VEC).to(DX.dtype.element_ty), mask=rmask[:, None] & cmask[None, :])
 
 
-# One autotuner per kernel and tiling: the channel blocks (``LRN_*_CONFIGS``) and the rows, by BLOCK_C.
-_lrn_fwd_rows = {block_c: _common.autotune(_row_configs(LRN_FWD_ROW_TILES, block_c), key=TUNE_KEY)(_lrn_fwd_kernel)
-                 for block_c in ROW_BLOCKS}
-_lrn_bwd_rows = {block_c: _common.autotune(_row_configs(LRN_BWD_ROW_TILES, block_c), key=TUNE_KEY)(_lrn_bwd_kernel)
-                 for block_c in ROW_BLOCKS}
+# One autotuner per kernel and tiling: the channel blocks (``LRN_*_CONFIGS``) and the rows, by
+# BLOCK_C; under the interpreter the rows too run one big tile, of _common.INTERPRETER_TILE's size.
+_INTERPRETER_ELEMENTS = _common.INTERPRETER_TILE.kwargs["BLOCK_P"] * _common.INTERPRETER_TILE.kwargs["BLOCK_C"]
+
+
+def _rows_autotuned(kernel, tiles: tuple[int, ...]) -> dict:
+    return {block_c: _common.autotune(_row_configs(tiles, block_c), key=TUNE_KEY,
+                                      interpreter_config=_row_configs((_INTERPRETER_ELEMENTS,), block_c)[0])(kernel)
+            for block_c in ROW_BLOCKS}
+
+
+_lrn_fwd_rows = _rows_autotuned(_lrn_fwd_kernel, LRN_FWD_ROW_TILES)
+_lrn_bwd_rows = _rows_autotuned(_lrn_bwd_kernel, LRN_BWD_ROW_TILES)
 _lrn_fwd_kernel = _common.autotune(LRN_FWD_CONFIGS, key=TUNE_KEY,
                                    interpreter_config=_common.INTERPRETER_TILE)(_lrn_fwd_kernel)
 _lrn_bwd_kernel = _common.autotune(LRN_BWD_CONFIGS, key=TUNE_KEY,

@@ -71,8 +71,8 @@ sm_90a, where 64 programs of 16 steps were predicted 10.7. Each product is compu
 layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at C=2048, R=128, batch 256). Both run on
 the tensor cores (``_dot_acc``): the fp32 activation operand split into two halves in the
 weights' dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products keep fp32
-accuracy. Tiles of 16 images are the least a tensor-core
-product takes; smaller batches mask the rest.
+accuracy. Tiles of 16 images are the least a tensor-core product takes; smaller batches mask
+the rest.
 
 The excitation's backward runs matrix-vector products (broadcast and sum) below batch
 ``MM_MIN_BATCH`` and ``tl.dot`` at and above it: on the tensor cores where one operand is a
