@@ -549,7 +549,8 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
         _se_excite_kernel[(*hidden_tiles, slices)](
             ws, w1, b1,  # the squeeze's partials; the first layer's parameters
             hidden,  # output: fp32 hidden layer per (image, hidden unit)
-            _common.empty((slices, n, r_), torch.float32, device),  # workspace: each channel slice's sums
+            # workspace: each channel slice's sums (not touched, so none allocated, without a split)
+            _common.empty((slices, n, r_), torch.float32, device) if slices > 1 else hidden,
             arrived,  # int32 per tile, zero between launches
             n, c, r_, chunks, c_split, 1.0 / (h * w),  # images, inputs (channels), outputs (hidden units),
             w1.stride(0), w1.stride(1),  # chunks, channels a slice, 1/(H*W); w1's strides
