@@ -17,6 +17,8 @@ path                kernels                                         activation t
 forward             squeeze (split: fp32 partial sums per image,    read x (squeeze); read x,
                     chunk, channel) -> excite twice (mean, w1,      write y: 3T
                     ReLU: [N, R] fp32; w2, sigmoid) -> scale        (+ read residual: 4T)
+forward, batch      squeeze, its last programs finishing the        the same
+<= FUSED_MAX_BATCH  hidden layer -> scale, computing s per tile
 backward            reduce (split: partial sum_hw(g * x), g = dy    read x, dy [, y]; read dy
                     masked by y > 0; writes g as d(res) when        [, y], write dx [, d(res)]:
                     asked) -> excitation backward (hidden ->        4T; +1T with residual,
@@ -74,6 +76,15 @@ weights' dtype for bf16/fp16 weights, 3xTF32 for fp32 weights, so the products k
 accuracy. Tiles of 16 images are the least a tensor-core product takes; smaller batches mask
 the rest.
 
+At batches of at most ``FUSED_MAX_BATCH`` images the forward is two launches instead of four,
+since there each dependent launch costs about what moving the activations does. The squeeze's
+last program of each (image, channel block) stores the block's share of ``w1 m``. The last block
+of an image to arrive sums the shares in block order, adds ``b1`` and stores ``h``. The scale's
+programs then compute ``s = sigmoid(w2 h + b2)`` for their own tile, in fp32 FMAs, and the first
+pixel tile of each image stores it for the backward. Predicted at sm_90a, bf16, channels_last
+(the kernel inspector; launch gaps not counted), batch 8: 12.6 -> 8.3 us at 7x7 (C=2048),
+11.3 -> 6.9 at 14x14, 14.9 -> 11.7 at 28x28, 22.0 -> 17.9 at 56x56.
+
 The excitation's backward runs matrix-vector products (broadcast and sum) below batch
 ``MM_MIN_BATCH`` and ``tl.dot`` at and above it: on the tensor cores where one operand is a
 bf16/fp16 weight (split as above), IEEE fp32 where both are fp32 (the weight gradients' products
@@ -128,6 +139,14 @@ HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # C=2048, R=128). Its weight gradients' products (two fp32 activations) are FMAs: tf32x3 tiles
 # take 242 registers and predict twice the time (ptxas, sm_90a).
 MM_MIN_BATCH = 16
+# Batches of at most FUSED_MAX_BATCH images: the forward in two launches, not four (at batch 8 and
+# 7x7 the activations are a few MB, and each dependent launch costs as much as moving them). The
+# squeeze's last programs compute the hidden layer (fp32 FMAs, w1 read once per image), and the
+# scale's programs compute s for their own tile (BLOCK_C * R FMAs each, w2 read from L2 once per
+# tile: at batch 8, C=2048, R=128 and 7x7, 256 tiles read 4 MB of w2, where x is 1.6 MB). Above it
+# the hidden layer and s are computed once per image on the tensor cores, in their own launches.
+FUSED_MAX_BATCH = 8
+HIDDEN_BLOCK_R = tl.constexpr(32)  # hidden units a step of the fused kernels' products
 EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, HIDDEN_BLOCK_R=32, BLOCK_K=32, DOT=False)
 EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, HIDDEN_BLOCK_R=64, BLOCK_K=64, DOT=True)
 EXCITE_WARPS = 4
@@ -143,9 +162,17 @@ PARAMS_MANY = dict(BLOCK_N=64, num_warps=4, num_stages=2)
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
 def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_CHUNKS,
-                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+                       W1, B1, ZP, H, ARRIVED, R, inv_hw, w1_stride_r, w1_stride_c,
+                       HIDDEN: tl.constexpr, MAX_BLOCKS: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """WS[n, chunk, c] = fp32 sum of x[n, c, p] over the pixel tiles chunk, chunk + NUM_CHUNKS, ...
-    of image n (grid: N * NUM_CHUNKS, channel blocks); a chunk owning no tile writes zeros."""
+    of image n (grid: N * NUM_CHUNKS, channel blocks); a chunk owning no tile writes zeros.
+
+    HIDDEN (small batches, :data:`FUSED_MAX_BATCH`): the hidden layer too, in this launch. The last
+    chunk of an (image, channel block) to arrive takes the block's mean and stores its share of
+    ``w1 m`` (fp32 ``ZP[n, block, R]``); the last block of an image to arrive sums the shares in
+    block order (``MAX_BLOCKS``: the channel blocks at the smallest config, a power of two), adds
+    ``b1`` and stores ``relu`` of it (fp32 ``H[n, R]``). ARRIVED: one counter per (image, block),
+    then one per image."""
     pid = tl.program_id(0)
     n = pid // NUM_CHUNKS
     chunk = pid % NUM_CHUNKS
@@ -158,6 +185,30 @@ def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_C
         acc += tl.load(x_image + _common.image_offsets(p0, rows, c, x_stride_c, x_stride_p), mask=mask,
                        other=0.0).to(tl.float32)
     tl.store(WS + (n * NUM_CHUNKS + chunk) * C + c, tl.sum(acc, axis=0), mask=cmask)
+    if HIDDEN:
+        blocks = tl.num_programs(1)
+        block = n * blocks + tl.program_id(1)
+        if _common.last_arrival(ARRIVED, block, NUM_CHUNKS):  # every chunk of this block is in WS
+            m = tl.zeros([BLOCK_C], dtype=tl.float32)
+            for k in range(0, NUM_CHUNKS):  # in chunk order, as the excitation kernels sum them
+                m += tl.load(WS + (n * NUM_CHUNKS + k) * C + c, mask=cmask, other=0.0, cache_modifier=".cg")
+            m = m * inv_hw
+            for r0 in range(0, R, HIDDEN_BLOCK_R):
+                r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+                w = tl.load(W1 + r[:, None] * w1_stride_r + c[None, :] * w1_stride_c,
+                            mask=(r < R)[:, None] & cmask[None, :], other=0.0)
+                tl.store(ZP + block * R + r, tl.sum(w.to(tl.float32) * m[None, :], axis=1), mask=r < R)
+            tl.store(ARRIVED + block, 0)  # zero again for the next launch
+            image = N * blocks + n  # the image's counter, after the blocks'
+            if _common.last_arrival(ARRIVED, image, blocks):  # every block's share of image n is in ZP
+                b = tl.arange(0, MAX_BLOCKS)
+                for r0 in range(0, R, HIDDEN_BLOCK_R):
+                    r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+                    shares = tl.load(ZP + (n * blocks + b[:, None]) * R + r[None, :],
+                                     mask=(b < blocks)[:, None] & (r < R)[None, :], other=0.0, cache_modifier=".cg")
+                    z = tl.sum(shares, axis=0) + tl.load(B1 + r, mask=r < R, other=0.0).to(tl.float32)
+                    tl.store(H + n * R + r, tl.where(z > 0.0, z, 0.0), mask=r < R)
+                tl.store(ARRIVED + image, 0)
 
 
 @triton.jit
@@ -391,13 +442,30 @@ def _se_excite_bwd_params_kernel(WS, DWS, S, W1, H, DZ1, DM, DW1, DB1, DW2, DB2,
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=INTERPRETER_TILE)
 @triton.jit
-def _se_scale_kernel(X, RES, Y, S, N, C, P,
+def _se_scale_kernel(X, RES, Y, S, H, W2, B2, N, C, P, R, w2_stride_c, w2_stride_r,
                      x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
-                     y_stride_n, y_stride_c, y_stride_p,
-                     HAS_RES: tl.constexpr, RELU: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """y = relu(x * s[n, c] [+ res]): one read of x (and res), one write of y."""
+                     y_stride_n, y_stride_c, y_stride_p, HAS_RES: tl.constexpr, RELU: tl.constexpr,
+                     EXCITE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """y = relu(x * s[n, c] [+ res]): one read of x (and res), one write of y.
+
+    EXCITE (with the squeeze's HIDDEN): s is computed here from the hidden layer H (fp32 [N, R]),
+    ``sigmoid(b2 + w2 h)`` for the tile's image and channels (``BLOCK_C * R`` FMAs, w2's rows
+    read from L2), and stored by the image's first pixel tile for the backward."""
     n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
-    s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
+    if EXCITE:
+        z = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
+        for r0 in range(0, R, HIDDEN_BLOCK_R):
+            r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+            h = tl.load(H + n * R + r, mask=r < R, other=0.0)
+            w = tl.load(W2 + c[None, :] * w2_stride_c + r[:, None] * w2_stride_r,
+                        mask=(r < R)[:, None] & cmask[None, :], other=0.0)
+            z += tl.sum(w.to(tl.float32) * h[:, None], axis=0)
+        s = 1.0 / (1.0 + tl.exp(-z))
+        if p0 == 0:
+            tl.store(S + n * C + c, s, mask=cmask)
+        s = s[None, :]
+    else:
+        s = tl.load(S + n * C + c, mask=cmask, other=0.0)[None, :]
     x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask, other=0.0)
     y = x.to(tl.float32) * s
     y = _common.residual_relu(y, RES, n, p0, rows, c, mask, res_stride_n, res_stride_c, res_stride_p, HAS_RES, RELU)
@@ -536,41 +604,62 @@ def _forward(x, w1, b1, w2, b2, residual, relu):
     if x.numel() == 0:
         return y, ws.zero_(), s.zero_()
     hidden = _common.empty((n, r_), torch.float32, device)
-    cfg = _excite_forward_config(c, r_)
+    fused = n <= FUSED_MAX_BATCH
+    w1_strides, w2_strides = (w1.stride(0), w1.stride(1)), (w2.stride(0), w2.stride(1))
+    blocks = _common.cdiv(c, min(cfg.kwargs["BLOCK_C"] for cfg in REDUCE_CONFIGS + [INTERPRETER_TILE]))
     with _common.device_guard(x):
         _se_squeeze_kernel[lambda meta: (n_ * chunks, _common.cdiv(c, meta["BLOCK_C"]))](
             x, ws,  # input; fp32 partial sums per (image, chunk, channel)
             n_, c, p, *x_strides,  # the (n, c, p) view, one image per n, and x's strides in it
-            chunks)  # programs per (image, channel block)
-        hidden_tiles = (_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))
-        c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_tiles[0] * hidden_tiles[1], device)
-        slices = _common.cdiv(c, c_split)
-        arrived = _common.arrival_counters(device, hidden_tiles[0] * hidden_tiles[1])
-        _se_excite_kernel[(*hidden_tiles, slices)](
-            ws, w1, b1,  # the squeeze's partials; the first layer's parameters
-            hidden,  # output: fp32 hidden layer per (image, hidden unit)
-            # workspace: each channel slice's sums (not touched, so none allocated, without a split)
-            _common.empty((slices, n, r_), torch.float32, device) if slices > 1 else hidden,
-            arrived,  # int32 per tile, zero between launches
-            n, c, r_, chunks, c_split, 1.0 / (h * w),  # images, inputs (channels), outputs (hidden units),
-            w1.stride(0), w1.stride(1),  # chunks, channels a slice, 1/(H*W); w1's strides
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False, SPLIT=slices > 1,
-            num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
-        _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]), 1)](
-            hidden, w2, b2,  # the hidden layer; the second layer's parameters
-            s,  # output: fp32 scale per (image, channel)
-            s, arrived,  # no split: no workspace or counter is touched
-            n, r_, c, 1, r_, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, one slice,
-            w2.stride(0), w2.stride(1),  # no scaling; w2's strides
-            BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True, SPLIT=False,
-            num_warps=EXCITE_WARPS)
+            chunks,  # programs per (image, channel block)
+            w1, b1,  # the first layer (HIDDEN only)
+            # fp32 shares of w1 m per (image, channel block), at most `blocks` blocks (HIDDEN only)
+            _common.empty((n, blocks, r_), torch.float32, device) if fused else ws,
+            hidden,  # output (HIDDEN): fp32 hidden layer per (image, hidden unit)
+            _common.arrival_counters(device, n * (blocks + 1)) if fused else ws,  # zero between launches
+            r_, 1.0 / (h * w), *w1_strides,  # hidden units, 1/(H*W), w1's strides
+            HIDDEN=fused, MAX_BLOCKS=triton.next_power_of_2(blocks))
+        if not fused:
+            _excite_forward(ws, hidden, s, w1, b1, w2, b2, chunks, h * w)
         _se_scale_kernel[_common.tile_grid(n_, p, c)](
             x, residual if residual is not None else x, y,  # the residual pointer is not read without one
-            s,  # fp32 scale per (image, channel)
-            n_, c, p,  # the (n, c, p) view, one image per n
+            s,  # fp32 scale per (image, channel): written here when fused, else read
+            hidden, w2, b2,  # the hidden layer and the second layer (fused only)
+            n_, c, p, r_, *w2_strides,  # the (n, c, p) view, one image per n; hidden units; w2's strides
             *x_strides, *res_strides, *y_strides,
-            HAS_RES=residual is not None, RELU=relu)
+            HAS_RES=residual is not None, RELU=relu, EXCITE=fused)
     return y, ws, s
+
+
+def _excite_forward(ws, hidden, s, w1, b1, w2, b2, chunks: int, hw: int):
+    """The excitation on the tensor cores, once per image: the hidden layer (fp32 [N, R]) from the
+    squeeze's partials ``ws``, then the scale ``s`` (fp32 [N, C])."""
+    n, _, c = ws.shape
+    r_ = w1.shape[0]
+    device = ws.device
+    cfg = _excite_forward_config(c, r_)
+    hidden_tiles = (_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["BLOCK_R"]))
+    c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_tiles[0] * hidden_tiles[1], device)
+    slices = _common.cdiv(c, c_split)
+    arrived = _common.arrival_counters(device, hidden_tiles[0] * hidden_tiles[1])
+    _se_excite_kernel[(*hidden_tiles, slices)](
+        ws, w1, b1,  # the squeeze's partials; the first layer's parameters
+        hidden,  # output: fp32 hidden layer per (image, hidden unit)
+        # workspace: each channel slice's sums (not touched, so none allocated, without a split)
+        _common.empty((slices, n, r_), torch.float32, device) if slices > 1 else hidden,
+        arrived,  # int32 per tile, zero between launches
+        n, c, r_, chunks, c_split, 1.0 / hw,  # images, inputs (channels), outputs (hidden units),
+        w1.stride(0), w1.stride(1),  # chunks, channels a slice, 1/(H*W); w1's strides
+        BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False, SPLIT=slices > 1,
+        num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
+    _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]), 1)](
+        hidden, w2, b2,  # the hidden layer; the second layer's parameters
+        s,  # output: fp32 scale per (image, channel)
+        s, arrived,  # no split: no workspace or counter is touched
+        n, r_, c, 1, r_, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, one slice,
+        w2.stride(0), w2.stride(1),  # no scaling; w2's strides
+        BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True, SPLIT=False,
+        num_warps=EXCITE_WARPS)
 
 
 def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
@@ -805,11 +894,18 @@ def compile_cases():
     cases = []
     for dtype in _common.DTYPES:
         for layout, (n_, p, s) in layouts.items():
-            cases.append(Case(_se_squeeze_kernel, dtype, layout, dict(
-                X=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", values=s), NUM_CHUNKS=chunks)))
-            cases.append(Case(_se_scale_kernel, dtype, layout, dict(
-                X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), N=n_, C=c, P=p,
-                **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True)))
+            for fused in (False, True):  # the squeeze and the scale alone, and with the excitation
+                batch = FUSED_MAX_BATCH if fused else n_
+                excite = dict(R=c // 16, w1_stride_r=c, w1_stride_c=1)
+                cases.append(Case(_se_squeeze_kernel, dtype, layout + ("-fused" if fused else ""), dict(
+                    X=ptr(dtype), WS=ptr(torch.float32), N=batch, C=c, P=p, **strides("x", values=s),
+                    NUM_CHUNKS=chunks, W1=ptr(dtype), B1=ptr(dtype), ZP=ptr(torch.float32), H=ptr(torch.float32),
+                    ARRIVED=ptr(torch.int32), inv_hw=1.0 / hw, **excite, HIDDEN=fused,
+                    MAX_BLOCKS=triton.next_power_of_2(c // 16))))
+                cases.append(Case(_se_scale_kernel, dtype, layout + ("-fused" if fused else ""), dict(
+                    X=ptr(dtype), RES=ptr(dtype), Y=ptr(dtype), S=ptr(torch.float32), H=ptr(torch.float32),
+                    W2=ptr(dtype), B2=ptr(dtype), N=batch, C=c, P=p, R=c // 16, w2_stride_c=c // 16, w2_stride_r=1,
+                    **strides("x", "res", "y", values=s), HAS_RES=True, RELU=True, EXCITE=fused)))
             # with residual and ReLU: the reduce writes g = d(res), the dx kernel reads it back
             cases.append(Case(_se_bwd_reduce_kernel, dtype, layout, dict(
                 X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), G=ptr(dtype), WS=ptr(torch.float32), N=n_, C=c, P=p,

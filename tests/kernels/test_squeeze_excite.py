@@ -219,7 +219,8 @@ EXCITATION = [((1, 16, 2, 3), 4), ((7, 80, 3, 2), 4), ((17, 80, 1, 2), 5)]
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: _common.DTYPES[d])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_excitation_image_blocks(dtype, layout):
+def test_excitation_image_blocks(monkeypatch, dtype, layout):
+    monkeypatch.setattr(se_module, "FUSED_MAX_BATCH", 0)  # the tiles at every batch
     param_dtype = dtype if layout == "channels_last" else torch.float32
     for i, (shape, reduction) in enumerate(EXCITATION):
         run_case(shape, dtype, layout, reduction=reduction, residual=i != 1, relu=i != 0,
@@ -227,13 +228,39 @@ def test_excitation_image_blocks(dtype, layout):
 
 
 @pytest.mark.parametrize("param_dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def test_excitation_gpu_tiles(param_dtype):
+def test_excitation_gpu_tiles(monkeypatch, param_dtype):
     # the GPU excitation tiles: 80 channels are two blocks of 64 (the second ragged), R = 20 one
     # ragged block of 32, 7 and 17 images one and two tiles of 16
+    monkeypatch.setattr(se_module, "FUSED_MAX_BATCH", 0)
     with forced_config(0):
         for n in (7, 17):
             run_case((n, 80, 1, 2), torch.bfloat16, "channels_last", reduction=4, residual=True, relu=True,
                      param_dtype=param_dtype, seed=n)
+
+
+# Batches of at most FUSED_MAX_BATCH images: the forward in two launches (the squeeze's last
+# programs finish the hidden layer, the scale's programs compute s for their tiles), without the
+# excitation's kernels; above it, four. Batch 1 and 7 fused, 9 and 256 not. The arrival counters
+# (per (image, channel block), then per image) are back at zero.
+@pytest.mark.parametrize("n", [1, 7, 9, 256])
+def test_small_batches_fuse_the_excitation(monkeypatch, n):
+    launched = []
+    tensor_core_excitation = se_module._excite_forward
+    monkeypatch.setattr(se_module, "_excite_forward", lambda *a: launched.append(a) or tensor_core_excitation(*a))
+    shape = (n, 16, 1, 1) if n == 256 else (n, 48, 3, 2)
+    run_case(shape, torch.bfloat16, "channels_last", reduction=4, residual=True, relu=True, seed=n)
+    assert bool(launched) == (n > se_module.FUSED_MAX_BATCH) == (n > 8)
+    assert all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
+
+
+# The fused forward at the GPU tiles: the squeeze's channel blocks of 64, 16 and 256 (3, 10 and 1
+# blocks of C = 160, summed in block order; a power-of-two bound of 16 blocks), R = 40 (two steps
+# of 32 hidden units, the second ragged) in both the hidden layer and the scale's products.
+@pytest.mark.parametrize("index", range(3))
+def test_fused_excitation_at_every_config(index):
+    with forced_config(index):
+        run_case((7, 160, 2, 3), torch.float32, ("channels_last", "nchw")[index % 2], reduction=4, residual=index != 1,
+                 relu=True, seed=index)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
