@@ -73,7 +73,8 @@ def disassemble(cubin: bytes) -> list[dict]:
             pending = []
             target = _TARGET.search(m["rest"])
             instructions.append({"addr": addr, "op": m["op"], "operands": m["rest"].strip(), "line": line,
-                                 "target": target.group(1) if target else None})
+                                 "target": target.group(1) if target else None,
+                                 "pred": m["pred"].strip() if m["pred"] else None})
     for ins in instructions:
         if ins["target"] is not None:
             ins["target"] = labels.get(ins["target"])
@@ -123,6 +124,27 @@ def instruction_class(op: str) -> str:
     if head == "BAR":
         return "barrier"
     return "other"
+
+
+def last_arrival_tail(instructions: list[dict]) -> tuple[int, int] | None:
+    """Addresses ``(first, last)`` of the code only the last-arriving program runs
+    (``kernels._common.last_arrival``): after the arrival's global atomic (``ATOMG``), the first
+    predicated forward exit skips it. ``@P EXIT``: the tail runs to the next unpredicated ``EXIT``;
+    ``@P BRA``: up to the branch's target. None for a kernel without an arrival counter."""
+    atomic = next((i for i, ins in enumerate(instructions) if ins["op"].startswith("ATOMG")), None)
+    if atomic is None:
+        return None
+    for i in range(atomic + 1, len(instructions)):
+        ins = instructions[i]
+        if ins.get("pred") is None or i + 1 == len(instructions):
+            continue
+        first = instructions[i + 1]["addr"]
+        if ins["op"] == "EXIT":
+            last = next((e["addr"] for e in instructions[i + 1:] if e["op"] == "EXIT" and e.get("pred") is None), None)
+            return (first, last) if last is not None else None
+        if ins["op"].startswith("BRA") and ins["target"] is not None and ins["target"] > ins["addr"]:
+            return first, ins["target"] - 1
+    return None
 
 
 def loops(instructions: list[dict]) -> list[dict]:
@@ -354,7 +376,7 @@ class Binary:
         return out
 
 
-_CACHE_FORMAT = 2  # of the cached analysis: bumped when what is read from a binary changes
+_CACHE_FORMAT = 3  # of the cached analysis: bumped when what is read from a binary changes
 
 
 def _cache_key(src, arch: str, num_warps: int, num_stages: int, maxnreg: int | None) -> str:

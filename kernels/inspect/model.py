@@ -17,6 +17,9 @@ Per launch (``predict_launch``):
   per ``num_stages - 1`` iterations), and issues its own instructions at best one per
   ``DEPENDENT_ISSUE_CYCLES`` on its own or one per clock shared with the warps of its scheduler.
   A CTA's time is the longer of the two; the grid runs in ``ceil(CTAs / (SMs × resident))`` waves;
+* **tail**: the code only the last-arriving program of a split reduction runs (after the arrival
+  counter's atomic, :func:`binary.last_arrival_tail`) is one program's path after the waves, not
+  work of every program;
 * **Little's law**: bytes in flight per SM (resident warps × the bytes one warp loads per round)
   against bandwidth × latency ÷ SMs; when short, the memory floor is scaled up by the shortfall.
 
@@ -31,8 +34,8 @@ import math
 
 import numpy as np
 
-from .binary import (Binary, cache_lines, instruction_class, lanes_at, load_lanes, loop_trips, loops, mma_fmas,
-                     width_bits)
+from .binary import (Binary, cache_lines, instruction_class, lanes_at, last_arrival_tail, load_lanes, loop_trips,
+                     loops, mma_fmas, width_bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,16 +130,26 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
         lp["matched"] = lp["trips"] is not None
         if lp["trips"] is None:
             lp["trips"] = np.ones(programs, dtype=np.int64)  # a loop the TTIR does not explain runs once
-    nests: dict[tuple, list[dict]] = {}  # instructions by the loops around them
+    tail = last_arrival_tail(binary.instructions)
+    nests: dict[tuple, list[dict]] = {}  # instructions by the loops around them, and whether in the tail
     for ins in binary.instructions:
         nest = tuple(i for i, lp in enumerate(sass_loops) if lp["start"] <= ins["addr"] <= lp["end"])
-        nests.setdefault(nest, []).append(ins)
+        in_tail = tail is not None and tail[0] <= ins["addr"] <= tail[1]
+        nests.setdefault((nest, in_tail), []).append(ins)
     lanes = load_lanes(binary.ttgir)
     run = {"programs": programs, "per_warp_instructions": np.zeros(programs), "global_loads": {},
            "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {},
-           "barriers": 0.0, "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0}
-    for nest, instructions in nests.items():
+           "barriers": 0.0, "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0,
+           "tail_instructions": 0.0, "tail_rounds": 0.0}
+    for (nest, in_tail), instructions in nests.items():
         times = np.prod([sass_loops[i]["trips"] for i in nest], axis=0) if nest else np.ones(programs)
+        if in_tail:
+            # the last-arriving program's alone, after the others: its path, not the grid's work
+            trips = float(np.max(times))
+            loaded = sum(instruction_class(ins["op"]) in ("global_load", "async_copy", "tma") for ins in instructions)
+            run["tail_instructions"] += trips * len(instructions)
+            run["tail_rounds"] += trips if loaded else 0.0
+            continue
         run["per_warp_instructions"] += times * len(instructions)
         total = float(np.sum(times)) * binary.num_warps  # each instruction's warp-executions over the grid
         loaded, pipelined = 0, False
@@ -198,8 +211,12 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
         slots = arch.sms * resident
         waves = math.ceil(run["programs"] / slots)
         wave_s = float(np.mean(cta_s)) * waves  # programs of one launch take about the same time
+        # then the last-arriving program finishes alone (a split reduction's merge)
+        tail_s = (run["tail_rounds"] * arch.memory_latency_cycles
+                  + run["tail_instructions"] * DEPENDENT_ISSUE_CYCLES) / clock
+        wave_s += tail_s
     else:
-        waves, wave_s = 0, math.inf  # does not fit on an SM: cannot launch
+        waves, wave_s, tail_s = 0, math.inf, 0.0  # does not fit on an SM: cannot launch
     predicted_s = max(memory_s, littles_s, issue_s, l1_s, tensor_s, wave_s)
     loads = run["global_loads"]
     return {"registers": binary.registers, "spills": binary.spill_bytes,
@@ -216,4 +233,4 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
             "bytes_in_flight_per_sm": in_flight_per_sm, "bytes_in_flight_needed_per_sm": needed_per_sm,
             "memory_floor_ms": memory_s * 1e3, "issue_floor_ms": issue_s * 1e3, "l1_floor_ms": l1_s * 1e3,
             "tensor_floor_ms": tensor_s * 1e3,
-            "latency_bound_ms": littles_s * 1e3, "waves_ms": wave_s * 1e3, "predicted_ms": predicted_s * 1e3}
+            "latency_bound_ms": littles_s * 1e3, "waves_ms": wave_s * 1e3, "tail_ms": tail_s * 1e3, "predicted_ms": predicted_s * 1e3}

@@ -174,6 +174,41 @@ def test_hand_checked_kernel(inspected):
     assert hand["counts"]["global_stores"] == by_width("STG")
 
 
+def _sass(*lines: str) -> list[dict]:
+    """Instructions as ``binary.disassemble`` gives them, from ``"[@P0 ]OP[ -> target]"`` lines 16 bytes apart."""
+    out = []
+    for i, text in enumerate(lines):
+        pred, rest = text.split(" ", 1) if text.startswith("@") else (None, text)
+        op, _, target = rest.partition("->")
+        out.append({"addr": 16 * i, "op": op.strip(), "operands": "", "line": None, "pred": pred,
+                    "target": 16 * int(target) if target else None})
+    return out
+
+
+def test_last_arrival_tail_is_the_code_after_the_arrivals_exit():
+    from kernels.inspect.binary import last_arrival_tail
+    # one lane adds (the branch around the atomic comes before it); then @P EXIT: the tail runs to
+    # the next unpredicated EXIT (a helper after it is not in it)
+    assert last_arrival_tail(_sass("LDG.E", "@!P1 BRA -> 3", "ATOMG.E.ADD", "ISETP", "@P0 EXIT", "LDG.E", "STG.E",
+                                   "EXIT", "RET")) == (80, 112)
+    # @P BRA forward: up to the branch's target; a backward branch (a loop) before it is not an exit
+    assert last_arrival_tail(_sass("ATOMG.E.ADD", "@P2 BRA -> 0", "@P0 BRA -> 5", "LDG.E", "STG.E", "STG.E",
+                                   "EXIT")) == (48, 79)
+    assert last_arrival_tail(_sass("LDG.E", "@P0 EXIT", "STG.E", "EXIT")) is None  # no arrival counter
+
+
+def test_last_arrival_merge_is_one_programs_tail(inspected):
+    """bn_relu's statistics merge their chunks in the last program of a channel block: that code
+    is a tail after the grid's waves, not work of every program; kernels without a counter have none."""
+    launches = [l for op in OPS for _, l in _launches(inspected["rows"], op)]
+    tails: dict[str, set] = {}
+    for launch in launches:
+        tails.setdefault(launch["kernel"], set()).add(launch["tail_ms"] > 0)
+    assert tails["_bn_stats_kernel"] == {True} and True in tails["_se_excite_kernel"]
+    assert tails["_bn_apply_kernel"] == tails["_lrn_fwd_kernel"] == tails["_packed_conv_kernel"] == {False}
+    assert all(l["tail_ms"] <= l["waves_ms"] for l in launches)
+
+
 def test_a_configs_register_cap_is_compiled_in(inspected):
     capped = inspected["hand"]["capped"]
     assert capped["registers"] <= capped["maxnreg"] < inspected["hand"]["registers"]
