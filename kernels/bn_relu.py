@@ -336,17 +336,18 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, ws_stride, COEF, BCOEF, DW, DB, C, count
 def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c, x_stride_p,
                       y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
                       dx_stride_n, dx_stride_c, dx_stride_p, dres_stride_n, dres_stride_c, dres_stride_p,
-                      RELU: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
+                      RELU: tl.constexpr, HAS_DX: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
                       BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
-    """dx = A * g - K2 - (x - mean) * K3 and d(res) = g, g = dy * (y > 0), on the pixel tiles
-    program_id(0), program_id(0) + programs, ... of channel block program_id(1), the per-channel
-    coefficients loaded once per program."""
+    """dx = A * g - K2 - (x - mean) * K3 (HAS_DX) and d(res) = g (HAS_DRES), g = dy * (y > 0), on
+    the pixel tiles program_id(0), program_id(0) + programs, ... of channel block program_id(1),
+    the per-channel coefficients loaded once per program."""
     c, cmask = _common.channel_block(C, BLOCK_C)
-    a = tl.load(BCOEF + C + c, mask=cmask, other=0.0)[None, :]
-    if TRAINING:
-        mean = tl.load(BCOEF + c, mask=cmask, other=0.0)[None, :]
-        k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
-        k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
+    if HAS_DX:
+        a = tl.load(BCOEF + C + c, mask=cmask, other=0.0)[None, :]
+        if TRAINING:
+            mean = tl.load(BCOEF + c, mask=cmask, other=0.0)[None, :]
+            k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
+            k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
     for tile in range(tl.program_id(0), N * tl.cdiv(P, BLOCK_P), tl.num_programs(0)):
         n, p0, rows, _ = _common.pixel_block(tile, P, BLOCK_P)
         mask = (rows[:, None] < P - p0) & cmask[None, :]  # program_tile's form of the mask
@@ -356,13 +357,14 @@ def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c
             y = tl.load(_common.tile_ptrs(Y, n, p0, rows, c, y_stride_n, y_stride_c, y_stride_p), mask=mask,
                         other=0.0)
             g = tl.where(y <= 0.0, 0.0, g)
-        dx = a * g
-        if TRAINING:
-            x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
-                        other=0.0).to(tl.float32)
-            dx = dx - k2 - (x - mean) * k3
-        tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
-                 dx.to(DX.dtype.element_ty), mask=mask)
+        if HAS_DX:
+            dx = a * g
+            if TRAINING:
+                x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
+                            other=0.0).to(tl.float32)
+                dx = dx - k2 - (x - mean) * k3
+            tl.store(_common.tile_ptrs(DX, n, p0, rows, c, dx_stride_n, dx_stride_c, dx_stride_p),
+                     dx.to(DX.dtype.element_ty), mask=mask)
         if HAS_DRES:
             tl.store(_common.tile_ptrs(DRES, n, p0, rows, c, dres_stride_n, dres_stride_c, dres_stride_p),
                      g.to(DRES.dtype.element_ty), mask=mask)
@@ -471,11 +473,12 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
     n, c, h, w = x.shape
     device = x.device
     dy = _common.mergeable(dy)
-    with_partials = need_dw or need_db or (training and (need_dx or need_dr))
+    with_partials = need_dw or need_db or (training and need_dx)
     # Where the reduce runs and d(res) is wanted, the reduce writes d(res) = g, and the dx kernel
     # reads g (1T) instead of dy and y (2T) and does not write it again: 7T with residual, not 8T.
+    # d(res) alone needs no statistics and no coefficients: the dx kernel writes g alone (3T).
     g_by_reduce = with_partials and need_dr and x.numel() > 0
-    dx = _common.empty_like(x) if (need_dx or (need_dr and not g_by_reduce)) else None
+    dx = _common.empty_like(x) if need_dx else None
     dr = _common.empty_like(x) if need_dr else None
     param_dtype = weight.dtype if weight is not None else torch.float32
     dw = _common.empty((c,), param_dtype, device)
@@ -501,25 +504,27 @@ def _backward(x, y, coef, dy, weight, *, training, relu, need_dx, need_dw, need_
             ws, chunks, ws_stride = split.ws, split.chunks, split.stride
         else:
             ws, chunks, ws_stride = bcoef, 1, 0  # not read
-        _bn_bwd_fold_kernel[_fold_grid(c)](
-            ws, chunks, ws_stride,  # the reduction's partials (not read without them)
-            coef, bcoef,  # the forward's coefficients; output: the dx kernel's
-            dw, db,  # gradients of gamma and beta
-            c, float(max(n * h * w, 1)),  # values per channel, for the batch means
-            HAS_PARTIALS=with_partials, TRAINING=training,
-            BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
+        if need_dx or need_dw or need_db:
+            _bn_bwd_fold_kernel[_fold_grid(c)](
+                ws, chunks, ws_stride,  # the reduction's partials (not read without them)
+                coef, bcoef,  # the forward's coefficients; output: the dx kernel's
+                dw, db,  # gradients of gamma and beta
+                c, float(max(n * h * w, 1)),  # values per channel, for the batch means
+                HAS_PARTIALS=with_partials, TRAINING=training,
+                BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C, num_warps=FOLD_WARPS)
         if g_by_reduce:  # dx from g as written: no mask, no second write of d(res)
             (mask_source, g), g_strides, mask = (dr, dr), (dres_strides, dres_strides), False
         else:
             (mask_source, g), g_strides, mask = (ys, dy), (y_strides, dy_strides), relu
-        if dx is not None and x.numel():
+        write_dr = dr is not None and not g_by_reduce
+        if (dx is not None or write_dr) and x.numel():
             _bn_bwd_dx_kernel[_tile_grid(n_, p, c, device)](
                 x, mask_source, g,  # y for the ReLU mask (not read without it); g: dy, or d(res) as written
-                dx, dr if dr is not None else dx,  # outputs; d(residual) is not written without one
-                bcoef,  # fp32 [mean, A, A * mean(g), A * invstd * mean(g * x_hat)] per channel
+                dx if dx is not None else dr, dr if dr is not None else dx,  # outputs: only those asked are written
+                bcoef,  # fp32 [mean, A, A * mean(g), A * invstd * mean(g * x_hat)] per channel (dx only)
                 n_, c, p,  # the (n, c, p) view
                 *x_strides, *g_strides[0], *g_strides[1], *dx_strides, *dres_strides,
-                RELU=mask, HAS_DRES=dr is not None and not g_by_reduce, TRAINING=training)
+                RELU=mask, HAS_DX=dx is not None, HAS_DRES=write_dr, TRAINING=training)
     return (dx if need_dx else None, dw if need_dw else None, db if need_db else None, dr)
 
 
@@ -690,7 +695,7 @@ def compile_cases():
                 cases.append(Case(_bn_bwd_dx_kernel, dtype, layout + ("-res" if residual else ""), dict(
                     X=ptr(dtype), Y=ptr(dtype), DY=ptr(dtype), DX=ptr(dtype), DRES=ptr(dtype),
                     BCOEF=ptr(torch.float32), N=n_, C=c, P=p, **strides("x", "y", "dy", "dx", "dres", values=s),
-                    RELU=not residual, HAS_DRES=False, TRAINING=True)))
+                    RELU=not residual, HAS_DX=True, HAS_DRES=False, TRAINING=True)))
         # The backward's fold sees the parameters' dtype (fp32 under autocast; the model's dtype
         # after model.to(dtype)), never the activation's.
         fold = dict(BLOCK_K=FOLD_BLOCK_K, BLOCK_C=FOLD_BLOCK_C)
