@@ -397,22 +397,39 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_
 
 # --- launchers ------------------------------------------------------------------------------------
 
+def _band_programs(n: int, w_out: int, channels: int) -> int:
+    """Programs of one band of :func:`_depthwise_rows_kernel` over the batch at its smallest tile
+    (16 columns, 32 channels)."""
+    return n * _common.cdiv(w_out, 16) * _common.cdiv(channels, 32)
+
+
 def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: torch.device) -> int:
     """Output rows a program of :func:`_depthwise_rows_kernel` owns: the fewest bands that still give
-    about eight programs per SM at its smallest tile (16 columns, 32 channels), and at least
-    four rows a band per open row (each band re-reads ``kh - 1`` input rows and runs its first and
-    last ``kh - 1`` steps partly for rows outside it)."""
-    per_band = n * _common.cdiv(w_out, 16) * _common.cdiv(channels, 32)
+    about eight programs per SM at its smallest tile, and at least four rows a band per open row
+    (each band re-reads ``kh - 1`` input rows and runs its first and last ``kh - 1`` steps partly for
+    rows outside it)."""
+    per_band = _band_programs(n, w_out, channels)
     bands = max(1, min(_common.cdiv(8 * _common.num_sms(device), per_band), h_out // (4 * kh)))
     return _common.cdiv(h_out, bands)
 
 
-def by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int], mult: int) -> bool:
+# On maps of 4 to 8 rows per open row (3x3 at 14x14) one band holds the map, and the rows kernel
+# wins only with enough programs to fill the GPU: predicted (the kernel inspector, sm_90a, bf16,
+# 3x3 at 14x14, C=256) batch 128, 7.8 programs per SM: tiles 11.0 us, rows 12.1; batch 192, 11.6
+# per SM: 16.6 and 12.1; batch 256, 15.5 per SM: 22.1 and 18.1.
+ROWS_SMALL_MAP_PROGRAMS_PER_SM = 10
+
+
+def by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int], mult: int,
+            programs_per_sm: float) -> bool:
     """Whether :func:`_depthwise_rows_kernel` computes this stencil: row stride and dilation 1,
-    weights that fit in registers, and a map of at least eight rows per open row. On smaller maps
-    its bands are short or few, and the tiles were predicted faster (the kernel inspector, 3x3 at
-    14x14 and 7x7, batches 64 and 256)."""
-    return steps[0] == 1 and dil[0] == 1 and taps[0] * taps[1] * mult <= ROWS_TAPS and h_out >= 8 * taps[0]
+    weights that fit in registers, and a map of at least eight rows per open row, or of four with
+    ``programs_per_sm`` (of one band over the batch) at least ``ROWS_SMALL_MAP_PROGRAMS_PER_SM``.
+    On smaller maps, or with fewer programs, its bands are short or few, and the tiles were
+    predicted faster (the kernel inspector, 3x3 at 14x14 and 7x7, batches 32 to 256)."""
+    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] * mult > ROWS_TAPS:
+        return False
+    return h_out >= 8 * taps[0] or (h_out >= 4 * taps[0] and programs_per_sm >= ROWS_SMALL_MAP_PROGRAMS_PER_SM)
 
 
 def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, off, steps, taps, dil, w_off, w_steps):
@@ -425,7 +442,8 @@ def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, of
     weights = dict(off_h=off[0], off_w=off[1],  # input row/column of output (0, 0) at tap (0, 0)
                    w_off=w_off, swt_h=w_steps[0], swt_w=w_steps[1])  # tap (t, u): w_off + t*swt_h + u*swt_w
     strides = {**stride_args("si", inp), **stride_args("so", out)}
-    if by_rows(h_out, taps, steps, dil, mult):
+    programs_per_sm = _band_programs(inp.shape[0], w_out, channels) / _common.num_sms(inp.device)
+    if by_rows(h_out, taps, steps, dil, mult, programs_per_sm):
         rows = band_rows(inp.shape[0], h_out, w_out, channels, taps[0], inp.device)
         grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, rows), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                              _common.cdiv(channels, meta["BC"]))

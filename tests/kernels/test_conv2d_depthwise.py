@@ -49,8 +49,8 @@ def test_rows_bands(rows, kernel, c_out, stride, dilation, monkeypatch):
     padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
     x, w, dy, geo = _operands((2, 5, 25, 9), c_out, kernel, stride, padding, dilation)
     mult = c_out // 5
-    assert depthwise.by_rows(geo.h_out, (kh, kw), geo.stride, geo.dilation, 1)
-    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult) or geo.stride != (1, 1)
+    assert depthwise.by_rows(geo.h_out, (kh, kw), geo.stride, geo.dilation, 1, 0)
+    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult, 0) or geo.stride != (1, 1)
     with _common.poison_outputs():
         y = depthwise.forward(x, w, None, geo)
     check("y", y, F.conv2d(x.cpu().to(F64), w.cpu().to(F64), None, stride, padding, dilation, 5), TOL)
@@ -65,21 +65,51 @@ def test_rows_bands(rows, kernel, c_out, stride, dilation, monkeypatch):
 def test_rows_end_to_end(dtype, layout):
     """The public function with a 3x3 on a 24-row map, bias and every gradient, in the half
     dtypes and both layouts: the forward and the input gradient by rows."""
-    assert depthwise.by_rows(24, (3, 3), (1, 1), (1, 1), 1)
+    assert depthwise.by_rows(24, (3, 3), (1, 1), (1, 1), 1, 0)
     run_case((2, 8, 24, 10), 8, 3, groups=8, padding=1, dtype=dtype, layout=layout)
 
 
-@pytest.mark.parametrize("h_out,taps,steps,dil,mult,expected", [
-    (56, (3, 3), (1, 1), (1, 1), 1, True),
-    (24, (3, 3), (1, 2), (1, 2), 1, True),  # column stride and dilation are the columns' business
-    (23, (3, 3), (1, 1), (1, 1), 1, False),  # under eight rows per open row: the tiles
-    (56, (3, 3), (2, 2), (1, 1), 1, False),  # row stride 2: the tiles
-    (56, (3, 3), (1, 1), (2, 2), 1, False),  # row dilation 2: the tiles
-    (56, (5, 5), (1, 1), (1, 1), 1, False),  # 25 taps: weights too many to hold
-    (56, (3, 3), (1, 1), (1, 1), 2, False),  # 9 taps x 2 input channels
+@pytest.mark.parametrize("h_out,taps,steps,dil,mult,programs_per_sm,expected", [
+    (56, (3, 3), (1, 1), (1, 1), 1, 1, True),
+    (24, (3, 3), (1, 2), (1, 2), 1, 1, True),  # column stride and dilation are the columns' business
+    (23, (3, 3), (1, 1), (1, 1), 1, 9.9, False),  # under eight rows per open row, few programs: the tiles
+    (14, (3, 3), (1, 1), (1, 1), 1, 10, True),  # four or more, and programs enough to fill the GPU
+    (11, (3, 3), (1, 1), (1, 1), 1, 100, False),  # under four rows per open row: the tiles at any batch
+    (56, (3, 3), (2, 2), (1, 1), 1, 100, False),  # row stride 2: the tiles
+    (56, (3, 3), (1, 1), (2, 2), 1, 100, False),  # row dilation 2: the tiles
+    (56, (5, 5), (1, 1), (1, 1), 1, 100, False),  # 25 taps: weights too many to hold
+    (56, (3, 3), (1, 1), (1, 1), 2, 100, False),  # 9 taps x 2 input channels
 ])
-def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, expected):
-    assert depthwise.by_rows(h_out, taps, steps, dil, mult) is expected
+def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, programs_per_sm, expected):
+    assert depthwise.by_rows(h_out, taps, steps, dil, mult, programs_per_sm) is expected
+
+
+def test_rows_on_a_small_map_when_the_batch_fills_the_gpu(monkeypatch):
+    """A 3x3 on a 14-row map goes by rows when one band's programs fill the GPU (here one
+    program for each of the interpreter's 4 "SMs": 4 images, one program of 16 columns and 32
+    channels each), else by tiles."""
+    monkeypatch.setattr(depthwise, "ROWS_SMALL_MAP_PROGRAMS_PER_SM", 1)
+    launched = []
+    for name in ("_depthwise_rows_kernel", "_depthwise_stencil_kernel"):
+        kernel = getattr(depthwise, name)
+        monkeypatch.setattr(depthwise, name, _Recorded(kernel, name, launched))
+    for n, expected in ((4, "_depthwise_rows_kernel"), (3, "_depthwise_stencil_kernel")):
+        launched.clear()
+        x, w, _, geo = _operands((n, 8, 14, 14), 8, (3, 3), 1, 1, 1)
+        y = depthwise.forward(x, w, None, geo)
+        assert launched == [expected]
+        check("y", y, F.conv2d(x.cpu().to(F64), w.cpu().to(F64), None, 1, 1, 1, 8), TOL)
+
+
+class _Recorded:
+    """A kernel whose launches are recorded by name."""
+
+    def __init__(self, kernel, name: str, launched: list):
+        self.kernel, self.name, self.launched = kernel, name, launched
+
+    def __getitem__(self, grid):
+        self.launched.append(self.name)
+        return self.kernel[grid]
 
 
 # --- the input gradient's phases ---------------------------------------------------------------
