@@ -131,8 +131,11 @@ EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
 # BLOCK_R] broadcast products), tl.dot tiles from it. The "hidden" kernel's loop over the
-# channels is split into slices among programs (about two per SM; the last of a block merges
-# them), steps of 64 channels with 4 warps (4 CTAs per SM). The "params" kernel's programs own
+# channels is split into slices among programs (HIDDEN_PER_SM per SM; the last of a block merges
+# them, HIDDEN_MERGE slices a trip, where two a trip made the merge most of the kernel): in the
+# matrix-vector form 8 per SM, 32 slices of [1, 32] a trip (predicted at C=2048, 7x7, sm_90a,
+# bf16: batch 1, 18.4 -> 3.2 us; batch 8, 12.2 -> 3.6); in the tl.dot form 2 per SM, 8 slices of
+# [16, 64] a trip (batch 64: 10.5 -> 6.8 us), steps of 64 channels with 4 warps. The "params" kernel's programs own
 # [16 channels, 32 hidden units] each and loop over the whole batch: where they are fewer than
 # the SMs (C * R small) each takes 128 images a trip with 8 warps and 3 stages (fewer, longer
 # trips), where they are many, 64 images with 4 warps and 2 stages (5 CTAs per SM, one wave at
@@ -146,13 +149,20 @@ MM_MIN_BATCH = 16
 # tile: at batch 8, C=2048, R=128 and 7x7, 256 tiles read 4 MB of w2, where x is 1.6 MB). Above it
 # the hidden layer and s are computed once per image on the tensor cores, in their own launches.
 FUSED_MAX_BATCH = 8
-HIDDEN_BLOCK_R = tl.constexpr(32)  # hidden units a step of the fused kernels' products
-EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, HIDDEN_BLOCK_R=32, BLOCK_K=32, DOT=False)
-EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, HIDDEN_BLOCK_R=64, BLOCK_K=64, DOT=True)
+FUSED_BLOCK_R = tl.constexpr(32)  # hidden units a step of the fused kernels' products
+EXCITE_MV = dict(BLOCK_N=1, BLOCK_C=32, BLOCK_R=32, HIDDEN_BLOCK_R=32, BLOCK_K=32, DOT=False, HIDDEN_MERGE=32,
+                 HIDDEN_PER_SM=8)
+EXCITE_MM = dict(BLOCK_N=16, BLOCK_C=16, BLOCK_R=32, HIDDEN_BLOCK_R=64, BLOCK_K=64, DOT=True,
+                 HIDDEN_MERGE=8, HIDDEN_PER_SM=2)
 EXCITE_WARPS = 4
 BWD_HIDDEN_OPTIONS = {False: dict(num_warps=4), True: dict(num_warps=4, num_stages=3)}
 BWD_HIDDEN_FP32_WEIGHTS = dict(num_warps=8, num_stages=3)  # 3xTF32's six products: 4 warps spill on sm_90a
 PARAMS_MV = dict(num_warps=4)
+# The params kernel's images a trip in the matrix-vector form: 4 ([32, 4, 32] broadcast products,
+# 72 registers, sm_90a) where one image a trip spent a memory round per image and chunk: predicted
+# at batch 8, sm_90a, bf16: 32.2 -> 9.0 us at 56x56 (C=256), 9.1 -> 4.2 at 7x7 (C=2048); 8 images
+# take 128 registers and gain little more.
+PARAMS_MV_IMAGES = 4
 PARAMS_FEW = dict(BLOCK_N=128, num_warps=8, num_stages=3)  # fewer programs than SMs
 PARAMS_MANY = dict(BLOCK_N=64, num_warps=4, num_stages=2)
 # Under the interpreter (cost per program and per op, hardly per element) all channels, hidden
@@ -193,8 +203,8 @@ def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_C
             for k in range(0, NUM_CHUNKS):  # in chunk order, as the excitation kernels sum them
                 m += tl.load(WS + (n * NUM_CHUNKS + k) * C + c, mask=cmask, other=0.0, cache_modifier=".cg")
             m = m * inv_hw
-            for r0 in range(0, R, HIDDEN_BLOCK_R):
-                r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+            for r0 in range(0, R, FUSED_BLOCK_R):
+                r = r0 + tl.arange(0, FUSED_BLOCK_R)
                 w = tl.load(W1 + r[:, None] * w1_stride_r + c[None, :] * w1_stride_c,
                             mask=(r < R)[:, None] & cmask[None, :], other=0.0)
                 tl.store(ZP + block * R + r, tl.sum(w.to(tl.float32) * m[None, :], axis=1), mask=r < R)
@@ -202,8 +212,8 @@ def _se_squeeze_kernel(X, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p, NUM_C
             image = N * blocks + n  # the image's counter, after the blocks'
             if _common.last_arrival(ARRIVED, image, blocks):  # every block's share of image n is in ZP
                 b = tl.arange(0, MAX_BLOCKS)
-                for r0 in range(0, R, HIDDEN_BLOCK_R):
-                    r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+                for r0 in range(0, R, FUSED_BLOCK_R):
+                    r = r0 + tl.arange(0, FUSED_BLOCK_R)
                     shares = tl.load(ZP + (n * blocks + b[:, None]) * R + r[None, :],
                                      mask=(b < blocks)[:, None] & (r < R)[None, :], other=0.0, cache_modifier=".cg")
                     z = tl.sum(shares, axis=0) + tl.load(B1 + r, mask=r < R, other=0.0).to(tl.float32)
@@ -334,13 +344,15 @@ def _chunk_sums(WS, DWS, n, k, K, NUM_CHUNKS, mask):
 def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, ZP, H, DZ1, ARRIVED, N, C, R, NUM_CHUNKS, C_SPLIT, inv_hw,
                                  w1_stride_r, w1_stride_c, w2_stride_c, w2_stride_r,
                                  BLOCK_N: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
-                                 DOT: tl.constexpr):
+                                 DOT: tl.constexpr, MERGE: tl.constexpr):
     """Per [BLOCK_N images, BLOCK_R hidden units] and slice of C_SPLIT channels (grid axis 2, one
     slice per program): the slice's share of ``w1 m`` and of ``w2^T dz2`` (dz2 = d(s) * s * (1 - s),
     d(s) the sum over the chunks of DWS), stored in ZP (fp32 ``[slices, 2, N, R]``). The slices of
     a block split the long loop over the channels among programs; the last to finish
-    (:func:`_common.last_arrival`, one counter per block) sums them in slice order, adds b1 and
-    writes H = relu(z1) and DZ1 = (w2^T dz2) * (z1 > 0), fp32 [N, R] each."""
+    (:func:`_common.last_arrival`, one counter per block) sums them, MERGE slices a trip (one
+    ``[MERGE, BLOCK_N, BLOCK_R]`` load per plane, summed over the slices, then the trips in order:
+    the same sums whichever program is last), adds b1 and writes H = relu(z1) and
+    DZ1 = (w2^T dz2) * (z1 > 0), fp32 [N, R] each."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     r = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
@@ -369,17 +381,14 @@ def _se_excite_bwd_hidden_kernel(WS, DWS, S, W1, B1, W2, ZP, H, DZ1, ARRIVED, N,
     if _common.last_arrival(ARRIVED, block, slices):  # every slice of this block is in ZP
         z = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
         dh = tl.zeros([BLOCK_N, BLOCK_R], dtype=tl.float32)
-        # two slices a trip, all four loads in flight before the sums, which keep slice order
-        # (the same sums whichever program is last)
-        for j in range(0, slices, 2):
-            zp = ZP + (j * 2 * N + n[:, None]) * R + r[None, :]
-            second = omask & (j + 1 < slices)
-            z_a = tl.load(zp, mask=omask, other=0.0, cache_modifier=".cg")
-            dh_a = tl.load(zp + N * R, mask=omask, other=0.0, cache_modifier=".cg")
-            z_b = tl.load(zp + 2 * N * R, mask=second, other=0.0, cache_modifier=".cg")
-            dh_b = tl.load(zp + 3 * N * R, mask=second, other=0.0, cache_modifier=".cg")
-            z = z + z_a + z_b
-            dh = dh + dh_a + dh_b
+        j = tl.arange(0, MERGE)
+        for j0 in range(0, slices, MERGE):
+            shares = ZP + (((j0 + j) * 2 * N)[:, None, None] + n[None, :, None]) * R + r[None, None, :]
+            mask = (j0 + j < slices)[:, None, None] & omask[None, :, :]
+            z_j = tl.load(shares, mask=mask, other=0.0, cache_modifier=".cg")  # both planes in flight
+            dh_j = tl.load(shares + N * R, mask=mask, other=0.0, cache_modifier=".cg")
+            z += tl.sum(z_j, axis=0)
+            dh += tl.sum(dh_j, axis=0)
         z += tl.load(B1 + r, mask=rmask, other=0.0).to(tl.float32)[None, :]
         tl.store(H + n[:, None] * R + r[None, :], tl.where(z > 0.0, z, 0.0), mask=omask)
         tl.store(DZ1 + n[:, None] * R + r[None, :], tl.where(z > 0.0, dh, 0.0), mask=omask)
@@ -454,8 +463,8 @@ def _se_scale_kernel(X, RES, Y, S, H, W2, B2, N, C, P, R, w2_stride_c, w2_stride
     n, p0, rows, c, cmask, mask = _common.program_tile(P, C, BLOCK_P, BLOCK_C)
     if EXCITE:
         z = tl.load(B2 + c, mask=cmask, other=0.0).to(tl.float32)
-        for r0 in range(0, R, HIDDEN_BLOCK_R):
-            r = r0 + tl.arange(0, HIDDEN_BLOCK_R)
+        for r0 in range(0, R, FUSED_BLOCK_R):
+            r = r0 + tl.arange(0, FUSED_BLOCK_R)
             h = tl.load(H + n * R + r, mask=r < R, other=0.0)
             w = tl.load(W2 + c[None, :] * w2_stride_c + r[:, None] * w2_stride_r,
                         mask=(r < R)[:, None] & cmask[None, :], other=0.0)
@@ -572,12 +581,15 @@ def _excite_config(n: int, c: int, r: int) -> dict:
     return cfg
 
 
-def _backward_configs(cfg: dict, params_programs: int, sms: int, weight_dtype: torch.dtype):
-    """(hidden kernel's meta-parameters and options, params kernel's) of an _excite_config, the
-    params kernel's by how many programs it has (``params_programs``) against ``sms``."""
-    hidden = {"BLOCK_R": cfg["HIDDEN_BLOCK_R"], **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_K", "DOT")}}
+def _backward_configs(cfg: dict, n: int, params_programs: int, sms: int, weight_dtype: torch.dtype):
+    """(hidden kernel's meta-parameters and options, params kernel's) of an _excite_config for
+    ``n`` images, the params kernel's by how many programs it has (``params_programs``) against
+    ``sms``."""
+    hidden = {"BLOCK_R": cfg["HIDDEN_BLOCK_R"], "MERGE": cfg["HIDDEN_MERGE"],
+              **{k: cfg[k] for k in ("BLOCK_N", "BLOCK_K", "DOT")}}
     if not cfg["DOT"]:
-        params = {**PARAMS_MV, "BLOCK_N": cfg["BLOCK_N"]}  # the hidden kernel's images per program
+        # images a trip: up to PARAMS_MV_IMAGES (the interpreter's whole-batch tile, if larger)
+        params = {**PARAMS_MV, "BLOCK_N": max(cfg["BLOCK_N"], min(triton.next_power_of_2(n), PARAMS_MV_IMAGES))}
     else:
         params = PARAMS_FEW if params_programs <= sms else PARAMS_MANY
     options = {k: v for k, v in params.items() if k.startswith("num_")}
@@ -673,7 +685,7 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     cfg = _excite_config(n, c, r_)
     r_blocks = _common.cdiv(r_, cfg["BLOCK_R"])
     params_grid = (_common.cdiv(c, cfg["BLOCK_C"]), r_blocks)
-    (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, params_grid[0] * params_grid[1],
+    (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, n, params_grid[0] * params_grid[1],
                                                           _common.num_sms(device), w1.dtype)
     h = _common.empty((n, r_), torch.float32, device)
     dz1 = _common.empty((n, r_), torch.float32, device)
@@ -685,7 +697,7 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     if n == 0:
         return dm, dw1.zero_(), db1.zero_(), dw2.zero_(), db2.zero_()
     hidden_blocks = (_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(r_, cfg["HIDDEN_BLOCK_R"]))
-    c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_blocks[0] * hidden_blocks[1], device)
+    c_split = _channel_slice(c, cfg["BLOCK_K"], hidden_blocks[0] * hidden_blocks[1], device, cfg["HIDDEN_PER_SM"])
     slices = _common.cdiv(c, c_split)
     zp = _common.empty((slices, 2, n, r_), torch.float32, device)
     _se_excite_bwd_hidden_kernel[(*hidden_blocks, slices)](
@@ -708,13 +720,13 @@ def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
     return dm, dw1, db1, dw2, db2
 
 
-def _channel_slice(c: int, block_k: int, blocks: int, device) -> int:
+def _channel_slice(c: int, block_k: int, blocks: int, device, per_sm: int = 2) -> int:
     """Channels per program of a hidden-layer kernel (the forward's, the backward's): its ``blocks``
     (image, hidden-unit) blocks split the loop over the channels into slices of whole ``block_k``
-    steps until there are about two programs per SM (the interpreter: a slice per step, so small
-    tests merge several)."""
+    steps until there are about ``per_sm`` programs per SM (the interpreter: a slice per step, so
+    small tests merge several)."""
     steps = _common.cdiv(c, block_k)
-    slices = steps if _common.INTERPRET else max(1, min(steps, _common.cdiv(2 * _common.num_sms(device), blocks)))
+    slices = steps if _common.INTERPRET else max(1, min(steps, _common.cdiv(per_sm * _common.num_sms(device), blocks)))
     return _common.cdiv(steps, slices) * block_k
 
 
@@ -930,7 +942,7 @@ def compile_cases():
             NUM_CHUNKS=1, K_SPLIT=128, scale=1.0, w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"],
             BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"], SIGMOID=True, SPLIT=False), num_warps=EXCITE_WARPS))
         for layout, cfg, params_programs in (("-", EXCITE_MM, 512), ("few", EXCITE_MM, 16), ("mv", EXCITE_MV, 256)):
-            (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, params_programs, 132, dtype)
+            (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, n, params_programs, 132, dtype)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(
                 WS=f32, DWS=f32, S=f32, W1=ptr(dtype), B1=ptr(dtype), W2=ptr(dtype), ZP=f32, H=f32, DZ1=f32,
                 ARRIVED=ptr(torch.int32), **small, C_SPLIT=512, **w1_strides, **w2_strides, **cfg_h), **opts_h))

@@ -203,6 +203,16 @@ def test_excitation_splits(shape, reduction):
     assert _common._ARRIVALS and all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
 
 
+@pytest.mark.parametrize("merge", [2, 32])
+def test_backward_hidden_merges_slices_in_trips(monkeypatch, merge):
+    # the matrix-vector backward's hidden kernel at the GPU config (steps of 32 channels: 5 slices
+    # at C = 132): merged 2 slices a trip (three trips, the last ragged) and 32 (one, mostly masked)
+    monkeypatch.setitem(se_module.EXCITE_MV, "HIDDEN_MERGE", merge)
+    with forced_config(1):
+        run_case((2, 132, 1, 2), torch.float32, "nchw", reduction=4, residual=False, relu=True, seed=merge)
+    assert all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
+
+
 def test_mm_excitation_at_small_batch(monkeypatch):
     # the tl.dot form at batch 2 (most of its 16-image tile masked), in bf16 and fp16
     monkeypatch.setattr(se_module, "MM_MIN_BATCH", 1)
