@@ -43,7 +43,7 @@ so their time is latency, and both are cut into enough programs to fill the GPU:
 * "hidden": z1, h and dz1 per block of images and hidden units, both products in one loop over
   the channels. The loop is split into channel slices among programs (about two per SM); each
   stores its slice's share, and the last of a block to arrive (an arrival counter, as in
-  ``bn_relu``'s statistics) sums the slices in order, so the result is deterministic and no
+  ``bn_relu``'s statistics) sums the slices in a fixed order, so the result is deterministic and no
   second launch is needed. At C=2048, R=128, batch 256: 256 programs of 7 steps, where one
   program per block looped over all 32 steps (predicted 8.5 us instead of 28.5, sm_90a).
 * "params": per block of channels and of hidden units, dw1, dw2, db1 and db2 as sums over the
@@ -67,7 +67,7 @@ The forward excitation is one small kernel, launched once per layer: the hidden 
 fp32, 128 KB at batch 256, R=128), then the scale (per [16 images, BLOCK_C channels]: ``w2 h``,
 sigmoid). The hidden layer's loop over the channels is split into slices among programs, as in
 the backward's "hidden" kernel below (about two programs per SM; the last of a tile sums the
-slices in order): at C=2048, R=128, batch 256, 256 programs of 4 steps, predicted 5.3 us at
+slices, eight a trip): at C=2048, R=128, batch 256, 256 programs of 4 steps, predicted 5.3 us at
 sm_90a, where 64 programs of 16 steps were predicted 10.7. Each product is computed once,
 2 * N * C * R FLOPs per layer; a single kernel per channel block would recompute the hidden
 layer C / BLOCK_C times (8.6 GFLOP instead of 0.27 at C=2048, R=128, batch 256). Both run on
@@ -129,6 +129,7 @@ INTERPRETER_TILE = triton.Config({"BLOCK_P": 32, "BLOCK_C": 256}, num_warps=4)
 # stages in flight.
 EXCITE_FWD = dict(BLOCK_N=16, BLOCK_C=64, BLOCK_R=32, BLOCK_K=128)
 HIDDEN_WARPS, HIDDEN_STAGES = 8, 4
+HIDDEN_MERGE = 8  # slices the hidden layer's last program sums a trip ([8, 16, 32] fp32: 16 a thread)
 # The backward: matrix-vector below MM_MIN_BATCH images (one image per program: [1, BLOCK_K,
 # BLOCK_R] broadcast products), tl.dot tiles from it. The "hidden" kernel's loop over the
 # channels is split into slices among programs (HIDDEN_PER_SM per SM; the last of a block merges
@@ -275,7 +276,7 @@ def _matmul(a, b, DOT: tl.constexpr):
 @triton.jit
 def _se_excite_kernel(IN, W, B, OUT, ZP, ARRIVED, N, K, M, NUM_CHUNKS, K_SPLIT, scale, w_stride_m, w_stride_k,
                       BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, SIGMOID: tl.constexpr,
-                      SPLIT: tl.constexpr):
+                      SPLIT: tl.constexpr, MERGE: tl.constexpr):
     """One layer of the excitation, launched twice: OUT[n, j] = act(b[j] + sum_k w[j, k] a[n, k]),
     fp32 [N, M], with a = scale * the sum over the chunks of IN[n, :, k] (IN: [N, NUM_CHUNKS, K]
     fp32) and act = ReLU (the hidden layer: IN = the squeeze's partials, scale = 1 / (H*W), w =
@@ -283,8 +284,9 @@ def _se_excite_kernel(IN, W, B, OUT, ZP, ARRIVED, N, K, M, NUM_CHUNKS, K_SPLIT, 
     images, BLOCK_M outputs] tile per program, a loop over the inputs; each layer is computed
     once per image. SPLIT: the loop over the inputs is cut into slices of K_SPLIT (grid axis 2,
     one a program); each program stores its slice's sum in ZP (fp32 ``[slices, N, M]``) and the
-    last of a tile to arrive (:func:`_common.last_arrival`) adds them in slice order (the same sums
-    whichever program is last) and finishes the layer."""
+    last of a tile to arrive (:func:`_common.last_arrival`) adds them, MERGE slices a trip (a
+    ``[MERGE, BLOCK_N, BLOCK_M]`` load summed over the slices, then the trips in order: the same
+    sums whichever program is last), and finishes the layer."""
     n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     nmask = n < N
     j = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -310,12 +312,11 @@ def _se_excite_kernel(IN, W, B, OUT, ZP, ARRIVED, N, K, M, NUM_CHUNKS, K_SPLIT, 
         finish = _common.last_arrival(ARRIVED, block, slices)  # every slice of this tile is in ZP
         if finish:
             z = tl.zeros([BLOCK_N, BLOCK_M], dtype=tl.float32)
-            # two slices a trip, both loads in flight before the sums, which keep slice order
-            for sl in range(0, slices, 2):
-                zp = ZP + (sl * N + n[:, None]) * M + j[None, :]
-                z_a = tl.load(zp, mask=omask, other=0.0, cache_modifier=".cg")
-                z_b = tl.load(zp + N * M, mask=omask & (sl + 1 < slices), other=0.0, cache_modifier=".cg")
-                z = z + z_a + z_b
+            sl = tl.arange(0, MERGE)
+            for sl0 in range(0, slices, MERGE):  # MERGE slices a trip, one load, summed over them
+                shares = ZP + (((sl0 + sl) * N)[:, None, None] + n[None, :, None]) * M + j[None, None, :]
+                mask = (sl0 + sl < slices)[:, None, None] & omask[None, :, :]
+                z += tl.sum(tl.load(shares, mask=mask, other=0.0, cache_modifier=".cg"), axis=0)
             tl.store(ARRIVED + block, 0)  # zero again for the next launch
     if finish:
         z += tl.load(B + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
@@ -663,7 +664,7 @@ def _excite_forward(ws, hidden, s, w1, b1, w2, b2, chunks: int, hw: int):
         n, c, r_, chunks, c_split, 1.0 / hw,  # images, inputs (channels), outputs (hidden units),
         w1.stride(0), w1.stride(1),  # chunks, channels a slice, 1/(H*W); w1's strides
         BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_R"], BLOCK_K=cfg["BLOCK_K"], SIGMOID=False, SPLIT=slices > 1,
-        num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
+        MERGE=HIDDEN_MERGE, num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES)
     _se_excite_kernel[(_common.cdiv(n, cfg["BLOCK_N"]), _common.cdiv(c, cfg["BLOCK_C"]), 1)](
         hidden, w2, b2,  # the hidden layer; the second layer's parameters
         s,  # output: fp32 scale per (image, channel)
@@ -671,7 +672,7 @@ def _excite_forward(ws, hidden, s, w1, b1, w2, b2, chunks: int, hw: int):
         n, r_, c, 1, r_, 1.0,  # images, inputs (hidden units), outputs (channels); no chunks, one slice,
         w2.stride(0), w2.stride(1),  # no scaling; w2's strides
         BLOCK_N=cfg["BLOCK_N"], BLOCK_M=cfg["BLOCK_C"], BLOCK_K=cfg["BLOCK_R"], SIGMOID=True, SPLIT=False,
-        num_warps=EXCITE_WARPS)
+        MERGE=1, num_warps=EXCITE_WARPS)
 
 
 def _excite_backward(ws, s, dws, w1, b1, w2, b2, hw: int):
@@ -935,12 +936,12 @@ def compile_cases():
         cases.append(Case(_se_excite_kernel, dtype, "hidden", dict(
             IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, ZP=f32, ARRIVED=ptr(torch.int32), N=n, K=2048, M=128,
             NUM_CHUNKS=chunks, K_SPLIT=512, scale=1.0 / 49, w_stride_m=2048, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"],
-            BLOCK_M=fwd["BLOCK_R"], BLOCK_K=fwd["BLOCK_K"], SIGMOID=False, SPLIT=True),
+            BLOCK_M=fwd["BLOCK_R"], BLOCK_K=fwd["BLOCK_K"], SIGMOID=False, SPLIT=True, MERGE=HIDDEN_MERGE),
             num_warps=HIDDEN_WARPS, num_stages=HIDDEN_STAGES))
         cases.append(Case(_se_excite_kernel, dtype, "-", dict(
             IN=f32, W=ptr(dtype), B=ptr(dtype), OUT=f32, ZP=f32, ARRIVED=ptr(torch.int32), N=n, K=128, M=2048,
             NUM_CHUNKS=1, K_SPLIT=128, scale=1.0, w_stride_m=128, w_stride_k=1, BLOCK_N=fwd["BLOCK_N"],
-            BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"], SIGMOID=True, SPLIT=False), num_warps=EXCITE_WARPS))
+            BLOCK_M=fwd["BLOCK_C"], BLOCK_K=fwd["BLOCK_R"], SIGMOID=True, SPLIT=False, MERGE=1), num_warps=EXCITE_WARPS))
         for layout, cfg, params_programs in (("-", EXCITE_MM, 512), ("few", EXCITE_MM, 16), ("mv", EXCITE_MV, 256)):
             (cfg_h, opts_h), (cfg_p, opts_p) = _backward_configs(cfg, n, params_programs, 132, dtype)
             cases.append(Case(_se_excite_bwd_hidden_kernel, dtype, layout, dict(

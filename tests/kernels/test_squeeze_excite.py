@@ -203,6 +203,15 @@ def test_excitation_splits(shape, reduction):
     assert _common._ARRIVALS and all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
 
 
+def test_forward_hidden_merges_slices_in_trips(monkeypatch):
+    # the forward's hidden layer at the GPU config (steps of 128 channels: 3 slices at C = 300),
+    # its last program summing 2 slices a trip: two trips, the last ragged
+    monkeypatch.setattr(se_module, "HIDDEN_MERGE", 2)
+    with forced_config(0):
+        run_case((9, 300, 1, 1), torch.float32, "channels_last", reduction=4, residual=True, relu=False)
+    assert all(int(c.abs().sum()) == 0 for c in _common._ARRIVALS.values())
+
+
 @pytest.mark.parametrize("merge", [2, 32])
 def test_backward_hidden_merges_slices_in_trips(monkeypatch, merge):
     # the matrix-vector backward's hidden kernel at the GPU config (steps of 32 channels: 5 slices
