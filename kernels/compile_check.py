@@ -199,14 +199,22 @@ def quick_jobs() -> list[int]:
     return picked
 
 
+def map_per_core(fn, items: list, workers: int | None = None, chunksize: int = 1) -> list:
+    """``[fn(item) for item in items]`` on a worker process per core (a compile is one core's work
+    for seconds; the CPU machines have two), forked so the workers inherit the kernels as imported
+    here (the inspector's calibration imports a past commit's); in this process with one worker."""
+    workers = min(len(items), workers or os.cpu_count() or 1)
+    if workers < 2:
+        return [fn(item) for item in items]
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(fn, items, chunksize=chunksize))
+
+
 def run(workers: int | None = None, quick: bool = False) -> dict:
     jobs = quick_jobs() if quick else list(range(len(_jobs())))
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
-    if workers > 1:
-        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-            rows = list(pool.map(_compile, jobs, chunksize=2 if quick else 4))
-    else:
-        rows = [_compile(i) for i in jobs]
+    rows = map_per_core(_compile, jobs, workers, chunksize=2 if quick else 4)
     import triton
 
     return {"triton": triton.__version__, "source_hash": source_hash(), "archs": list(ARCHS), "kernels": rows}

@@ -246,7 +246,7 @@ def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, n
         m = _OP.match(line)
         if m is None or "tensor<" in m[4]:
             continue
-        name, op, operands, _type = m[1], m[2], m[3], m[4]
+        name, op, operands = m[1], m[2], m[3]
         try:
             if op == "arith.constant":
                 if (c := re.match(r"(-?\d+)(?: : \w+)?$", operands)) is not None:
@@ -421,8 +421,8 @@ def _compile_pending(index: int) -> None:
 
 
 def compile_all(jobs: list[tuple], workers: int | None = None) -> None:
-    """Fill the cache with every ``compile_launch(*job)`` of ``jobs`` not in it yet, on a worker
-    process per core (a compile is one core's work for seconds; the CPU machines have two)."""
+    """Fill the cache with every ``compile_launch(*job)`` of ``jobs`` not in it yet, a worker
+    process per core (``compile_check.map_per_core``)."""
     global _PENDING
     missing, seen = [], set()
     for job in jobs:
@@ -430,18 +430,8 @@ def compile_all(jobs: list[tuple], workers: int | None = None) -> None:
         if path not in seen and not path.exists():
             seen.add(path)
             missing.append(job)
-    workers = min(len(missing), workers or os.cpu_count() or 1)
-    if workers < 2:
-        for job in missing:
-            compile_launch(*job)
-        return
-    import concurrent.futures
-    import multiprocessing
-
     _PENDING = missing
     try:
-        # fork: the workers inherit the kernels as imported here (a past commit's, for --calibrate)
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            list(pool.map(_compile_pending, range(len(missing))))
+        compile_check.map_per_core(_compile_pending, list(range(len(missing))), workers)
     finally:
         _PENDING = []
