@@ -25,17 +25,21 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   ``s`` is compile-time, so each phase's taps are, and a program computes its tile of each phase
   in turn, unrolled over that phase's taps only. No tap is executed that contributes nothing (a
   3x3 at stride 2 runs 2.25 taps a pixel on average, not 9).
-* **Weight gradient**: a split reduction over the pixel tiles. ``chunks`` programs per channel
-  block (about four programs per SM in all: the four 4-warp CTAs of 128 registers an SM holds)
-  each walk a strided set of tiles and keep one fp32 accumulator tile per tap,
-  ``acc[tap] += x_tap * dy`` elementwise, reduced across the tile once at the end into
-  deterministic fp32 partials ``[chunks, C, taps]`` that :func:`geometry.merge_partials` sums.
-  Kernels of more than 10 taps split their rows of taps over a third grid axis, so the
-  accumulators stay in registers.
+* **Weight gradient**: a split reduction. ``chunks`` programs per channel block (about four
+  programs per SM in all) each walk a strided set of units of work and keep one fp32
+  accumulator tile per tap, ``acc[tap] += x_tap * dy`` elementwise, reduced across the tile once
+  at the end into deterministic fp32 partials ``[chunks, C, taps]`` that
+  :func:`geometry.merge_partials` sums. **By rows** (:func:`_depthwise_wgrad_rows_kernel`: row
+  stride and dilation 1, at most 9 taps, maps of 12 rows and more, enough units to fill the GPU;
+  :func:`wgrad_by_rows`) a unit is a band of rows of one image: its input rows are walked once,
+  each loaded and converted once per column tap, against the 3 rows of ``dy`` they meet, held in
+  registers. **By tiles** (:func:`_depthwise_wgrad_kernel`: the rest) a unit is a pixel tile,
+  each tap loading its shifted input; kernels of more than 10 taps split their rows of taps over
+  a third grid axis, so the accumulators stay in registers.
 
 Predicted on an H200 (the kernel inspector, bf16 channels_last, batch 64, 64x64x56x56 3x3):
-forward 16 us, input gradient 16 us (both by rows), weight gradient 27 us (cuDNN measured 29, 46
-and 44 us). In the tiles each tap costs a thread an FMA and a bf16 -> fp32 conversion per
+forward 16 us, input gradient 16 us, weight gradient 25 us (all three by rows; cuDNN measured 29,
+46 and 44 us). In the tiles each tap costs a thread an FMA and a bf16 -> fp32 conversion per
 output, so 5x5 stencils are bound by instruction issue, not bandwidth (25 taps a pixel).
 
 Bytes (the contract: input, weight and output once per direction): a depthwise 3x3 at
@@ -105,6 +109,16 @@ def _tile_ids(tiles_h, BH: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr, BIG
         a = a.to(tl.int64)
         b = b.to(tl.int64)
     return n, a, b, c
+
+
+@triton.jit
+def _unit_blocks(unit, per_image, col_blocks):
+    """``(n, row block, column block)`` of unit ``unit`` of a chunk's walk, whose images each hold
+    ``per_image`` units, row block by row block of ``col_blocks`` units."""
+    n = unit // per_image
+    rest = unit - n * per_image
+    row_block = rest // col_blocks
+    return n, row_block, rest - row_block * col_blocks
 
 
 @_common.autotune(STENCIL_CONFIGS, key=STENCIL_KEY, interpreter_config=STENCIL_INTERPRETER)
@@ -357,11 +371,9 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_
     tiles_w = tl.cdiv(W_OUT, BW)
     per_image = tl.cdiv(H_OUT, BH) * tiles_w
     for tile in range(chunk, N * per_image, NUM_CHUNKS):
-        n = tile // per_image
-        rest = tile - n * per_image
-        th = rest // tiles_w
+        n, th, tw = _unit_blocks(tile, per_image, tiles_w)
         oh = th * BH + rows
-        ow = (rest - th * tiles_w) * BW + cols
+        ow = tw * BW + cols
         if BIG:
             oh = oh.to(tl.int64)
             ow = ow.to(tl.int64)
@@ -395,6 +407,119 @@ def _depthwise_wgrad_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, NUM_
         tl.store(DBS + chunk * C + c, tl.sum(tl.sum(dsum, axis=1), axis=0), mask=cmask & (g == 0))
 
 
+# One fp32 accumulator per tap ([BW, BC], four a thread: 36 registers at 3x3) and the KH rows of dy
+# a step pairs with its input row.
+WGRAD_ROWS_CONFIGS = [
+    triton.Config({"BW": 16, "BC": 32}, num_warps=4),
+    triton.Config({"BW": 8, "BC": 64}, num_warps=4),
+    triton.Config({"BW": 16, "BC": 64}, num_warps=8),
+]
+WGRAD_ROWS_KEY = ["N", "H_OUT", "W_OUT", "C", "ROWS", "KH", "KW", "SW", "DW"]  # + every operand's layout
+WGRAD_ROWS_INTERPRETER = triton.Config({"BW": 16, "BC": 64}, num_warps=4)
+WGRAD_ROWS_BW = 16  # the widest column block of the configs: the fewest units a launch has
+
+
+@triton.jit
+def _wgrad_rows_inputs(x_img, dy_img, ih, a, a_end, iw0, x_chan, dy_cols, col_ok, H, WD, sxh, sxw, sdh,
+                       KW: tl.constexpr, DW: tl.constexpr):
+    """Step inputs of :func:`_depthwise_wgrad_rows_kernel`, as loaded: input row ``ih`` at each of
+    the KW column taps (zero outside the map) and dy row ``a`` (zero unless ``a < a_end``, the
+    end of the program's band)."""
+    row = x_img + ih * sxh
+    row_ok = (ih >= 0) & (ih < H)
+    xs = ()
+    for u in tl.static_range(KW):
+        iw = iw0 + u * DW
+        ok = (row_ok & (iw >= 0) & (iw < WD))[:, None] & col_ok
+        xs = xs + (tl.load(row + ((iw * sxw)[:, None] + x_chan), mask=ok, other=0.0),)
+    dy = tl.load(dy_img + a * sdh + dy_cols, mask=col_ok & (a < a_end), other=0.0)
+    return xs, dy
+
+
+@triton.jit
+def _wgrad_rows_step(accs, ring, dsum, xs, dy, KH: tl.constexpr, KW: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """One step of the walk: dy row ``a`` joins the open rows ``ring`` (``cur[t]``: dy row ``a - t``)
+    and input row ``ih = a - pad_h`` is multiplied into every tap, ``accs[t*KW + u] += x[ih, iw_u]
+    * cur[t]`` (input row ``ih`` meets dy row ``a - t`` at tap row t). Returns the accumulators, the
+    KH - 1 newest dy rows and the bias sum."""
+    dyv = dy.to(tl.float32)
+    if HAS_BIAS:
+        dsum += dyv
+    cur = (dyv,) + ring
+    new = accs
+    for u in tl.static_range(KW):
+        xv = xs[u].to(tl.float32)
+        out = ()
+        for q in tl.static_range(KH * KW):
+            if q % KW == u:
+                out = out + (new[q] + xv * cur[q // KW],)
+            else:
+                out = out + (new[q],)
+        new = out
+    rest = ()
+    for t in tl.static_range(KH - 1):
+        rest = rest + (cur[t],)
+    return new, rest, dsum
+
+
+@_common.autotune(WGRAD_ROWS_CONFIGS, key=WGRAD_ROWS_KEY, interpreter_config=WGRAD_ROWS_INTERPRETER)
+@triton.jit
+def _depthwise_wgrad_rows_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV, ROWS, NUM_CHUNKS, pad_h, pad_w,
+                                 sxn, sxc, sxh, sxw, sdn, sdc, sdh, sdw, KH: tl.constexpr, KW: tl.constexpr,
+                                 SW: tl.constexpr, DW: tl.constexpr, HAS_BIAS: tl.constexpr, BIG: tl.constexpr,
+                                 BW: tl.constexpr, BC: tl.constexpr):
+    """:func:`_depthwise_wgrad_kernel`'s partial sums at row stride and dilation 1, by rows. The
+    units of work are (image, band of ROWS dy rows, BW columns); program ``chunk`` takes units
+    chunk, chunk + NUM_CHUNKS, ... and walks each unit's input rows, each loaded and converted
+    once per column tap, with the KH rows of dy it meets held in registers (each dy row loaded
+    once). A tile instead reloads and converts its input for every tap (3x the instructions an
+    FMA). A chunk that owns no unit writes zeros."""
+    chunk = tl.program_id(0)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)
+    cmask = c < C
+    x_chan = ((c // DIV) * sxc)[None, :]
+    accs = ()
+    for q in tl.static_range(KH * KW):
+        accs = accs + (tl.zeros([BW, BC], dtype=tl.float32),)
+    dsum = tl.zeros([BW, BC], dtype=tl.float32)
+    col_blocks = tl.cdiv(W_OUT, BW)
+    per_image = tl.cdiv(H_OUT, ROWS) * col_blocks
+    for unit in range(chunk, N * per_image, NUM_CHUNKS):
+        n, band, col_block = _unit_blocks(unit, per_image, col_blocks)
+        a0 = band * ROWS
+        b = col_block * BW + tl.arange(0, BW)
+        if BIG:
+            a0 = a0.to(tl.int64)
+            b = b.to(tl.int64)
+        a_end = tl.minimum(a0 + ROWS, H_OUT)
+        x_img = X + n.to(tl.int64) * sxn
+        dy_img = DY + n.to(tl.int64) * sdn
+        dy_cols = (b * sdw)[:, None] + (c * sdc)[None, :]
+        col_ok = (b < W_OUT)[:, None] & cmask[None, :]
+        iw0 = b * SW - pad_w
+        ring = ()  # the KH - 1 dy rows before the step's (rows above the band: zero)
+        for t in tl.static_range(KH - 1):
+            ring = ring + (tl.zeros([BW, BC], dtype=tl.float32),)
+        # Step i pairs input row a0 - pad_h + i with dy rows a0 + i - t; a band of ROWS rows takes
+        # ROWS + KH - 1 steps (the last KH - 1 only finish the band's rows). Two steps a trip, each
+        # step's inputs loaded one step ahead, as the forward by rows does.
+        ih0 = a0 - pad_h
+        xs, dy = _wgrad_rows_inputs(x_img, dy_img, ih0, a0, a_end, iw0, x_chan, dy_cols, col_ok, H, WD, sxh, sxw,
+                                    sdh, KW, DW)
+        for i in range(0, ROWS + KH - 1, 2):
+            xs_odd, dy_odd = _wgrad_rows_inputs(x_img, dy_img, ih0 + i + 1, a0 + i + 1, a_end, iw0, x_chan,
+                                                dy_cols, col_ok, H, WD, sxh, sxw, sdh, KW, DW)
+            accs, ring, dsum = _wgrad_rows_step(accs, ring, dsum, xs, dy, KH, KW, HAS_BIAS)
+            xs, dy = _wgrad_rows_inputs(x_img, dy_img, ih0 + i + 2, a0 + i + 2, a_end, iw0, x_chan, dy_cols,
+                                        col_ok, H, WD, sxh, sxw, sdh, KW, DW)
+            accs, ring, dsum = _wgrad_rows_step(accs, ring, dsum, xs_odd, dy_odd, KH, KW, HAS_BIAS)
+    ws = WS + chunk * C * (KH * KW) + c * (KH * KW)
+    for q in tl.static_range(KH * KW):
+        tl.store(ws + q, tl.sum(accs[q], axis=0), mask=cmask)
+    if HAS_BIAS:
+        tl.store(DBS + chunk * C + c, tl.sum(dsum, axis=0), mask=cmask)
+
+
 # --- launchers ------------------------------------------------------------------------------------
 
 def _band_programs(n: int, w_out: int, channels: int) -> int:
@@ -408,7 +533,7 @@ def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: to
     about eight programs per SM at its smallest tile, and at least four rows a band per open row
     (each band re-reads ``kh - 1`` input rows and runs its first and last ``kh - 1`` steps partly for
     rows outside it)."""
-    per_band = _band_programs(n, w_out, channels)
+    per_band = max(1, _band_programs(n, w_out, channels))  # an empty batch: one band
     bands = max(1, min(_common.cdiv(8 * _common.num_sms(device), per_band), h_out // (4 * kh)))
     return _common.cdiv(h_out, bands)
 
@@ -503,22 +628,67 @@ def _wgrad_chunks(programs_per_chunk: int, device: torch.device) -> int:
     return max(1, _common.cdiv(4 * _common.num_sms(device), programs_per_chunk))
 
 
-def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
-    taps = geo.kh * geo.kw
+# Predicted (the kernel inspector, sm_90a, bf16, 3x3 at stride 1) weight gradient by rows against
+# by tiles, with the rows kernel's units x 32-channel blocks per SM: 1.9 per SM (batch 8 at 56x56)
+# 7.2 against 5.1 us, 1.0 (batch 8 at 28x28) 7.2 against 3.7; 3.9 (batch 32 at 28x28) 7.2 against
+# 9.2, (batch 64 at 14x14) 7.2 against 9.2; 7.8 (batch 256 at 56x56) 81.5 against 104.2. On 7x7
+# maps (batch 64: 9.0 against 6.1) a band is mostly its halo steps and a 16-column block half empty.
+WGRAD_ROWS_PROGRAMS_PER_SM = 3
+
+
+def wgrad_by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int],
+                  programs_per_sm: float) -> bool:
+    """Whether :func:`_depthwise_wgrad_rows_kernel` computes this weight gradient: row stride and
+    dilation 1, at most ``ROWS_TAPS`` taps (their accumulators stay in registers), a map of at least
+    four rows per tap row, and ``programs_per_sm`` (units of work times 32-channel blocks, per SM)
+    at least ``WGRAD_ROWS_PROGRAMS_PER_SM``: each program's walk is a chain of dependent steps, so
+    the rows kernel needs programs enough to fill the GPU."""
+    return (steps[0] == 1 and dil[0] == 1 and taps[0] * taps[1] <= ROWS_TAPS and h_out >= 4 * taps[0]
+            and programs_per_sm >= WGRAD_ROWS_PROGRAMS_PER_SM)
+
+
+def _weight_grad_by_rows(dy, x, geo: Geometry, rows: int, units: int, need_bias: bool):
+    """Partials ``([chunks, C, taps], [chunks, C] or None)`` of :func:`_depthwise_wgrad_rows_kernel`
+    over ``units`` (image, band of ``rows`` rows, 16 columns) a channel block."""
+    chunks = min(_wgrad_chunks(_common.cdiv(geo.c_out, 32), x.device), units)
+    ws = _common.empty((chunks, geo.c_out, geo.kh * geo.kw), torch.float32, x.device)
+    dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
+    grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BC"]))  # noqa: E731
+    _depthwise_wgrad_rows_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
+                                       geo.cout_per_group, rows, chunks, geo.padding[0], geo.padding[1],
+                                       **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
+                                       SW=geo.stride[1], DW=geo.dilation[1], HAS_BIAS=need_bias,
+                                       BIG=needs_int64(x, dy))
+    return ws, (dbs if need_bias else None)
+
+
+def _weight_grad_by_tiles(dy, x, geo: Geometry, need_bias: bool):
+    """Partials ``([chunks, C, taps], [chunks, C] or None)`` of :func:`_depthwise_wgrad_kernel`."""
     kh_g = min(geo.kh, max(1, WGRAD_TAPS // geo.kw))
     groups = _common.cdiv(geo.kh, kh_g)
     chunks = _wgrad_chunks(_common.cdiv(geo.c_out, WGRAD_BC) * groups, x.device)
     # never more chunks than the smallest config's tiles could feed (a tiny map)
     chunks = min(chunks, max(1, geo.n * _common.cdiv(geo.h_out, 2) * _common.cdiv(geo.w_out, 8)))
-    ws = _common.empty((chunks, geo.c_out, taps), torch.float32, x.device)
+    ws = _common.empty((chunks, geo.c_out, geo.kh * geo.kw), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BC"]), groups)  # noqa: E731
+    _depthwise_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
+                                  geo.cout_per_group, chunks, geo.padding[0], geo.padding[1],
+                                  **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
+                                  SH=geo.stride[0], SW=geo.stride[1], DH=geo.dilation[0], DW=geo.dilation[1],
+                                  KH_G=kh_g, HAS_BIAS=need_bias, BIG=needs_int64(x, dy))
+    return ws, (dbs if need_bias else None)
+
+
+def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
+    rows = band_rows(geo.n, geo.h_out, geo.w_out, geo.c_out, geo.kh, x.device)
+    units = geo.n * _common.cdiv(geo.h_out, rows) * _common.cdiv(geo.w_out, WGRAD_ROWS_BW)
+    programs_per_sm = units * _common.cdiv(geo.c_out, 32) / _common.num_sms(x.device)
     with _common.device_guard(x):
-        _depthwise_wgrad_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
-                            geo.cout_per_group, chunks, geo.padding[0], geo.padding[1],
-                            **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
-                            SH=geo.stride[0], SW=geo.stride[1], DH=geo.dilation[0], DW=geo.dilation[1],
-                            KH_G=kh_g, HAS_BIAS=need_bias, BIG=needs_int64(x, dy))
+        if wgrad_by_rows(geo.h_out, (geo.kh, geo.kw), geo.stride, geo.dilation, programs_per_sm):
+            ws, dbs = _weight_grad_by_rows(dy, x, geo, rows, units, need_bias)
+        else:
+            ws, dbs = _weight_grad_by_tiles(dy, x, geo, need_bias)
     return merge_partials(ws, weight), (merge_partials(dbs, None, weight.dtype) if need_bias else None)
 
 
@@ -528,7 +698,7 @@ def compile_cases():
     """Every kernel per dtype and layout at ResNeXt-50's first-stage 3x3 made depthwise (128
     channels, 56x56, batch 64): the forward by rows at stride 1 (the stride-1 input gradient is the
     same kernel) and by tiles at stride 2, the input gradient of the same 3x3 at stride 2 (four
-    phases) and the weight gradient."""
+    phases), and the weight gradient by rows at stride 1 and by tiles at stride 2."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
@@ -551,8 +721,12 @@ def compile_cases():
                 DY=ptr(dtype), WT=ptr(torch.float32), DX=ptr(dtype), H=hw, WD=hw, H_OUT=28, W_OUT=28, C=c,
                 pad_div_h=0, pad_div_w=0, w_cols=c, **act("sd", half[layout]), **act("sx"),
                 **dict(taps, SH=2, SW=2), PMH=1, PMW=1, J=1, BIG=False)))
+            cases.append(Case(_depthwise_wgrad_rows_kernel, dtype, layout, dict(
+                X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
+                H_OUT=hw, W_OUT=hw, C=c, DIV=1, ROWS=19, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"),
+                **act("sd"), KH=3, KW=3, SW=1, DW=1, HAS_BIAS=True, BIG=False)))
             cases.append(Case(_depthwise_wgrad_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
-                H_OUT=hw, W_OUT=hw, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"), **act("sd"),
-                **taps, KH_G=3, HAS_BIAS=True, BIG=False)))
+                H_OUT=28, W_OUT=28, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"),
+                **act("sd", half[layout]), **dict(taps, SH=2, SW=2), KH_G=3, HAS_BIAS=True, BIG=False)))
     return cases

@@ -49,7 +49,8 @@ def test_report_is_current_and_covers_every_variant(report):
                                    "_se_bwd_reduce_kernel", "_se_excite_bwd_hidden_kernel",
                                    "_se_excite_bwd_params_kernel", "_se_bwd_dx_kernel", "_depthwise_stencil_kernel",
                                    "_depthwise_rows_kernel", "_depthwise_dgrad_phases_kernel", "_depthwise_wgrad_kernel",
-                                   "_pack_weight_kernel", "_packed_conv_kernel", "_packed_wgrad_kernel", "_packed_wgrad_rows_kernel",
+                                   "_depthwise_wgrad_rows_kernel", "_pack_weight_kernel", "_packed_conv_kernel",
+                                   "_packed_wgrad_kernel", "_packed_wgrad_rows_kernel",
                                    "_grouped_conv_kernel", "_grouped_wgrad_kernel"}
     assert {k[2] for k in keys} == {"fp32", "fp16", "bf16"}
 

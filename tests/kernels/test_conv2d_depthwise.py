@@ -193,5 +193,67 @@ def test_weight_grad_split(chunks, kernel, stride, monkeypatch):
     check("dbias", db, dy.cpu().to(F64).sum((0, 2, 3)), TOL)
 
 
+def _no_tiles(*args):
+    raise AssertionError("the weight gradient went by tiles, not by rows")
+
+
+@pytest.mark.parametrize("rows", [1, 4, 25], ids=lambda r: f"rows{r}")
+@pytest.mark.parametrize("kernel,c_out,stride,dilation", [((3, 3), 5, 1, 1), ((2, 3), 5, 1, 1), ((1, 1), 5, 1, 1),
+                                                          ((3, 3), 15, (1, 2), (1, 2))])
+def test_weight_grad_by_rows(rows, kernel, c_out, stride, dilation, monkeypatch):
+    """The weight gradient by bands of rows: bands of 1 row (fewer than the kernel's rows of dy a
+    step holds; an odd count of steps), of 4 (an even count, and a last band of 1 row cut short by
+    the map's 25) and the whole map; even, 1-row and 1x1 kernels, column stride and dilation, a
+    channel multiplier of 3 (each input channel read by three output channels), with the bias."""
+    monkeypatch.setattr(depthwise, "band_rows", lambda *args: rows)
+    monkeypatch.setattr(depthwise, "WGRAD_ROWS_PROGRAMS_PER_SM", 0)
+    monkeypatch.setattr(depthwise, "_weight_grad_by_tiles", _no_tiles)
+    kh, kw = kernel
+    padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
+    x, w, dy, geo = _operands((2, 5, 25, 9), c_out, kernel, stride, padding, dilation)
+    with _common.poison_outputs():
+        dw, db = depthwise.weight_grad(dy, x, w, geo, True)
+    ref = torch.nn.grad.conv2d_weight(x.cpu().to(F64), w.shape, dy.cpu().to(F64), stride, padding, dilation, 5)
+    check("dweight", dw, ref, TOL)
+    check("dbias", db, dy.cpu().to(F64).sum((0, 2, 3)), TOL)
+
+
+@pytest.mark.parametrize("chunks", [1, 200], ids=["one", "more-than-units"])
+def test_weight_grad_by_rows_split(chunks, monkeypatch):
+    """One chunk walking every unit (image, band, columns) in turn, the dy rows reset between
+    units; and more chunks than units (capped: every program owns one), in NCHW."""
+    monkeypatch.setattr(depthwise, "_wgrad_chunks", lambda programs_per_chunk, device: chunks)
+    monkeypatch.setattr(depthwise, "band_rows", lambda *args: 5)
+    monkeypatch.setattr(depthwise, "WGRAD_ROWS_PROGRAMS_PER_SM", 0)
+    monkeypatch.setattr(depthwise, "_weight_grad_by_tiles", _no_tiles)
+    x, w, dy, geo = _operands((3, 70, 13, 19), 70, 3, 1, 1, 1, layout="nchw")
+    with _common.poison_outputs():
+        dw, db = depthwise.weight_grad(dy, x, w, geo, False)
+    assert db is None
+    ref = torch.nn.grad.conv2d_weight(x.cpu().to(F64), w.shape, dy.cpu().to(F64), 1, 1, 1, 70)
+    check("dweight", dw, ref, TOL)
+
+
+@pytest.mark.parametrize("h_out,taps,steps,dil,programs_per_sm,expected", [
+    (56, (3, 3), (1, 1), (1, 1), 7.8, True),
+    (14, (3, 3), (1, 1), (1, 1), 3.9, True),
+    (12, (3, 3), (1, 2), (1, 2), 3, True),   # column stride and dilation are the kernel's
+    (11, (3, 3), (1, 1), (1, 1), 50, False),  # under four rows a tap row: mostly halo steps
+    (56, (3, 3), (1, 1), (1, 1), 1.9, False),  # too few programs for a chain of steps each
+    (56, (3, 3), (2, 2), (1, 1), 50, False),  # row stride
+    (56, (3, 3), (1, 1), (2, 1), 50, False),  # row dilation
+    (56, (5, 5), (1, 1), (1, 1), 50, False),  # 25 accumulators do not fit
+])
+def test_weight_grad_by_rows_only_where_it_wins(h_out, taps, steps, dil, programs_per_sm, expected):
+    assert depthwise.wgrad_by_rows(h_out, taps, steps, dil, programs_per_sm) is expected
+
+
+def test_weight_grad_by_rows_end_to_end(monkeypatch):
+    """The public function in bf16 channels_last with every gradient, the weight's by rows."""
+    monkeypatch.setattr(depthwise, "WGRAD_ROWS_PROGRAMS_PER_SM", 0)
+    monkeypatch.setattr(depthwise, "_weight_grad_by_tiles", _no_tiles)
+    run_case((2, 8, 24, 10), 8, 3, groups=8, padding=1, dtype=torch.bfloat16, layout="channels_last")
+
+
 def test_channel_multiplier_end_to_end():
     run_case((2, 3, 7, 6), 6, 3, groups=3, stride=2, padding=1, layout="channels_last")

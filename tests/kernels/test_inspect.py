@@ -239,10 +239,6 @@ def test_cli_refuses_an_unknown_op_with_status_2():
 
 # --- lints on the compiled code --------------------------------------------------------------
 
-def _xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 @pytest.mark.parametrize("op", OPS)
 def test_lint_no_spills(inspected, op):
     assert [l["kernel"] for _, l in _launches(inspected["rows"], op) if l["spills"]] == []
@@ -278,15 +274,7 @@ def test_lint_gemm_paths_use_tensor_cores(inspected, kernel):
 
 # A memory-bound op's issue floor is below its memory floor at batch 256 (else no amount of
 # occupancy can bring it to the copy bandwidth).
-@pytest.mark.parametrize("op", [
-    "bn_relu", "lrn",
-    "squeeze_excite",
-    pytest.param("depthwise", marks=_xfail("issue-bound: the 5x5 stencils, the 3x3 at 7x7 (by tiles: about 4 "
-                                           "instructions an FMA, a bf16->fp32 conversion, address and mask work "
-                                           "per tap) and at 14x14 (by rows: 12.9 us against 12.1), and the "
-                                           "stride-1 weight gradients; 3x3 at stride 2 and the 3x3 forwards by "
-                                           "rows at 28x28 and 56x56 pass")),
-])
+@pytest.mark.parametrize("op", ["bn_relu", "lrn", "squeeze_excite", "depthwise"])
 def test_lint_memory_bound_issue_floor_below_memory_floor(inspected, op):
     rows = inspected["rows256"]["conv2d" if op == "depthwise" else op]
     if op == "depthwise":
