@@ -292,8 +292,9 @@ def load_lanes(ttgir: str) -> dict[str, dict]:
     """Per source ``file:line``, the lanes of a warp's load from its TTGIR layout: ``rows`` (lanes
     on distinct rows: the dimensions other than the fastest), ``row_span_bytes`` (the bytes one
     instruction's lanes cover along the fastest dimension, taken as unit-stride in memory, which
-    is how Triton's coalescing picks the order) and ``dtype`` (of the elements loaded: ``bf16``,
-    ``f32``...)."""
+    is how Triton's coalescing picks the order), ``distinct_lanes`` (32, less the lanes of a
+    sliced layout that repeat another's address: a ``[BC]`` weight vector broadcast over a tile's
+    rows) and ``dtype`` (of the elements loaded: ``bf16``, ``f32``...)."""
     lines = ttgir.splitlines()
     locs = {m[1]: m[2] for line in lines if (m := _LOC_DEF.match(line))}
     blocked = {m[1]: (_ints_of(m[2]), _ints_of(m[3]), _ints_of(m[4])) for line in lines if (m := _BLOCKED.match(line))}
@@ -311,9 +312,10 @@ def load_lanes(ttgir: str) -> dict[str, dict]:
         fast = kept[0]
         rows = math.prod(per_warp[d] for d in kept[1:])
         span = per_warp[fast] * per_thread[fast] * _ELEMENT_BYTES.get(m["dtype"], 4)
+        distinct = 32 // per_warp[int(sliced[1])] if sliced else 32
         where = _loc_line(locs, m["loc"])
         if where is not None:
-            out[where] = {"rows": rows, "row_span_bytes": span, "dtype": m["dtype"]}
+            out[where] = {"rows": rows, "row_span_bytes": span, "distinct_lanes": distinct, "dtype": m["dtype"]}
     return out
 
 
@@ -329,11 +331,12 @@ def lanes_at(lanes: dict[str, dict], line: str | None) -> dict | None:
 
 
 def cache_lines(lanes: dict | None, bits: int) -> int:
-    """128-byte lines one warp-wide access touches: ``rows`` x lines per row (at least what 32
-    lanes of ``bits`` each need); without a layout, as if perfectly coalesced."""
-    least = math.ceil(32 * bits / 8 / CACHE_LINE)
+    """128-byte lines one warp-wide access touches: ``rows`` x lines per row (at least what its
+    distinct lanes of ``bits`` each need); without a layout, as if 32 lanes were perfectly
+    coalesced."""
     if lanes is None:
-        return least
+        return math.ceil(32 * bits / 8 / CACHE_LINE)
+    least = math.ceil(lanes["distinct_lanes"] * bits / 8 / CACHE_LINE)
     return max(least, min(32, lanes["rows"] * math.ceil(lanes["row_span_bytes"] / CACHE_LINE)))
 
 

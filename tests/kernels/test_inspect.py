@@ -197,6 +197,27 @@ def test_last_arrival_tail_is_the_code_after_the_arrivals_exit():
     assert last_arrival_tail(_sass("LDG.E", "@P0 EXIT", "STG.E", "EXIT")) is None  # no arrival counter
 
 
+_TTGIR = """#blocked = #ttg.blocked<{sizePerThread = [1, 4], threadsPerWarp = [4, 8], warpsPerCTA = [4, 1], order = [1, 0]}>
+#loc1 = loc("k.py":10:5)
+#loc2 = loc("k.py":11:5)
+    %x = tt.load %px : tensor<16x32x!tt.ptr<bf16>, #blocked> loc(#loc1)
+    %w = tt.load %pw : tensor<32x!tt.ptr<f32>, #ttg.slice<{dim = 0, parent = #blocked}>> loc(#loc2)
+"""
+
+
+def test_cache_lines_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
+    from kernels.inspect.binary import cache_lines, load_lanes
+    lanes = load_lanes(_TTGIR)
+    # [16, 32] bf16 tile: 4 rows of lanes, each 8 lanes x 4 elements x 2 bytes = 64 bytes (one line)
+    assert lanes["k.py:10"] == {"rows": 4, "row_span_bytes": 64, "distinct_lanes": 32, "dtype": "bf16"}
+    assert cache_lines(lanes["k.py:10"], 64) == 4
+    # [32] f32 weights sliced from it: the 4 rows of lanes read the same 128 bytes, one line (32
+    # lanes of 128 bits with distinct addresses would be 4)
+    assert lanes["k.py:11"] == {"rows": 1, "row_span_bytes": 128, "distinct_lanes": 8, "dtype": "f32"}
+    assert cache_lines(lanes["k.py:11"], 128) == 1
+    assert cache_lines(None, 128) == 4  # no layout: 32 lanes, perfectly coalesced
+
+
 def test_last_arrival_merge_is_one_programs_tail(inspected):
     """bn_relu's statistics merge their chunks in the last program of a channel block: that code
     is a tail after the grid's waves, not work of every program; kernels without a counter have none."""
