@@ -12,8 +12,10 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   ``[BW columns, BC channels]`` segment at a time. Each input row is loaded and converted once
   per column tap and added into the 3 output rows it feeds, whose partial sums stay in registers,
   as do all 9 taps' weights: about 2 instructions an FMA, where a tile reloads and converts its
-  input for every tap (4). Each step's input row is loaded a step ahead.
-* **Forward, by tiles** (:func:`_depthwise_stencil_kernel`: strides, dilations, 5x5, small maps):
+  input for every tap (4). Each step's input row is loaded a step ahead. Up to 25 taps (a 5x5,
+  on maps of 10 rows and more with programs enough, :func:`by_rows`) the weights are loaded again each
+  step, a column tap's at a time (L1 hits), as the registers hold only 5 open rows and the input.
+* **Forward, by tiles** (:func:`_depthwise_stencil_kernel`: strides, dilations, small maps):
   ``[BH rows, BW columns, BC channels]`` tiles of one image; each tap loads the tile's shifted
   input (the reuse between taps and rows is the L1's: DRAM sees about one pass over ``x``) and
   multiplies it by that tap's ``BC`` weights; one row of taps is unrolled at a time, so only its
@@ -40,7 +42,9 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
 Predicted on an H200 (the kernel inspector, bf16 channels_last, batch 64, 64x64x56x56 3x3):
 forward 16 us, input gradient 16 us, weight gradient 25 us (all three by rows; cuDNN measured 29,
 46 and 44 us). In the tiles each tap costs a thread an FMA and a bf16 -> fp32 conversion per
-output, so 5x5 stencils are bound by instruction issue, not bandwidth (25 taps a pixel).
+output, so 5x5 stencils are bound by instruction issue, not bandwidth (25 taps a pixel): the 5x5
+forward at 64x64x56x56 is predicted at 60.8 us by tiles and 38.0 by rows, against a memory floor
+of 12.1 (by rows the issue floor is 26.8 and a band's walk the bound).
 
 Bytes (the contract: input, weight and output once per direction): a depthwise 3x3 at
 256x256x56x56 bf16 moves 822 MB (191 us at 4.3 TB/s) for 3.7 GFLOP: pure bandwidth.
@@ -179,6 +183,11 @@ ROWS_CONFIGS = [
 ]
 ROWS_INTERPRETER = triton.Config({"BW": 16, "BC": 64}, num_warps=4)
 ROWS_TAPS = 9  # the most taps (times the multiplier) whose weights a thread holds: 72 registers at 3x3
+# Past ROWS_TAPS, up to ROWS_STREAMED_TAPS, the weights are loaded each step, and a thread's 4
+# channels keep the 5 open rows, the input and a column tap's weights in 112 registers (bf16 5x5,
+# sm_90a); 8 channels take 188 to 222, and NCHW's 2-byte loads spill, so it is channels_last only.
+ROWS_STREAMED_CONFIGS = [triton.Config({"BW": 16, "BC": 32}, num_warps=4)]
+ROWS_STREAMED_TAPS = 25
 
 
 @triton.jit
@@ -200,8 +209,21 @@ def _rows_step_inputs(in_img, ih, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih,
 
 
 @triton.jit
-def _rows_step(accs, xs, wts, out_img, a, a_first, a_end, H_OUT, out_cols, out_ok, bias, soh, KH: tl.constexpr,
-               KW: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr, BW: tl.constexpr, BC: tl.constexpr):
+def _rows_weight(wts, w_cols, q, swt_h, swt_w, KH: tl.constexpr, KW: tl.constexpr, HOLD_W: tl.constexpr):
+    """Tap ``q`` (of ``[J, KH, KW]``) of :func:`_depthwise_rows_kernel`'s weights, ``[BC]`` fp32:
+    held in registers (``wts``) or loaded from the transposed weight (``w_cols``: tap 0's
+    channels; the padding columns make it safe unmasked)."""
+    if HOLD_W:
+        w = wts[q]
+    else:
+        w = tl.load(w_cols + (q // (KH * KW) + ((q // KW % KH) * swt_h + (q % KW) * swt_w)))
+    return w
+
+
+@triton.jit
+def _rows_step(accs, xs, wts, w_cols, swt_h, swt_w, out_img, a, a_first, a_end, H_OUT, out_cols, out_ok, bias, soh,
+               KH: tl.constexpr, KW: tl.constexpr, J: tl.constexpr, HAS_BIAS: tl.constexpr, HOLD_W: tl.constexpr,
+               BW: tl.constexpr, BC: tl.constexpr):
     """One step of the walk: input row ``xs`` added into the KH - 1 open output rows ``accs`` and
     a new one (open row k takes tap row KH - 1 - k); the oldest, row ``a``, is then complete and
     stored when it is one of the band's (``a_first <= a < min(a_end, H_OUT)``). Returns the rows
@@ -212,8 +234,13 @@ def _rows_step(accs, xs, wts, out_img, a, a_first, a_end, H_OUT, out_cols, out_o
             xv = xs[j * KW + u].to(tl.float32)
             nxt = ()
             for k in tl.static_range(KH):
-                nxt = nxt + (cur[k] + xv * wts[(j * KH + KH - 1 - k) * KW + u][None, :],)
+                w = _rows_weight(wts, w_cols, (j * KH + KH - 1 - k) * KW + u, swt_h, swt_w, KH, KW, HOLD_W)
+                nxt = nxt + (cur[k] + xv * w[None, :],)
             cur = nxt
+            if not HOLD_W:
+                # Without it the compiler issues every tap's weight loads at the step's start: at
+                # 5x5, 168 registers (3 CTAs an SM) against 91 (5).
+                tl.debug_barrier()
     done = cur[0]
     if HAS_BIAS:
         done += bias
@@ -227,11 +254,11 @@ def _rows_step(accs, xs, wts, out_img, a, a_first, a_end, H_OUT, out_cols, out_o
 
 @_common.autotune(ROWS_CONFIGS, key=STENCIL_KEY, interpreter_config=ROWS_INTERPRETER)
 @triton.jit
-def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROWS, off_h, off_w, w_off, swt_h, swt_w,
-                           sin, sic, sih, siw, son, soc, soh, sow, KH: tl.constexpr, KW: tl.constexpr,
+def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROWS, off_h, off_w, w_off,
+                           swt_h: tl.constexpr, swt_w: tl.constexpr, sin, sic, sih, siw, son, soc, soh, sow, KH: tl.constexpr, KW: tl.constexpr,
                            SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
-                           J: tl.constexpr, HAS_BIAS: tl.constexpr, BIG: tl.constexpr, BW: tl.constexpr,
-                           BC: tl.constexpr):
+                           J: tl.constexpr, HAS_BIAS: tl.constexpr, HOLD_W: tl.constexpr, BIG: tl.constexpr,
+                           BW: tl.constexpr, BC: tl.constexpr):
     """:func:`_depthwise_stencil_kernel`'s sum at row stride and dilation 1 (SH = DH = 1), for
     kernels of at most ``ROWS_TAPS`` taps, by rows: a program owns a band of ROWS output rows
     (BW columns, BC channels) and walks down its input rows, each loaded and converted once per
@@ -256,10 +283,11 @@ def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROW
     out_cols = (b * sow)[:, None] + (c * soc)[None, :]
     out_ok = (b < W_OUT)[:, None] & cmask[None, :]
     bias = tl.load(B + c, mask=cmask & HAS_BIAS, other=0.0).to(tl.float32)[None, :]
-    wts = ()  # [J, KH, KW] of [BC] fp32
-    for q in tl.static_range(J * KH * KW):
-        wts = wts + (tl.load(WT + w_off + c * J + q // (KH * KW)
-                             + ((q // KW % KH) * swt_h + (q % KW) * swt_w)),)  # padded: no mask
+    w_cols = WT + w_off + c * J
+    wts = ()  # [J, KH, KW] of [BC] fp32, when held
+    if HOLD_W:
+        for q in tl.static_range(J * KH * KW):
+            wts = wts + (_rows_weight(wts, w_cols, q, swt_h, swt_w, KH, KW, False),)
     accs = ()  # accs[k]: output row a0 + i - (KH - 1) + k, before step i
     for k in tl.static_range(KH - 1):
         accs = accs + (tl.zeros([BW, BC], dtype=tl.float32),)
@@ -271,11 +299,14 @@ def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROW
     xs = _rows_step_inputs(in_img, ih0, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
     for i in range(0, ROWS + KH - 1, 2):
         odd = _rows_step_inputs(in_img, ih0 + i + 1, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
-        accs = _rows_step(accs, xs, wts, out_img, a0 + i - (KH - 1), a0, a0 + ROWS, H_OUT, out_cols, out_ok, bias, soh,
-                          KH, KW, J, HAS_BIAS, BW, BC)
+        accs = _rows_step(accs, xs, wts, w_cols, swt_h, swt_w, out_img, a0 + i - (KH - 1), a0, a0 + ROWS, H_OUT,
+                          out_cols, out_ok, bias, soh, KH, KW, J, HAS_BIAS, HOLD_W, BW, BC)
         xs = _rows_step_inputs(in_img, ih0 + i + 2, b, c, cmask, H_IN, W_IN, off_w, DIV, sic, sih, siw, KW, SW, DW, J)
-        accs = _rows_step(accs, odd, wts, out_img, a0 + i + 1 - (KH - 1), a0, a0 + ROWS, H_OUT, out_cols, out_ok, bias,
-                          soh, KH, KW, J, HAS_BIAS, BW, BC)
+        accs = _rows_step(accs, odd, wts, w_cols, swt_h, swt_w, out_img, a0 + i + 1 - (KH - 1), a0, a0 + ROWS,
+                          H_OUT, out_cols, out_ok, bias, soh, KH, KW, J, HAS_BIAS, HOLD_W, BW, BC)
+
+
+_depthwise_rows_streamed_kernel = _common.autotune(ROWS_STREAMED_CONFIGS, key=STENCIL_KEY)(_depthwise_rows_kernel.fn)
 
 
 DGRAD_KEY = ["H", "WD", "C", "KH", "KW", "SH", "SW", "DH", "DW", "PMH", "PMW"]  # + every operand's layout
@@ -544,16 +575,28 @@ def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: to
 # per SM: 16.6 and 12.1; batch 256, 15.5 per SM: 22.1 and 18.1.
 ROWS_SMALL_MAP_PROGRAMS_PER_SM = 10
 
+# With its weights loaded each step (5x5) a band's walk is long (about 19 us for 28 rows of a 5x5
+# at 56x56), so the rows kernel needs programs enough to overlap walks: predicted (sm_90a, bf16,
+# 5x5 at stride 1) with one band's programs per SM at 3.9 (batch 64), rows 38.0 us against tiles
+# 60.8 at 56x56, 19.0 against 31.7 at 28x28, 11.0 against 15.9 at 14x14; at 1.9 (batch 32), 19.0
+# against about 16 at 28x28 and 11.0 against about 10 at 14x14 (and 19.0 against 30 at 56x56,
+# a win the rule leaves to the tiles).
+ROWS_STREAMED_PROGRAMS_PER_SM = 3
+
 
 def by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int], mult: int,
-            programs_per_sm: float) -> bool:
-    """Whether :func:`_depthwise_rows_kernel` computes this stencil: row stride and dilation 1,
-    weights that fit in registers, and a map of at least eight rows per open row, or of four with
-    ``programs_per_sm`` (of one band over the batch) at least ``ROWS_SMALL_MAP_PROGRAMS_PER_SM``.
-    On smaller maps, or with fewer programs, its bands are short or few, and the tiles were
-    predicted faster (the kernel inspector, 3x3 at 14x14 and 7x7, batches 32 to 256)."""
-    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] * mult > ROWS_TAPS:
+            programs_per_sm: float, channels_last: bool) -> bool:
+    """Whether :func:`_depthwise_rows_kernel` computes this stencil: row stride and dilation 1 and
+    at most ``ROWS_STREAMED_TAPS`` taps (times the multiplier). Weights held in registers (at
+    most ``ROWS_TAPS``): a map of at least eight rows per open row, or of four with
+    ``programs_per_sm`` (of one band over the batch) at least ``ROWS_SMALL_MAP_PROGRAMS_PER_SM``;
+    on smaller maps, or with fewer programs, its bands are short or few, and the tiles were
+    predicted faster (the kernel inspector, 3x3 at 14x14 and 7x7, batches 32 to 256). Weights
+    loaded each step: channels_last, two rows per open row and ``ROWS_STREAMED_PROGRAMS_PER_SM``."""
+    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] * mult > ROWS_STREAMED_TAPS:
         return False
+    if taps[0] * taps[1] * mult > ROWS_TAPS:  # weights loaded each step
+        return channels_last and h_out >= 2 * taps[0] and programs_per_sm >= ROWS_STREAMED_PROGRAMS_PER_SM
     return h_out >= 8 * taps[0] or (h_out >= 4 * taps[0] and programs_per_sm >= ROWS_SMALL_MAP_PROGRAMS_PER_SM)
 
 
@@ -568,11 +611,13 @@ def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, of
                    w_off=w_off, swt_h=w_steps[0], swt_w=w_steps[1])  # tap (t, u): w_off + t*swt_h + u*swt_w
     strides = {**stride_args("si", inp), **stride_args("so", out)}
     programs_per_sm = _band_programs(inp.shape[0], w_out, channels) / _common.num_sms(inp.device)
-    if by_rows(h_out, taps, steps, dil, mult, programs_per_sm):
+    if by_rows(h_out, taps, steps, dil, mult, programs_per_sm, memory_format(inp) == torch.channels_last):
         rows = band_rows(inp.shape[0], h_out, w_out, channels, taps[0], inp.device)
         grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, rows), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                              _common.cdiv(channels, meta["BC"]))
-        _depthwise_rows_kernel[grid](*operands, rows, **weights, **strides, **common)
+        hold = taps[0] * taps[1] * mult <= ROWS_TAPS
+        kernel = _depthwise_rows_kernel if hold else _depthwise_rows_streamed_kernel
+        kernel[grid](*operands, rows, **weights, **strides, **common, HOLD_W=hold)
     else:
         grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, meta["BH"]), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                              _common.cdiv(channels, meta["BC"]))
@@ -697,8 +742,9 @@ def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
 def compile_cases():
     """Every kernel per dtype and layout at ResNeXt-50's first-stage 3x3 made depthwise (128
     channels, 56x56, batch 64): the forward by rows at stride 1 (the stride-1 input gradient is the
-    same kernel) and by tiles at stride 2, the input gradient of the same 3x3 at stride 2 (four
-    phases), and the weight gradient by rows at stride 1 and by tiles at stride 2."""
+    same kernel), also as a channels_last 5x5 (its weights loaded each step), and by tiles at
+    stride 2, the input gradient of the same 3x3 at stride 2 (four phases), and the weight
+    gradient by rows at stride 1 and by tiles at stride 2."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
@@ -712,7 +758,13 @@ def compile_cases():
             cases.append(Case(_depthwise_rows_kernel, dtype, layout, dict(
                 IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=hw,
                 W_OUT=hw, C=c, DIV=1, ROWS=14, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),
-                **act("so"), **taps, J=1, HAS_BIAS=True, BIG=False)))
+                **act("so"), **taps, J=1, HAS_BIAS=True, HOLD_W=True, BIG=False)))
+            if layout == "nhwc":
+                cases.append(Case(_depthwise_rows_streamed_kernel, dtype, layout + "-5x5", dict(
+                    IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw,
+                    H_OUT=hw, W_OUT=hw, C=c, DIV=1, ROWS=28, off_h=-2, off_w=-2, w_off=0, swt_h=5 * c, swt_w=c,
+                    **act("si"), **act("so"), **dict(taps, KH=5, KW=5), J=1, HAS_BIAS=True, HOLD_W=False,
+                    BIG=False)))
             cases.append(Case(_depthwise_stencil_kernel, dtype, layout, dict(
                 IN=ptr(dtype), WT=ptr(torch.float32), B=ptr(dtype), OUT=ptr(dtype), H_IN=hw, W_IN=hw, H_OUT=28,
                 W_OUT=28, C=c, DIV=1, off_h=-1, off_w=-1, w_off=0, swt_h=3 * c, swt_w=c, **act("si"),

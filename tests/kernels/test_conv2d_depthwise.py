@@ -49,8 +49,8 @@ def test_rows_bands(rows, kernel, c_out, stride, dilation, monkeypatch):
     padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
     x, w, dy, geo = _operands((2, 5, 25, 9), c_out, kernel, stride, padding, dilation)
     mult = c_out // 5
-    assert depthwise.by_rows(geo.h_out, (kh, kw), geo.stride, geo.dilation, 1, 0)
-    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult, 0) or geo.stride != (1, 1)
+    assert depthwise.by_rows(geo.h_out, (kh, kw), geo.stride, geo.dilation, 1, 0, True)
+    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult, 0, True) or geo.stride != (1, 1)
     with _common.poison_outputs():
         y = depthwise.forward(x, w, None, geo)
     check("y", y, F.conv2d(x.cpu().to(F64), w.cpu().to(F64), None, stride, padding, dilation, 5), TOL)
@@ -65,23 +65,66 @@ def test_rows_bands(rows, kernel, c_out, stride, dilation, monkeypatch):
 def test_rows_end_to_end(dtype, layout):
     """The public function with a 3x3 on a 24-row map, bias and every gradient, in the half
     dtypes and both layouts: the forward and the input gradient by rows."""
-    assert depthwise.by_rows(24, (3, 3), (1, 1), (1, 1), 1, 0)
+    assert depthwise.by_rows(24, (3, 3), (1, 1), (1, 1), 1, 0, layout == "channels_last")
     run_case((2, 8, 24, 10), 8, 3, groups=8, padding=1, dtype=dtype, layout=layout)
 
 
-@pytest.mark.parametrize("h_out,taps,steps,dil,mult,programs_per_sm,expected", [
-    (56, (3, 3), (1, 1), (1, 1), 1, 1, True),
-    (24, (3, 3), (1, 2), (1, 2), 1, 1, True),  # column stride and dilation are the columns' business
-    (23, (3, 3), (1, 1), (1, 1), 1, 9.9, False),  # under eight rows per open row, few programs: the tiles
-    (14, (3, 3), (1, 1), (1, 1), 1, 10, True),  # four or more, and programs enough to fill the GPU
-    (11, (3, 3), (1, 1), (1, 1), 1, 100, False),  # under four rows per open row: the tiles at any batch
-    (56, (3, 3), (2, 2), (1, 1), 1, 100, False),  # row stride 2: the tiles
-    (56, (3, 3), (1, 1), (2, 2), 1, 100, False),  # row dilation 2: the tiles
-    (56, (5, 5), (1, 1), (1, 1), 1, 100, False),  # 25 taps: weights too many to hold
-    (56, (3, 3), (1, 1), (1, 1), 2, 100, False),  # 9 taps x 2 input channels
+@pytest.mark.parametrize("h_out,taps,steps,dil,mult,programs_per_sm,channels_last,expected", [
+    (56, (3, 3), (1, 1), (1, 1), 1, 1, True, True),
+    (56, (3, 3), (1, 1), (1, 1), 1, 1, False, True),  # weights held: either layout
+    (24, (3, 3), (1, 2), (1, 2), 1, 1, True, True),  # column stride and dilation are the columns' business
+    (23, (3, 3), (1, 1), (1, 1), 1, 9.9, True, False),  # under eight rows per open row, few programs: tiles
+    (14, (3, 3), (1, 1), (1, 1), 1, 10, True, True),  # four or more, and programs enough to fill the GPU
+    (11, (3, 3), (1, 1), (1, 1), 1, 100, True, False),  # under four rows per open row: the tiles at any batch
+    (56, (3, 3), (2, 2), (1, 1), 1, 100, True, False),  # row stride 2: the tiles
+    (56, (3, 3), (1, 1), (2, 2), 1, 100, True, False),  # row dilation 2: the tiles
+    (56, (5, 5), (1, 1), (1, 1), 1, 3, True, True),  # 25 taps: weights loaded each step, programs enough
+    (56, (5, 5), (1, 1), (1, 1), 1, 3, False, False),  # ... in channels_last only
+    (10, (5, 5), (1, 1), (1, 1), 1, 3, True, True),  # two rows per open row
+    (56, (5, 5), (1, 1), (1, 1), 1, 2.9, True, False),  # too few programs to overlap the long walks
+    (9, (5, 5), (1, 1), (1, 1), 1, 100, True, False),  # under two rows per open row
+    (56, (3, 3), (1, 1), (1, 1), 2, 3, True, True),  # 9 taps x 2 input channels: loaded each step
+    (56, (3, 3), (1, 1), (1, 1), 3, 100, True, False),  # 27: past the most taps by rows
+    (56, (7, 7), (1, 1), (1, 1), 1, 100, True, False),  # 49
 ])
-def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, programs_per_sm, expected):
-    assert depthwise.by_rows(h_out, taps, steps, dil, mult, programs_per_sm) is expected
+def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, programs_per_sm, channels_last, expected):
+    assert depthwise.by_rows(h_out, taps, steps, dil, mult, programs_per_sm, channels_last) is expected
+
+
+@pytest.mark.parametrize("kernel,c_out,dilation", [((5, 5), 5, 1), ((4, 5), 5, (1, 2)), ((3, 3), 10, 1)])
+def test_rows_with_weights_loaded_each_step(kernel, c_out, dilation, monkeypatch):
+    """More taps than ``ROWS_TAPS`` (a 5x5, an even 4x5 with column dilation 2, a 3x3's input
+    gradient over a multiplier of 2): the rows kernel loads each step's weights, a column tap's at
+    a time, in bands of 4 rows (a last band of 1); the forward and the input gradient against
+    float64, and which rows kernel ran."""
+    monkeypatch.setattr(depthwise, "band_rows", lambda *args: 4)
+    monkeypatch.setattr(depthwise, "ROWS_STREAMED_PROGRAMS_PER_SM", 0)
+    launched = []
+    for name in ("_depthwise_rows_kernel", "_depthwise_rows_streamed_kernel"):
+        monkeypatch.setattr(depthwise, name, _Recorded(getattr(depthwise, name), name, launched))
+    kh, kw = kernel
+    padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
+    x, w, dy, geo = _operands((2, 5, 25, 9), c_out, kernel, 1, padding, dilation)
+    mult = c_out // 5
+    assert depthwise.by_rows(geo.h, (kh, kw), (1, 1), geo.dilation, mult, 0, True)
+    assert kh * kw * mult > depthwise.ROWS_TAPS
+    with _common.poison_outputs():
+        y = depthwise.forward(x, w, None, geo)
+        dx = depthwise.input_grad(dy, x, w, geo)
+    check("y", y, F.conv2d(x.cpu().to(F64), w.cpu().to(F64), None, 1, padding, dilation, 5), TOL)
+    ref = torch.nn.grad.conv2d_input(x.shape, w.cpu().to(F64), dy.cpu().to(F64), 1, padding, dilation, 5)
+    check("dx", dx, ref, TOL)
+    # the forward of the 3x3 holds its 9 weights; the input gradient's 18 are loaded each step
+    assert launched == ["_depthwise_rows_kernel" if kh * kw <= 9 else "_depthwise_rows_streamed_kernel",
+                        "_depthwise_rows_streamed_kernel"]
+
+
+def test_rows_with_weights_loaded_each_step_end_to_end(monkeypatch):
+    """The public function with a bf16 channels_last 5x5 on a 12-row map, bias and every gradient:
+    the forward and the input gradient by rows, weights loaded each step."""
+    monkeypatch.setattr(depthwise, "ROWS_STREAMED_PROGRAMS_PER_SM", 0)
+    assert depthwise.by_rows(12, (5, 5), (1, 1), (1, 1), 1, 0, True)
+    run_case((2, 8, 12, 10), 8, 5, groups=8, padding=2, dtype=torch.bfloat16, layout="channels_last")
 
 
 def test_rows_on_a_small_map_when_the_batch_fills_the_gpu(monkeypatch):
