@@ -218,6 +218,33 @@ def test_cache_lines_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
     assert cache_lines(None, 128) == 4  # no layout: 32 lanes, perfectly coalesced
 
 
+def _ttir_loop(names: int) -> str:
+    """A TTIR loop of N trips whose closing location reaches its line through ``names`` named
+    locations, as a loop carrying that many values has (one name each)."""
+    chain = "\n".join(f'#loc{i + 2} = loc("v{i}"(#loc{i + 1}))' for i in range(names))
+    return f"""#loc = loc("k.py":1:0)
+#loc1 = loc("k.py":7:4)
+{chain}
+module {{
+  tt.func public @k(%N: i32 loc("N"(#loc))) {{
+    %c0_i32 = arith.constant 0 : i32 loc(#loc)
+    %c1_i32 = arith.constant 1 : i32 loc(#loc)
+    scf.for %i = %c0_i32 to %N step %c1_i32 {{
+      %x = arith.addi %i, %c1_i32 : i32 loc(#loc)
+    }} loc(#loc{names + 1})
+    tt.return loc(#loc)
+  }} loc(#loc)
+}}
+"""
+
+
+@pytest.mark.parametrize("names", [0, 40])
+def test_loop_trips_through_a_long_chain_of_named_locations(names):
+    from kernels.inspect.binary import loop_trips
+    trips = loop_trips(_ttir_loop(names), {"N": 5}, (2, 1, 1))
+    assert list(trips) == ["k.py:7"] and trips["k.py:7"].tolist() == [5, 5]
+
+
 def test_last_arrival_merge_is_one_programs_tail(inspected):
     """bn_relu's statistics merge their chunks in the last program of a channel block: that code
     is a tail after the grid's waves, not work of every program; kernels without a counter have none."""
