@@ -32,10 +32,10 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   accumulator tile per tap, ``acc[tap] += x_tap * dy`` elementwise, reduced across the tile once
   at the end into deterministic fp32 partials ``[chunks, C, taps]`` that
   :func:`geometry.merge_partials` sums. **By rows** (:func:`_depthwise_wgrad_rows_kernel`: row
-  stride and dilation 1, at most 9 taps, maps of 12 rows and more, enough units to fill the GPU;
-  :func:`wgrad_by_rows`) a unit is a band of rows of one image: its input rows are walked once,
-  each loaded and converted once per column tap, against the 3 rows of ``dy`` they meet, held in
-  registers. **By tiles** (:func:`_depthwise_wgrad_kernel`: the rest) a unit is a pixel tile,
+  stride and dilation 1, at most 25 taps, maps of four rows a tap row and more (two past 9 taps),
+  enough units to fill the GPU; :func:`wgrad_by_rows`) a unit is a band of rows of one image: its
+  input rows are walked once, each loaded and converted once per column tap, against the rows of
+  ``dy`` they meet (3 at 3x3, 5 at 5x5), held in registers. **By tiles** (:func:`_depthwise_wgrad_kernel`: the rest) a unit is a pixel tile,
   each tap loading its shifted input; kernels of more than 10 taps split their rows of taps over
   a third grid axis, so the accumulators stay in registers.
 
@@ -183,11 +183,11 @@ ROWS_CONFIGS = [
 ]
 ROWS_INTERPRETER = triton.Config({"BW": 16, "BC": 64}, num_warps=4)
 ROWS_TAPS = 9  # the most taps (times the multiplier) whose weights a thread holds: 72 registers at 3x3
-# Past ROWS_TAPS, up to ROWS_STREAMED_TAPS, the weights are loaded each step, and a thread's 4
-# channels keep the 5 open rows, the input and a column tap's weights in 112 registers (bf16 5x5,
-# sm_90a); 8 channels take 188 to 222, and NCHW's 2-byte loads spill, so it is channels_last only.
+ROWS_MAX_TAPS = 25  # the most taps (times the multiplier) by rows
+# Past ROWS_TAPS the weights are loaded each step, and a thread's 4 channels keep the 5 open rows,
+# the input and a column tap's weights in 112 registers (bf16 5x5, sm_90a); 8 channels take 188
+# to 222, and NCHW's 2-byte loads spill, so it is channels_last only.
 ROWS_STREAMED_CONFIGS = [triton.Config({"BW": 16, "BC": 32}, num_warps=4)]
-ROWS_STREAMED_TAPS = 25
 
 
 @triton.jit
@@ -448,6 +448,9 @@ WGRAD_ROWS_CONFIGS = [
 WGRAD_ROWS_KEY = ["N", "H_OUT", "W_OUT", "C", "ROWS", "KH", "KW", "SW", "DW"]  # + every operand's layout
 WGRAD_ROWS_INTERPRETER = triton.Config({"BW": 16, "BC": 64}, num_warps=4)
 WGRAD_ROWS_BW = 16  # the widest column block of the configs: the fewest units a launch has
+# Past ROWS_TAPS two elements a thread, so that 25 accumulators fit:
+# 128 registers (bf16, channels_last, 5x5), 154 to 168 in NCHW, no spills.
+WGRAD_ROWS_WIDE_CONFIGS = [triton.Config({"BW": 8, "BC": 32}, num_warps=4)]
 
 
 @triton.jit
@@ -551,6 +554,10 @@ def _depthwise_wgrad_rows_kernel(X, DY, WS, DBS, N, H, WD, H_OUT, W_OUT, C, DIV,
         tl.store(DBS + chunk * C + c, tl.sum(dsum, axis=0), mask=cmask)
 
 
+_depthwise_wgrad_rows_wide_kernel = _common.autotune(WGRAD_ROWS_WIDE_CONFIGS, key=WGRAD_ROWS_KEY)(
+    _depthwise_wgrad_rows_kernel.fn)
+
+
 # --- launchers ------------------------------------------------------------------------------------
 
 def _band_programs(n: int, w_out: int, channels: int) -> int:
@@ -587,13 +594,13 @@ ROWS_STREAMED_PROGRAMS_PER_SM = 3
 def by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int], mult: int,
             programs_per_sm: float, channels_last: bool) -> bool:
     """Whether :func:`_depthwise_rows_kernel` computes this stencil: row stride and dilation 1 and
-    at most ``ROWS_STREAMED_TAPS`` taps (times the multiplier). Weights held in registers (at
+    at most ``ROWS_MAX_TAPS`` taps (times the multiplier). Weights held in registers (at
     most ``ROWS_TAPS``): a map of at least eight rows per open row, or of four with
     ``programs_per_sm`` (of one band over the batch) at least ``ROWS_SMALL_MAP_PROGRAMS_PER_SM``;
     on smaller maps, or with fewer programs, its bands are short or few, and the tiles were
     predicted faster (the kernel inspector, 3x3 at 14x14 and 7x7, batches 32 to 256). Weights
     loaded each step: channels_last, two rows per open row and ``ROWS_STREAMED_PROGRAMS_PER_SM``."""
-    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] * mult > ROWS_STREAMED_TAPS:
+    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] * mult > ROWS_MAX_TAPS:
         return False
     if taps[0] * taps[1] * mult > ROWS_TAPS:  # weights loaded each step
         return channels_last and h_out >= 2 * taps[0] and programs_per_sm >= ROWS_STREAMED_PROGRAMS_PER_SM
@@ -678,32 +685,39 @@ def _wgrad_chunks(programs_per_chunk: int, device: torch.device) -> int:
 # 7.2 against 5.1 us, 1.0 (batch 8 at 28x28) 7.2 against 3.7; 3.9 (batch 32 at 28x28) 7.2 against
 # 9.2, (batch 64 at 14x14) 7.2 against 9.2; 7.8 (batch 256 at 56x56) 81.5 against 104.2. On 7x7
 # maps (batch 64: 9.0 against 6.1) a band is mostly its halo steps and a 16-column block half empty.
+# A 5x5 (batch 64, 7.8 per SM at 56x56, 15.5 at 14x14): 46.6 against 82.2 at 56x56, 28.1 against
+# 47.9 at 28x28, 17.1 against 25.0 at 14x14.
 WGRAD_ROWS_PROGRAMS_PER_SM = 3
 
 
 def wgrad_by_rows(h_out: int, taps: tuple[int, int], steps: tuple[int, int], dil: tuple[int, int],
                   programs_per_sm: float) -> bool:
     """Whether :func:`_depthwise_wgrad_rows_kernel` computes this weight gradient: row stride and
-    dilation 1, at most ``ROWS_TAPS`` taps (their accumulators stay in registers), a map of at least
-    four rows per tap row, and ``programs_per_sm`` (units of work times 32-channel blocks, per SM)
-    at least ``WGRAD_ROWS_PROGRAMS_PER_SM``: each program's walk is a chain of dependent steps, so
-    the rows kernel needs programs enough to fill the GPU."""
-    return (steps[0] == 1 and dil[0] == 1 and taps[0] * taps[1] <= ROWS_TAPS and h_out >= 4 * taps[0]
-            and programs_per_sm >= WGRAD_ROWS_PROGRAMS_PER_SM)
+    dilation 1, at most ``ROWS_MAX_TAPS`` taps (their accumulators stay in registers), a map
+    of at least four rows per tap row (two past ``ROWS_TAPS``: a 5x5's tiles cost more), and
+    ``programs_per_sm`` (units of work times 32-channel blocks, per SM) at least
+    ``WGRAD_ROWS_PROGRAMS_PER_SM``: each program's walk is a chain of dependent steps, so the rows
+    kernel needs programs enough to fill the GPU."""
+    if steps[0] != 1 or dil[0] != 1 or taps[0] * taps[1] > ROWS_MAX_TAPS:
+        return False
+    rows_per_tap_row = 4 if taps[0] * taps[1] <= ROWS_TAPS else 2
+    return h_out >= rows_per_tap_row * taps[0] and programs_per_sm >= WGRAD_ROWS_PROGRAMS_PER_SM
 
 
 def _weight_grad_by_rows(dy, x, geo: Geometry, rows: int, units: int, need_bias: bool):
     """Partials ``([chunks, C, taps], [chunks, C] or None)`` of :func:`_depthwise_wgrad_rows_kernel`
-    over ``units`` (image, band of ``rows`` rows, 16 columns) a channel block."""
+    over ``units`` (image, band of ``rows`` rows, 16 columns) a channel block; past ``ROWS_TAPS``
+    taps, with the configs of two elements a thread."""
     chunks = min(_wgrad_chunks(_common.cdiv(geo.c_out, 32), x.device), units)
     ws = _common.empty((chunks, geo.c_out, geo.kh * geo.kw), torch.float32, x.device)
     dbs = _common.empty((chunks, geo.c_out), torch.float32, x.device) if need_bias else ws
     grid = lambda meta: (chunks, _common.cdiv(geo.c_out, meta["BC"]))  # noqa: E731
-    _depthwise_wgrad_rows_kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out,
-                                       geo.cout_per_group, rows, chunks, geo.padding[0], geo.padding[1],
-                                       **stride_args("sx", x), **stride_args("sd", dy), KH=geo.kh, KW=geo.kw,
-                                       SW=geo.stride[1], DW=geo.dilation[1], HAS_BIAS=need_bias,
-                                       BIG=needs_int64(x, dy))
+    wide = geo.kh * geo.kw > ROWS_TAPS
+    kernel = _depthwise_wgrad_rows_wide_kernel if wide else _depthwise_wgrad_rows_kernel
+    kernel[grid](x, dy, ws, dbs, geo.n, geo.h, geo.w, geo.h_out, geo.w_out, geo.c_out, geo.cout_per_group, rows,
+                 chunks, geo.padding[0], geo.padding[1], **stride_args("sx", x), **stride_args("sd", dy),
+                 KH=geo.kh, KW=geo.kw, SW=geo.stride[1], DW=geo.dilation[1], HAS_BIAS=need_bias,
+                 BIG=needs_int64(x, dy))
     return ws, (dbs if need_bias else None)
 
 
@@ -744,7 +758,7 @@ def compile_cases():
     channels, 56x56, batch 64): the forward by rows at stride 1 (the stride-1 input gradient is the
     same kernel), also as a channels_last 5x5 (its weights loaded each step), and by tiles at
     stride 2, the input gradient of the same 3x3 at stride 2 (four phases), and the weight
-    gradient by rows at stride 1 and by tiles at stride 2."""
+    gradient by rows at stride 1 (also as a 5x5) and by tiles at stride 2."""
     from ..compile_check import Case, ptr
 
     n, c, hw = 64, 128, 56
@@ -777,6 +791,10 @@ def compile_cases():
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
                 H_OUT=hw, W_OUT=hw, C=c, DIV=1, ROWS=19, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"),
                 **act("sd"), KH=3, KW=3, SW=1, DW=1, HAS_BIAS=True, BIG=False)))
+            cases.append(Case(_depthwise_wgrad_rows_wide_kernel, dtype, layout + "-5x5", dict(
+                X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
+                H_OUT=hw, W_OUT=hw, C=c, DIV=1, ROWS=28, NUM_CHUNKS=132, pad_h=2, pad_w=2, **act("sx"),
+                **act("sd"), KH=5, KW=5, SW=1, DW=1, HAS_BIAS=True, BIG=False)))
             cases.append(Case(_depthwise_wgrad_kernel, dtype, layout, dict(
                 X=ptr(dtype), DY=ptr(dtype), WS=ptr(torch.float32), DBS=ptr(torch.float32), N=n, H=hw, WD=hw,
                 H_OUT=28, W_OUT=28, C=c, DIV=1, NUM_CHUNKS=132, pad_h=1, pad_w=1, **act("sx"),

@@ -261,6 +261,28 @@ def test_weight_grad_by_rows(rows, kernel, c_out, stride, dilation, monkeypatch)
     check("dbias", db, dy.cpu().to(F64).sum((0, 2, 3)), TOL)
 
 
+@pytest.mark.parametrize("rows", [4, 25], ids=lambda r: f"rows{r}")
+@pytest.mark.parametrize("kernel,dilation", [((5, 5), 1), ((4, 5), (1, 2))])
+def test_weight_grad_by_rows_many_taps(rows, kernel, dilation, monkeypatch):
+    """More taps than ``ROWS_TAPS`` (a 5x5, an even 4x5 with column dilation 2): the rows kernel
+    with two elements a thread, in bands of 4 rows and of the whole map, against float64."""
+    monkeypatch.setattr(depthwise, "band_rows", lambda *args: rows)
+    monkeypatch.setattr(depthwise, "WGRAD_ROWS_PROGRAMS_PER_SM", 0)
+    monkeypatch.setattr(depthwise, "_weight_grad_by_tiles", _no_tiles)
+    launched = []
+    for name in ("_depthwise_wgrad_rows_kernel", "_depthwise_wgrad_rows_wide_kernel"):
+        monkeypatch.setattr(depthwise, name, _Recorded(getattr(depthwise, name), name, launched))
+    kh, kw = kernel
+    padding = (kh // 2, (kw // 2) * (dilation if isinstance(dilation, int) else dilation[1]))
+    x, w, dy, geo = _operands((2, 5, 25, 9), 5, kernel, 1, padding, dilation)
+    with _common.poison_outputs():
+        dw, db = depthwise.weight_grad(dy, x, w, geo, True)
+    ref = torch.nn.grad.conv2d_weight(x.cpu().to(F64), w.shape, dy.cpu().to(F64), 1, padding, dilation, 5)
+    check("dweight", dw, ref, TOL)
+    check("dbias", db, dy.cpu().to(F64).sum((0, 2, 3)), TOL)
+    assert launched == ["_depthwise_wgrad_rows_wide_kernel"]
+
+
 @pytest.mark.parametrize("chunks", [1, 200], ids=["one", "more-than-units"])
 def test_weight_grad_by_rows_split(chunks, monkeypatch):
     """One chunk walking every unit (image, band, columns) in turn, the dy rows reset between
@@ -285,7 +307,11 @@ def test_weight_grad_by_rows_split(chunks, monkeypatch):
     (56, (3, 3), (1, 1), (1, 1), 1.9, False),  # too few programs for a chain of steps each
     (56, (3, 3), (2, 2), (1, 1), 50, False),  # row stride
     (56, (3, 3), (1, 1), (2, 1), 50, False),  # row dilation
-    (56, (5, 5), (1, 1), (1, 1), 50, False),  # 25 accumulators do not fit
+    (56, (5, 5), (1, 1), (1, 1), 7.8, True),  # 25 accumulators, two elements a thread
+    (10, (5, 5), (1, 1), (1, 1), 50, True),  # two rows a tap row: a 5x5's tiles cost more
+    (9, (5, 5), (1, 1), (1, 1), 50, False),
+    (56, (5, 5), (1, 1), (1, 1), 2.9, False),
+    (56, (7, 7), (1, 1), (1, 1), 50, False),  # 49 accumulators do not fit
 ])
 def test_weight_grad_by_rows_only_where_it_wins(h_out, taps, steps, dil, programs_per_sm, expected):
     assert depthwise.wgrad_by_rows(h_out, taps, steps, dil, programs_per_sm) is expected
