@@ -13,8 +13,9 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   per column tap and added into the 3 output rows it feeds, whose partial sums stay in registers,
   as do all 9 taps' weights: about 2 instructions an FMA, where a tile reloads and converts its
   input for every tap (4). Each step's input row is loaded a step ahead. Up to 25 taps (a 5x5,
-  on maps of 10 rows and more with programs enough, :func:`by_rows`) the weights are loaded again each
-  step, a column tap's at a time (L1 hits), as the registers hold only 5 open rows and the input.
+  channels_last, on maps of 10 rows and more with programs enough: :func:`by_rows`) the weights
+  are loaded again each step, a column tap's at a time (L1 hits), as the registers hold only the
+  5 open rows and the input.
 * **Forward, by tiles** (:func:`_depthwise_stencil_kernel`: strides, dilations, small maps):
   ``[BH rows, BW columns, BC channels]`` tiles of one image; each tap loads the tile's shifted
   input (the reuse between taps and rows is the L1's: DRAM sees about one pass over ``x``) and
@@ -35,9 +36,10 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   stride and dilation 1, at most 25 taps, maps of four rows a tap row and more (two past 9 taps),
   enough units to fill the GPU; :func:`wgrad_by_rows`) a unit is a band of rows of one image: its
   input rows are walked once, each loaded and converted once per column tap, against the rows of
-  ``dy`` they meet (3 at 3x3, 5 at 5x5), held in registers. **By tiles** (:func:`_depthwise_wgrad_kernel`: the rest) a unit is a pixel tile,
-  each tap loading its shifted input; kernels of more than 10 taps split their rows of taps over
-  a third grid axis, so the accumulators stay in registers.
+  ``dy`` they meet (3 at 3x3, 5 at 5x5), held in registers. **By tiles**
+  (:func:`_depthwise_wgrad_kernel`: the rest) a unit is a pixel tile, each tap loading its
+  shifted input; kernels of more than 10 taps split their rows of taps over a third grid axis, so
+  the accumulators stay in registers.
 
 Predicted on an H200 (the kernel inspector, bf16 channels_last, batch 64, 64x64x56x56 3x3):
 forward 16 us, input gradient 16 us, weight gradient 25 us (all three by rows; cuDNN measured 29,
@@ -255,7 +257,8 @@ def _rows_step(accs, xs, wts, w_cols, swt_h, swt_w, out_img, a, a_first, a_end, 
 @_common.autotune(ROWS_CONFIGS, key=STENCIL_KEY, interpreter_config=ROWS_INTERPRETER)
 @triton.jit
 def _depthwise_rows_kernel(IN, WT, B, OUT, H_IN, W_IN, H_OUT, W_OUT, C, DIV, ROWS, off_h, off_w, w_off,
-                           swt_h: tl.constexpr, swt_w: tl.constexpr, sin, sic, sih, siw, son, soc, soh, sow, KH: tl.constexpr, KW: tl.constexpr,
+                           swt_h: tl.constexpr, swt_w: tl.constexpr, sin, sic, sih, siw, son, soc, soh, sow,
+                           KH: tl.constexpr, KW: tl.constexpr,
                            SH: tl.constexpr, SW: tl.constexpr, DH: tl.constexpr, DW: tl.constexpr,
                            J: tl.constexpr, HAS_BIAS: tl.constexpr, HOLD_W: tl.constexpr, BIG: tl.constexpr,
                            BW: tl.constexpr, BC: tl.constexpr):

@@ -197,12 +197,13 @@ def test_last_arrival_tail_is_the_code_after_the_arrivals_exit():
     assert last_arrival_tail(_sass("LDG.E", "@P0 EXIT", "STG.E", "EXIT")) is None  # no arrival counter
 
 
-_TTGIR = """#blocked = #ttg.blocked<{sizePerThread = [1, 4], threadsPerWarp = [4, 8], warpsPerCTA = [4, 1], order = [1, 0]}>
-#loc1 = loc("k.py":10:5)
-#loc2 = loc("k.py":11:5)
-    %x = tt.load %px : tensor<16x32x!tt.ptr<bf16>, #blocked> loc(#loc1)
-    %w = tt.load %pw : tensor<32x!tt.ptr<f32>, #ttg.slice<{dim = 0, parent = #blocked}>> loc(#loc2)
-"""
+_TTGIR = "\n".join([
+    "#blocked = #ttg.blocked<{sizePerThread = [1, 4], threadsPerWarp = [4, 8], warpsPerCTA = [4, 1], order = [1, 0]}>",
+    '#loc1 = loc("k.py":10:5)',
+    '#loc2 = loc("k.py":11:5)',
+    "    %x = tt.load %px : tensor<16x32x!tt.ptr<bf16>, #blocked> loc(#loc1)",
+    "    %w = tt.load %pw : tensor<32x!tt.ptr<f32>, #ttg.slice<{dim = 0, parent = #blocked}>> loc(#loc2)",
+])
 
 
 def test_cache_lines_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
