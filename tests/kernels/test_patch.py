@@ -52,6 +52,29 @@ def _input(batch, size, seed, memory_format=torch.contiguous_format):
     return x.to(DEVICE).contiguous(memory_format=memory_format)
 
 
+def _input_without_near_ties(ref, ref64, batch, size, first_seed, memory_format=torch.contiguous_format,
+                             tries=100):
+    """The input of the first seed from ``first_seed`` on that check_no_near_ties accepts: every
+    ReLU and max-pool decision in training twice the fp32 reference's rounding away from a tie.
+    The rounding of an fp32 convolution differs between processors (oneDNN's AVX-512 and AVX2
+    kernels sum in other orders: AlexNet's conv2 output is 3.4e-6 off in relative terms on an
+    AVX2 EPYC), so a seed clean on one machine can hold a near-tie on another. About one seed in
+    sixteen is clean there; the search runs on copies, leaving the running statistics as they were."""
+    ref, ref64 = copy.deepcopy(ref).train(), copy.deepcopy(ref64).train()
+    for seed in range(first_seed, first_seed + tries):
+        x = _input(batch, size, seed, memory_format)
+        with torch.no_grad(), RoutingDecisions() as decisions:
+            ref(x)
+        with torch.no_grad(), RoutingDecisions() as decisions64:
+            ref64(x.double())
+        try:
+            check_no_near_ties(decisions, decisions64)
+        except AssertionError:
+            continue
+        return x
+    raise AssertionError(f"no seed in {first_seed}..{first_seed + tries - 1} gives an input without near-ties")
+
+
 def _round_otherwise(model, names, seed):
     """Moves the outputs of the named modules by about 1e-6 (a tenth of the contract's fp32 bound),
     as a kernel as accurate that rounds otherwise, or the same kernel on another processor, would."""
@@ -79,7 +102,7 @@ def _compare(name, size, batch, seed, expect, memory_format=torch.contiguous_for
     assert dict(model.named_modules()) == modules  # the same module objects
     assert list(model.state_dict()) == list(ref.state_dict())
 
-    x = _input(batch, size, seed, memory_format)
+    x = _input_without_near_ties(ref, ref64, batch, size, seed, memory_format)
     for training in (False, True):
         ref.train(training), ref64.train(training), model.train(training)
         with RoutingDecisions() as decisions:
@@ -111,8 +134,7 @@ def _compare(name, size, batch, seed, expect, memory_format=torch.contiguous_for
     assert _storage(model) == storage
 
 
-# Input seeds whose every ReLU and max-pool decision is several times the fp32 rounding away from
-# a tie (at least 4x; check_no_near_ties asks 2x): most seeds have one within it somewhere.
+# The seeds below start _input_without_near_ties' search; each is itself clean on an AVX-512 Xeon.
 
 @pytest.mark.usefixtures("ieee_fp32")
 def test_resnet18():
