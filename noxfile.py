@@ -26,8 +26,11 @@ def tests(session: nox.Session) -> None:
     install(session, "[test,cluster]")  # the cluster tests start a Ray cluster of their own
     # Triton reads TRITON_INTERPRET when it is imported: set for the whole test process.
     # --benchmark-disable: benchmarks/ runs each benchmark once, as a test, without timing it.
-    session.run("python", "-m", "pytest", "-q", "--benchmark-disable", *session.posargs,
-                env={"TRITON_INTERPRET": "1"})
+    # -n auto --dist loadfile: one worker per core, each test file whole on one worker, so a
+    # module's fixture (the inspector's compiled cases, a Ray cluster) is built once; on the
+    # 2-core CI machine, 12 minutes where one process takes 15. `-- -n 0` runs in one process.
+    session.run("python", "-m", "pytest", "-q", "--benchmark-disable", "-n", "auto", "--dist", "loadfile",
+                *session.posargs, env={"TRITON_INTERPRET": "1"})
 
 
 @nox.session

@@ -280,7 +280,9 @@ def test_the_pytest_benchmark_path_records_enough_rounds_for_the_gate_to_fail(tm
     # benchmarks/conftest.py as the plugin of a one-benchmark file whose time budget (1 us) every
     # round exceeds: the minimum rounds are all it records (pytest-benchmark's own minimum: 5).
     (tmp_path / "test_one.py").write_text("def test_one(benchmark):\n    benchmark(sum, range(1000))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "benchmarks"), str(REPO)])}
+    # without the xdist worker's variables: pytest-benchmark writes no JSON from a worker
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+           "PYTHONPATH": os.pathsep.join([str(REPO / "benchmarks"), str(REPO)])}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
                           "test_one.py", "--benchmark-max-time=0.000001", "--benchmark-json=base.json",
                           "--benchmark-save-data"], cwd=tmp_path, env=env, capture_output=True, text=True,
