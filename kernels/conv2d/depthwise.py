@@ -569,14 +569,29 @@ def _band_programs(n: int, w_out: int, channels: int) -> int:
     return n * _common.cdiv(w_out, 16) * _common.cdiv(channels, 32)
 
 
-def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: torch.device) -> int:
-    """Output rows a program of :func:`_depthwise_rows_kernel` owns: the fewest bands that still give
-    about eight programs per SM at its smallest tile, and at least four rows a band per open row
-    (each band re-reads ``kh - 1`` input rows and runs its first and last ``kh - 1`` steps partly for
-    rows outside it)."""
+def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: torch.device, ctas_per_sm: int) -> int:
+    """Output rows a program of a rows kernel owns: the band count whose waves of programs times a
+    program's walk is least, ``ceil(programs / (SMs * ctas_per_sm)) * (rows + 2 * kh - 1)``;
+    programs counted at the smallest tile (16 columns, 32 channels), ties to the fewer bands. A
+    walk is the band's rows, ``kh - 1`` steps for rows outside it (its halo), and about ``kh`` steps'
+    worth of fixed cost (the first loads, the epilogue): the kernel inspector's predictions (sm_90a,
+    bf16, 3x3 forward, batch 64) put that cost at 2 to 4 steps. There, at 28x28 and C=128, 3 bands
+    of 10 rows (2 waves) are predicted at 9.3 us, where 2 bands of 14 (2 waves, the second 29%
+    full) take 12.0 and one band 10.6."""
     per_band = max(1, _band_programs(n, w_out, channels))  # an empty batch: one band
-    bands = max(1, min(_common.cdiv(8 * _common.num_sms(device), per_band), h_out // (4 * kh)))
-    return _common.cdiv(h_out, bands)
+    slots = _common.num_sms(device) * ctas_per_sm
+
+    def cost(bands: int) -> int:
+        return _common.cdiv(per_band * bands, slots) * (_common.cdiv(h_out, bands) + 2 * kh - 1)
+
+    return _common.cdiv(h_out, min(range(1, max(1, h_out // kh) + 1), key=cost))
+
+
+# CTAs per SM of the rows kernels at their smallest tile (the kernel inspector, sm_90a, bf16,
+# channels_last): weights held 6, loaded each step 5; the weight gradient runs about four
+# programs per SM over its units (_wgrad_chunks).
+ROWS_CTAS_PER_SM = {True: 6, False: 5}
+WGRAD_ROWS_CTAS_PER_SM = 4
 
 
 # On maps of 4 to 8 rows per open row (3x3 at 14x14) one band holds the map, and the rows kernel
@@ -622,10 +637,10 @@ def _launch_stencil(inp, wt, bias, out, *, h_out, w_out, channels, div, mult, of
     strides = {**stride_args("si", inp), **stride_args("so", out)}
     programs_per_sm = _band_programs(inp.shape[0], w_out, channels) / _common.num_sms(inp.device)
     if by_rows(h_out, taps, steps, dil, mult, programs_per_sm, memory_format(inp) == torch.channels_last):
-        rows = band_rows(inp.shape[0], h_out, w_out, channels, taps[0], inp.device)
+        hold = taps[0] * taps[1] * mult <= ROWS_TAPS
+        rows = band_rows(inp.shape[0], h_out, w_out, channels, taps[0], inp.device, ROWS_CTAS_PER_SM[hold])
         grid = lambda meta: (inp.shape[0] * _common.cdiv(h_out, rows), _common.cdiv(w_out, meta["BW"]),  # noqa: E731
                              _common.cdiv(channels, meta["BC"]))
-        hold = taps[0] * taps[1] * mult <= ROWS_TAPS
         kernel = _depthwise_rows_kernel if hold else _depthwise_rows_streamed_kernel
         kernel[grid](*operands, rows, **weights, **strides, **common, HOLD_W=hold)
     else:
@@ -684,12 +699,11 @@ def _wgrad_chunks(programs_per_chunk: int, device: torch.device) -> int:
 
 
 # Predicted (the kernel inspector, sm_90a, bf16, 3x3 at stride 1) weight gradient by rows against
-# by tiles, with the rows kernel's units x 32-channel blocks per SM: 1.9 per SM (batch 8 at 56x56)
-# 7.2 against 5.1 us, 1.0 (batch 8 at 28x28) 7.2 against 3.7; 3.9 (batch 32 at 28x28) 7.2 against
-# 9.2, (batch 64 at 14x14) 7.2 against 9.2; 7.8 (batch 256 at 56x56) 81.5 against 104.2. On 7x7
-# maps (batch 64: 9.0 against 6.1) a band is mostly its halo steps and a 16-column block half empty.
-# A 5x5 (batch 64, 7.8 per SM at 56x56, 15.5 at 14x14): 46.6 against 82.2 at 56x56, 28.1 against
-# 47.9 at 28x28, 17.1 against 25.0 at 14x14.
+# by tiles, bands chosen by band_rows: batch 8 at 56x56 5.1 against 5.1 us, at 28x28 3.8 against
+# 3.7; batch 32 at 28x28 7.2 against 9.2; batch 64 at 56x56 21.8 against 27.5, at 14x14 7.2
+# against 9.2; batch 256 at 56x56 81.5 against 104.2. On 7x7 maps (batch 64: 9.0 against 6.1) a
+# band is mostly its halo steps and a 16-column block half empty. A 5x5 (batch 64): 44.0 against
+# 82.2 at 56x56, 28.1 against 47.9 at 28x28, 17.1 against 25.0 at 14x14.
 WGRAD_ROWS_PROGRAMS_PER_SM = 3
 
 
@@ -743,7 +757,7 @@ def _weight_grad_by_tiles(dy, x, geo: Geometry, need_bias: bool):
 
 
 def weight_grad(dy, x, weight, geo: Geometry, need_bias: bool):
-    rows = band_rows(geo.n, geo.h_out, geo.w_out, geo.c_out, geo.kh, x.device)
+    rows = band_rows(geo.n, geo.h_out, geo.w_out, geo.c_out, geo.kh, x.device, WGRAD_ROWS_CTAS_PER_SM)
     units = geo.n * _common.cdiv(geo.h_out, rows) * _common.cdiv(geo.w_out, WGRAD_ROWS_BW)
     programs_per_sm = units * _common.cdiv(geo.c_out, 32) / _common.num_sms(x.device)
     with _common.device_guard(x):

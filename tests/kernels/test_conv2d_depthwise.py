@@ -91,6 +91,18 @@ def test_rows_only_where_the_weights_fit(h_out, taps, steps, dil, mult, programs
     assert depthwise.by_rows(h_out, taps, steps, dil, mult, programs_per_sm, channels_last) is expected
 
 
+@pytest.mark.parametrize("n,hw,c,kh,ctas_per_sm,rows", [
+    (64, 28, 128, 3, 6, 10),  # 512 programs a band, 792 slots: 3 bands in 2 waves of 15 steps (30), not 2 (38) or 1 (33)
+    (64, 56, 64, 3, 6, 19),  # 3 bands: 2 waves of 24 steps (48), where 1 band walks 61 and 4 bands 3 x 19
+    (256, 56, 64, 3, 6, 56),  # 2048 a band: 3 waves of 61 (183); 3 bands, 8 waves of 24 (192)
+    (8, 56, 64, 3, 6, 5),  # 64 a band: 12 bands still one wave, 13 make two
+    (64, 56, 64, 5, 5, 56),  # 5x5, 660 slots: one wave of 65 steps, where 2 bands take 2 x 37
+])
+def test_band_rows_least_waves_times_walk(n, hw, c, kh, ctas_per_sm, rows, monkeypatch):
+    monkeypatch.setattr(_common, "num_sms", lambda device: 132)
+    assert depthwise.band_rows(n, hw, hw, c, kh, torch.device("cpu"), ctas_per_sm) == rows
+
+
 @pytest.mark.parametrize("kernel,c_out,dilation", [((5, 5), 5, 1), ((4, 5), 5, (1, 2)), ((3, 3), 10, 1)])
 def test_rows_with_weights_loaded_each_step(kernel, c_out, dilation, monkeypatch):
     """More taps than ``ROWS_TAPS`` (a 5x5, an even 4x5 with column dilation 2, a 3x3's input
