@@ -578,18 +578,18 @@ def band_rows(n: int, h_out: int, w_out: int, channels: int, kh: int, device: to
     bf16, 3x3 forward, batch 64) put that cost at 2 to 4 steps. There, at 28x28 and C=128, 3 bands
     of 10 rows (2 waves) are predicted at 9.3 us, where 2 bands of 14 (2 waves, the second 29%
     full) take 12.0 and one band 10.6."""
-    per_band = max(1, _band_programs(n, w_out, channels))  # an empty batch: one band
+    per_band = max(1, _band_programs(n, w_out, channels))  # an empty batch launches nothing: any count
     slots = _common.num_sms(device) * ctas_per_sm
 
     def cost(bands: int) -> int:
         return _common.cdiv(per_band * bands, slots) * (_common.cdiv(h_out, bands) + 2 * kh - 1)
 
-    return _common.cdiv(h_out, min(range(1, max(1, h_out // kh) + 1), key=cost))
+    return max(1, _common.cdiv(h_out, min(range(1, max(1, h_out // kh) + 1), key=cost)))  # 1 on an empty map
 
 
 # CTAs per SM of the rows kernels at their smallest tile (the kernel inspector, sm_90a, bf16,
-# channels_last): weights held 6, loaded each step 5; the weight gradient runs about four
-# programs per SM over its units (_wgrad_chunks).
+# channels_last), by whether the weights are held: held 6, loaded each step 5. The weight
+# gradient runs about four programs per SM over its units (_wgrad_chunks).
 ROWS_CTAS_PER_SM = {True: 6, False: 5}
 WGRAD_ROWS_CTAS_PER_SM = 4
 
