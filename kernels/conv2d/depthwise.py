@@ -42,10 +42,10 @@ so a tap's weights are two unmasked 16-byte vectors a thread and need no convers
   the accumulators stay in registers.
 
 Predicted on an H200 (the kernel inspector, bf16 channels_last, batch 64, 64x64x56x56 3x3):
-forward 16 us, input gradient 16 us, weight gradient 25 us (all three by rows; cuDNN measured 29,
+forward 16 us, input gradient 16 us, weight gradient 22 us (all three by rows; cuDNN measured 29,
 46 and 44 us). In the tiles each tap costs a thread an FMA and a bf16 -> fp32 conversion per
 output, so 5x5 stencils are bound by instruction issue, not bandwidth (25 taps a pixel): the 5x5
-forward at 64x64x56x56 is predicted at 60.8 us by tiles and 38.0 by rows, against a memory floor
+forward at 64x64x56x56 is predicted at 60.8 us by tiles and 35.0 by rows, against a memory floor
 of 12.1 (by rows the issue floor is 26.8 and a band's walk the bound).
 
 Bytes (the contract: input, weight and output once per direction): a depthwise 3x3 at
@@ -602,7 +602,7 @@ ROWS_SMALL_MAP_PROGRAMS_PER_SM = 10
 
 # With its weights loaded each step (5x5) a band's walk is long (about 19 us for 28 rows of a 5x5
 # at 56x56), so the rows kernel needs programs enough to overlap walks: predicted (sm_90a, bf16,
-# 5x5 at stride 1) with one band's programs per SM at 3.9 (batch 64), rows 38.0 us against tiles
+# 5x5 at stride 1) with one band's programs per SM at 3.9 (batch 64), rows 35.0 us against tiles
 # 60.8 at 56x56, 19.0 against 31.7 at 28x28, 11.0 against 15.9 at 14x14; at 1.9 (batch 32), 19.0
 # against about 16 at 28x28 and 11.0 against about 10 at 14x14 (and 19.0 against 30 at 56x56,
 # a win the rule leaves to the tiles).
