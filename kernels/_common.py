@@ -512,8 +512,11 @@ def folded_pixel_block(tile, N, P, BLOCK_P: tl.constexpr):
     """:func:`pixel_block` of a launch over ``N`` images, without its runtime division (48 SASS
     instructions a program in LRN's kernels at sm_90a) when ``N`` is 1: :func:`pixel_view`
     folds the batch into ``P`` for every channels_last tensor, and the JIT turns an int argument
-    equal to 1 into a constant, so there the branch is decided at compile time."""
+    equal to 1 into a constant, so there the branch is decided at compile time. A kernel whose
+    ``N`` is a ``tl.constexpr`` (BN+ReLU's) decides it at compile time for every ``N``: no
+    runtime branch, and no registers for the path not taken."""
     if N == 1:
+        tile = tl.cast(tile, tl.int32)  # the interpreter's loop counters are Python ints
         rows = tl.arange(0, BLOCK_P)
         p0 = tile * BLOCK_P
         return tile * 0, p0, rows, rows < P - p0

@@ -54,11 +54,11 @@ that a large mean does not cancel the variance; the last program of each channel
 Chan's parallel update), updates the running statistics as ``F.batch_norm`` does (momentum;
 unbiased variance) and folds ``gamma * invstd``, in the same launch: two launches in all, where a
 separate fold kernel made three. Predicted at ResNet-50's 512x7x7, batch 256, bf16 (sm_90a): the
-statistics with their fold 6.7 us, where statistics 5.1 and a fold kernel 2.1 were 7.2, and the
+statistics with their fold 6.6 us, where statistics 5.1 and a fold kernel 2.1 were 7.2, and the
 host's launch of a dependent kernel, which the inspector leaves out, is gone. The fold reads half
-a tile of chunks a trip, so the fold costs the kernel no registers (95, 5 CTAs per SM; a whole
-tile took 124 and 4, a quarter made the merge of hundreds of chunks, at C <= 128, twice as long a
-tail). Over the 91 training-forward cases of the kernel suite at batch 256: median 94.4 -> 98.3%
+a tile of chunks a trip, so the fold costs the kernel no registers (80 in channels_last, 6 CTAs
+per SM; a whole tile took 124 and 4, a quarter made the merge of hundreds of chunks, at C <= 128,
+twice as long a tail). Over the 91 training-forward cases of the kernel suite at batch 256: median 94.4 -> 98.3%
 of copy bandwidth predicted, 3 cases (C = 32 to 128 at 35x35 and 17x17) 2 to 3.5 points lower. The backward
 recomputes ``x_hat`` from ``x`` and the saved mean/invstd and takes the ReLU mask from ``y``.
 """
@@ -92,6 +92,11 @@ PROGRAMS_PER_SM = 4
 # The shape fields that change the best tile: N' (images, 1 once folded into P), C, P (pixels
 # per image) and the channel stride (1 for channels_last). Autotune adds the dtypes.
 TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
+# N' is a compile-time constant of every kernel that walks pixel tiles: where it is 1 (every
+# channels_last tensor) ``folded_pixel_block`` computes a tile's first pixel without
+# ``pixel_block``'s runtime division, and where it is not (NCHW) the kernel has no runtime branch
+# between the two. A constant N' compiles once per batch size in NCHW, which the key above
+# already tunes once per batch size.
 
 
 # The statistics kernel updates the running statistics in place: the autotuner puts them back
@@ -99,8 +104,8 @@ TUNE_KEY = ["N", "C", "P"]  # + every operand's layout (_common.autotune)
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE,
                   restore_value=("RM", "RV"))
 @triton.jit
-def _bn_stats_kernel(X, WS, ARRIVED, W, B, RM, RV, COEF, N, C, P, x_stride_n, x_stride_c, x_stride_p, ws_stride,
-                     w_stride, b_stride, rm_stride, rv_stride, momentum, eps, unbias, UPDATE: tl.constexpr,
+def _bn_stats_kernel(X, WS, ARRIVED, W, B, RM, RV, COEF, N: tl.constexpr, C, P, x_stride_n, x_stride_c, x_stride_p,
+                     ws_stride, w_stride, b_stride, rm_stride, rv_stride, momentum, eps, unbias, UPDATE: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     """Per (chunk, channel): count, mean and M2 of the pixel tiles chunk, chunk + chunks, ...;
     ``chunks`` is the grid's axis 0, which the launcher sizes for the config chosen. Then the
@@ -126,6 +131,8 @@ def _bn_stats_kernel(X, WS, ARRIVED, W, B, RM, RV, COEF, N, C, P, x_stride_n, x_
     # x's dtype, so that a masked load returning it contributes exactly 0 (no select per element).
     shift = tl.zeros([BLOCK_C], dtype=X.dtype.element_ty)
     if chunk < n_tiles:
+        # pixel_block's division runs once a program here; the folded form made ptxas spill 4 bytes
+        # (sm_80, bf16, 8x256 tiles)
         n, p0, rows, rmask = _common.pixel_block(chunk, P, BLOCK_P)
         x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p),
                     mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
@@ -135,8 +142,8 @@ def _bn_stats_kernel(X, WS, ARRIVED, W, B, RM, RV, COEF, N, C, P, x_stride_n, x_
     s2 = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     count = tl.zeros([BLOCK_P], dtype=tl.float32)
     for t in range(chunk, n_tiles, 2 * chunks):
-        n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
-        n2, p2, _, rmask2 = _common.pixel_block(t + chunks, P, BLOCK_P)
+        n, p0, rows, rmask = _common.folded_pixel_block(t, N, P, BLOCK_P)
+        n2, p2, _, rmask2 = _common.folded_pixel_block(t + chunks, N, P, BLOCK_P)
         rmask2 = rmask2 & (t + chunks < n_tiles)
         xa = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p),
                      mask=rmask[:, None] & cmask[None, :], other=shift[None, :])
@@ -212,7 +219,7 @@ def _fold_statistics(WS, NUM_CHUNKS, ws_stride, W, B, RM, RV, COEF, C, c, cmask,
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
+def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N: tl.constexpr, C, P,
                      x_stride_n, x_stride_c, x_stride_p, res_stride_n, res_stride_c, res_stride_p,
                      y_stride_n, y_stride_c, y_stride_p, w_stride, b_stride, rm_stride, rv_stride, eps,
                      FOLD: tl.constexpr, STORE_COEF: tl.constexpr, HAS_RES: tl.constexpr, RELU: tl.constexpr,
@@ -246,7 +253,7 @@ def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
         scale = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)
         beta = tl.load(COEF + 3 * C + c, mask=cmask, other=0.0)
     for tile in range(tl.program_id(0), N * tl.cdiv(P, BLOCK_P), tl.num_programs(0)):
-        n, p0, rows, _ = _common.pixel_block(tile, P, BLOCK_P)
+        n, p0, rows, _ = _common.folded_pixel_block(tile, N, P, BLOCK_P)
         mask = (rows[:, None] < P - p0) & cmask[None, :]  # program_tile's form of the mask
         x = tl.load(_common.tile_ptrs(X, n, p0, rows, c, x_stride_n, x_stride_c, x_stride_p), mask=mask,
                     other=0.0)
@@ -259,7 +266,7 @@ def _bn_apply_kernel(X, RES, Y, COEF, W, B, RM, RV, N, C, P,
 
 @_common.autotune(REDUCE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_bwd_reduce_kernel(X, Y, DY, G, COEF, WS, N, C, P, x_stride_n, x_stride_c, x_stride_p,
+def _bn_bwd_reduce_kernel(X, Y, DY, G, COEF, WS, N: tl.constexpr, C, P, x_stride_n, x_stride_c, x_stride_p,
                           y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
                           g_stride_n, g_stride_c, g_stride_p, ws_stride,
                           RELU: tl.constexpr, HAS_G: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -276,7 +283,7 @@ def _bn_bwd_reduce_kernel(X, Y, DY, G, COEF, WS, N, C, P, x_stride_n, x_stride_c
     acc_g = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     acc_gx = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
     for t in range(chunk, n_tiles, chunks):
-        n, p0, rows, rmask = _common.pixel_block(t, P, BLOCK_P)
+        n, p0, rows, rmask = _common.folded_pixel_block(t, N, P, BLOCK_P)
         mask = rmask[:, None] & cmask[None, :]
         g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                     other=0.0)
@@ -333,7 +340,7 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, ws_stride, COEF, BCOEF, DW, DB, C, count
 
 @_common.autotune(TILE_CONFIGS, key=TUNE_KEY, interpreter_config=_common.INTERPRETER_TILE)
 @triton.jit
-def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c, x_stride_p,
+def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N: tl.constexpr, C, P, x_stride_n, x_stride_c, x_stride_p,
                       y_stride_n, y_stride_c, y_stride_p, dy_stride_n, dy_stride_c, dy_stride_p,
                       dx_stride_n, dx_stride_c, dx_stride_p, dres_stride_n, dres_stride_c, dres_stride_p,
                       RELU: tl.constexpr, HAS_DX: tl.constexpr, HAS_DRES: tl.constexpr, TRAINING: tl.constexpr,
@@ -349,7 +356,7 @@ def _bn_bwd_dx_kernel(X, Y, DY, DX, DRES, BCOEF, N, C, P, x_stride_n, x_stride_c
             k2 = tl.load(BCOEF + 2 * C + c, mask=cmask, other=0.0)[None, :]
             k3 = tl.load(BCOEF + 3 * C + c, mask=cmask, other=0.0)[None, :]
     for tile in range(tl.program_id(0), N * tl.cdiv(P, BLOCK_P), tl.num_programs(0)):
-        n, p0, rows, _ = _common.pixel_block(tile, P, BLOCK_P)
+        n, p0, rows, _ = _common.folded_pixel_block(tile, N, P, BLOCK_P)
         mask = (rows[:, None] < P - p0) & cmask[None, :]  # program_tile's form of the mask
         g = tl.load(_common.tile_ptrs(DY, n, p0, rows, c, dy_stride_n, dy_stride_c, dy_stride_p), mask=mask,
                     other=0.0).to(tl.float32)
