@@ -314,6 +314,10 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, ws_stride, COEF, BCOEF, DW, DB, C, count
     batch-mean terms vanish in inference, where mean and invstd are constants)."""
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     cmask = c < C
+    # the coefficients first, so that their loads are in flight with the partials': one round for both
+    mean = tl.load(COEF + c, mask=cmask, other=0.0)
+    invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)
+    a = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)
     sum_g = tl.zeros([BLOCK_C], dtype=tl.float32)
     sum_gx = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_PARTIALS:
@@ -325,9 +329,6 @@ def _bn_bwd_fold_kernel(WS, NUM_CHUNKS, ws_stride, COEF, BCOEF, DW, DB, C, count
             sum_gx += tl.sum(tl.load(ptr + ws_stride, mask=mask, other=0.0), axis=0)
         tl.store(DW + c, sum_gx.to(DW.dtype.element_ty), mask=cmask)
         tl.store(DB + c, sum_g.to(DB.dtype.element_ty), mask=cmask)
-    mean = tl.load(COEF + c, mask=cmask, other=0.0)
-    invstd = tl.load(COEF + C + c, mask=cmask, other=0.0)
-    a = tl.load(COEF + 2 * C + c, mask=cmask, other=0.0)
     tl.store(BCOEF + c, mean, mask=cmask)
     tl.store(BCOEF + C + c, a, mask=cmask)
     if TRAINING:
