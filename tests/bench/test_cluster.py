@@ -205,7 +205,9 @@ def test_an_interrupted_driver_keeps_its_rows_and_resume_finishes_the_suite(clus
         wait_for(lambda: pid_file.exists() and len(rows_of(out)) == 1, "the first row and the sleeping task")
         worker, ray_worker = map(int, pid_file.read_text().split())
         driver.send_signal(signal.SIGINT)
-        assert driver.wait(timeout=120) == 130, log.read_text()[-3000:]
+        # a guard against a hang, not a time limit: on a loaded 2-core machine the cancellation has
+        # taken over 120 s
+        assert driver.wait(timeout=300) == 130, log.read_text()[-3000:]
     finally:
         driver.kill()
     assert "interrupted: 1 finished rows are in" in log.read_text()
