@@ -26,8 +26,10 @@ tests start their cluster inside a network namespace of their own, whose only in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -205,6 +207,37 @@ def run_configuration(config: dict, run_id: str, memory_limit_bytes: int | None,
 
 # -- the driver ----------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _signals_recorded(*signums: int):
+    """While the driver waits on Ray, each of ``signums`` (those whose handler is Python's) is
+    recorded in the yielded list instead of acting, and the driver's loop acts on it between two
+    waits. Ray's waits run Python's signal handlers themselves (its ``check_signals``) and raise
+    any KeyboardInterrupt again as a plain one, so SIGTERM's ``Terminated`` came out as Ctrl-C
+    (exit 130, not 143). A handler that only records sends no exception through Ray. The first
+    signal puts the previous handlers back, so a second acts at once."""
+    received: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    recorded = [signum for signum, handler in previous.items() if callable(handler)]
+
+    def record(signum, frame):
+        received.append(signum)
+        for each in recorded:
+            signal.signal(each, previous[each])
+
+    for signum in recorded:
+        signal.signal(signum, record)
+    try:
+        yield received
+    finally:
+        for signum in recorded:
+            signal.signal(signum, previous[signum])
+
+
+def _act_on(signum: int) -> None:
+    """Run ``signum``'s handler (put back by :func:`_signals_recorded`) as if the signal came now."""
+    signal.getsignal(signum)(signum, None)
+
+
 class ClusterRunner:
     """The cluster's counterpart of :class:`bench.runner.Runner`: the same ``rows``, ``done``,
     ``not_run`` and ``run()``, with Ray tasks for workers."""
@@ -241,19 +274,21 @@ class ClusterRunner:
         tasks = {task.options(max_retries=self.retries, name=f"bench {describe(config)}", **self._resources(config))
                  .remote(config, self.options.run_id, self.options.memory_limit_bytes, self.options.compile_cache): config
                  for config in pending}
-        with results.ResultsWriter(self.out_path) as writer:
+        with results.ResultsWriter(self.out_path) as writer, _signals_recorded(signal.SIGINT, signal.SIGTERM) as received:
             try:
-                while tasks:
+                while tasks and not received:
                     ready, _ = ray.wait(list(tasks), num_returns=1, timeout=1.0)
                     for ref in ready:
                         row = self._write(writer, tasks.pop(ref), ref)
                         self._progress(row, len(pending), started)
-            except KeyboardInterrupt:
-                for ref in tasks:  # their workers die with the Ray worker processes (die_with_parent)
-                    ray.cancel(ref, force=True)
-                self.options.log(f"interrupted: {self.done} rows written to {self.out_path}; "
-                                 f"{len(tasks)} tasks cancelled")
-                raise
+            finally:
+                if tasks:  # a signal or an error: their workers die with the Ray workers (die_with_parent)
+                    for ref in tasks:
+                        ray.cancel(ref, force=True)
+                    self.options.log(f"{'interrupted' if received else 'stopped by an error'}: {self.done} rows "
+                                     f"written to {self.out_path}; {len(tasks)} tasks cancelled")
+        if received:
+            _act_on(received[0])  # as if it came now: KeyboardInterrupt, or the command line's SIGTERM handler
         order = {results.resume_key(config): index for index, config in enumerate(self.configs)}
         return sorted(self.rows, key=lambda row: order.get(results.resume_key(row), len(order)))  # the suite's order
 

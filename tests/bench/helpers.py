@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,6 +20,13 @@ def run_bench(*args, cwd=None, interpret: bool = False, timeout: float = 600,
         env["TRITON_INTERPRET"] = "1"
     return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=env)
+
+
+def as_from_a_terminal() -> None:
+    """A child's ``preexec_fn``: SIGINT acts as it does for a command typed at a terminal. A test
+    run started in the background of a shell without job control (``cmd &`` in a script, as CI
+    may be) hands its children SIGINT ignored, and Python keeps that: Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # The worker imports the planted workloads by this name: the repository is on its path.

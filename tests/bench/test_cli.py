@@ -17,7 +17,7 @@ import models
 from bench import results
 from bench.cli import main
 from tests import REPO
-from tests.bench.helpers import run_bench
+from tests.bench.helpers import as_from_a_terminal, run_bench
 
 SMALL = ["--batch-sizes", "2", "--input-size", "32", "--repeats", "2", "--warmup", "1", "--no-progress"]
 
@@ -52,10 +52,7 @@ def test_interrupt_keeps_every_finished_row(tmp_path):
                                 "--backends", "torch", "--dtypes", "fp32", "--out", str(out), "--batch-sizes", "2",
                                 "--input-size", "64", "--repeats", "50", "--no-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)},
-                               # as from a terminal: a test run started in the background (no job
-                               # control) hands its children SIGINT ignored, and Python keeps that
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=as_from_a_terminal)
     deadline = time.time() + 300
     while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)
