@@ -35,13 +35,15 @@ def test_full_covers_every_model_backend_dtype_mode_and_batch():
 
 def test_default_has_every_family_on_every_backend_and_the_hot_path_models_in_training_and_fp32():
     import models
-    from bench.card_cache import model_cards
+
+    def family(name: str) -> str:
+        return models.get_entry(name).paper.family
 
     configs = suites.expand(suites.load_suite("default"))
     inference = [c for c in configs if (c["mode"], c["dtype"]) == ("infer", "bf16")]
     names = sorted({c["name"] for c in inference})
-    families = {card["family"] for card in model_cards(names)}
-    assert len(names) == len(families) == len({card["family"] for card in model_cards(models.list_models())})
+    families = {family(name) for name in names}
+    assert len(names) == len(families) == len({family(name) for name in models.list_models()})
     assert {(c["name"], c["backend"]) for c in inference} == {(n, b) for n in names for b in ("torch", "triton", "compile")}
     hot_path = {"alexnet_paper", "se_resnext50_32x4d", "densenet121", "resnext50_32x4d"}
     assert {c["name"] for c in configs if c["mode"] == "train"} == hot_path <= set(names)
