@@ -6,7 +6,6 @@ User errors (a bad name, a bad file) print one line on stderr and exit 2, never 
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import json
 import os
 import signal
@@ -488,7 +487,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a run that seems stuck: kill -USR1 PID
     try:
         return args.func(args)
     except (UsageError, ValueError) as error:

@@ -46,7 +46,7 @@ def test_a_small_run_writes_a_row_per_configuration(tmp_path):
     assert out.with_suffix(".log").read_text().count("\n") >= 8
 
 
-def test_interrupt_keeps_every_finished_row(tmp_path):
+def test_interrupt_keeps_every_finished_row_and_sigusr1_prints_the_stacks(tmp_path):
     out = tmp_path / "run.jsonl"
     process = subprocess.Popen([sys.executable, "-m", "bench", "run", "--models", "resnet18,alexnet,vgg11",
                                 "--backends", "torch", "--dtypes", "fp32", "--out", str(out), "--batch-sizes", "2",
@@ -56,10 +56,13 @@ def test_interrupt_keeps_every_finished_row(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
         time.sleep(0.2)
+    process.send_signal(signal.SIGUSR1)  # every thread's stack to stderr; the run goes on
+    time.sleep(1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted:" in stderr and "Traceback" not in stderr
+    assert "(most recent call first):" in stderr and 'File "' in stderr
     rows = results.read_rows(out)
     assert 1 <= len(rows) < 6 and all(r["status"] == "ok" for r in rows)
 

@@ -33,9 +33,13 @@ CLUSTER_LIFETIME_S = 900  # the namespace ends by itself even if the test proces
 # `python -m bench run --cluster` with each configuration running the next planted workload; the
 # workloads that sleep once are told where to write their pids.
 PLANTED_CLUSTER_RUN = f"""
+import faulthandler
+import signal
 import sys
 
 from bench import cli, suite
+
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # as python -m bench does
 
 workloads, pid_file = sys.argv[1].split(","), sys.argv[2]
 expand = suite.expand
