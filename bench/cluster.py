@@ -285,8 +285,10 @@ class ClusterRunner:
                 if tasks:  # a signal or an error: their workers die with the Ray workers (die_with_parent)
                     for ref in tasks:
                         ray.cancel(ref, force=True)
-                    self.options.log(f"{'interrupted' if received else 'stopped by an error'}: {self.done} rows "
-                                     f"written to {self.out_path}; {len(tasks)} tasks cancelled")
+                    how = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated by SIGTERM"}.get(
+                        received[0] if received else None, "stopped by an error")
+                    self.options.log(f"{how}: {self.done} rows written to {self.out_path}; "
+                                     f"{len(tasks)} tasks cancelled")
         if received:
             _act_on(received[0])  # as if it came now: KeyboardInterrupt, or the command line's SIGTERM handler
         order = {results.resume_key(config): index for index, config in enumerate(self.configs)}

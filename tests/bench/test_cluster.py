@@ -222,7 +222,7 @@ def test_a_signalled_driver_cancels_its_tasks_and_keeps_its_rows(cluster, tmp_pa
     finally:
         driver.kill()
     assert f"{said}: 1 finished rows are in" in log.read_text()
-    assert "interrupted: 1 rows written" in Path(str(out)[:-len(".jsonl")] + ".log").read_text()
+    assert f"{said}: 1 rows written" in Path(str(out)[:-len(".jsonl")] + ".log").read_text()
     assert [r["mode"] for r in rows_of(out)] == ["infer"]
     # The cancelled task's Ray worker, and the harness's worker with it, are gone.
     wait_for(lambda: not cluster.alive(ray_worker) and not cluster.alive(worker), "the cancelled task's workers to end",
