@@ -143,9 +143,9 @@ def protocol_costs(model: nn.Module, crop: int) -> dict[str, dict]:
             costs[protocol] = {"views_per_image": len(sizes), "gmacs_per_image": None, "not_convertible": str(reason)}
             continue
         for size in set(sizes):
-            if (id(net), size) not in counted:
-                counted[id(net), size] = count_macs(net, size)
-        macs = {size: counted[id(net), size] for size in set(sizes)}
+            if (net, size) not in counted:  # a module hashes by identity, and the key keeps it alive
+                counted[net, size] = count_macs(net, size)
+        macs = {size: counted[net, size] for size in set(sizes)}
         costs[protocol] = {"views_per_image": len(sizes),
                            "gmacs_per_image": round(sum(macs[size] for size in sizes) / 1e9, 3)}
     return costs
