@@ -15,6 +15,9 @@ that are multiples of 16) for one architecture and autotune config. From the bin
   of the trip counts of the loops around it: exact for the loops themselves; an ``if`` inside a
   program is counted as taken (an upper bound), and a loop whose bounds change from one
   iteration of an enclosing loop to the next is counted at the enclosing loop's first iteration.
+* the TTIR's integer arithmetic again, with its tensors, for the grid's middle program: the byte
+  offsets (and mask) of every load's pointer tensor, which with the load's TTGIR layout say which
+  addresses a warp's lanes touch (``load_addresses``, ``load_lanes``).
 
 Compiled analyses are cached on disk (``KERNELS_INSPECT_CACHE``, default
 ``~/.cache/classic-cnn-bench/inspect``), keyed by Triton's hash of the specialised source (the
@@ -201,89 +204,195 @@ _COMPARE = {"eq": np.equal, "ne": np.not_equal, "slt": np.less, "sle": np.less_e
             "sge": np.greater_equal, "ult": np.less, "ule": np.less_equal, "ugt": np.greater, "uge": np.greater_equal}
 
 
-def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """Trip count per program of every ``scf.for`` (keyed by its source ``file:line``), an int64
-    array over the grid's programs (x fastest), from the launch's scalar arguments."""
-    locs = {m[1]: m[2] for line in ttir.splitlines() if (m := _LOC_DEF.match(line))}
-    count = grid[0] * grid[1] * grid[2]
-    pid = np.arange(count, dtype=np.int64)
-    values = {"x": pid % grid[0], "y": (pid // grid[0]) % grid[1], "z": pid // (grid[0] * grid[1])}
-    env: dict[str, np.ndarray | int] = {}
+_SHAPE = re.compile(r"tensor<((?:\d+x)+)")
+_ITER_ARG = re.compile(r"%([\w.]+) = %([\w.]+)")
+
+
+def _shape_of(type_text: str) -> tuple[int, ...]:
+    """The shape of the (last) tensor type in ``type_text``: ``i32 -> tensor<64x32xi32>`` -> (64, 32)."""
+    shapes = _SHAPE.findall(type_text)
+    return tuple(int(v) for v in shapes[-1].rstrip("x").split("x")) if shapes else ()
+
+
+@dataclasses.dataclass
+class _Pointer:
+    """A pointer (or a tensor of them) as an argument plus a byte offset."""
+
+    base: str
+    offset: np.ndarray
+    element_bytes: int
+
+
+def _walk_ttir(ttir: str, args: dict, program: dict, *, tensors: bool, on_loop=None, on_loop_end=None,
+               on_load=None) -> None:
+    """Evaluate a TTIR function's integer arithmetic with numpy, top to bottom, once: scalars (for
+    a set of programs at once when ``program``'s ids are arrays over them), and with ``tensors``
+    the tensors of integers, masks and pointers too (for one program). A loop's body is evaluated
+    once, at its first iteration (its induction variable at the lower bound, its carried values at
+    their initial ones). Values it cannot know (loaded from memory, floats) stay unknown, and so
+    does what depends on them.
+
+    Callbacks: ``on_loop(lower, upper, step)`` at each ``scf.for`` (each None where unknown),
+    ``on_loop_end(where)`` at its end (its source ``file:line``), ``on_load(where, pointer, mask)``
+    at each ``tt.load`` of a pointer tensor (``mask`` None when it has none or it is unknown)."""
     lines = ttir.splitlines()
+    locs = {m[1]: m[2] for line in lines if (m := _LOC_DEF.match(line))}
+    env: dict = {}
     for line in lines:
         if "tt.func public" in line:
-            for name, _type in _ARG.findall(line):
+            for name, type_text in _ARG.findall(line):
                 value = args.get(name)
-                if isinstance(value, (bool, int)) and not isinstance(value, float):
+                if type_text.startswith("!tt.ptr"):
+                    if tensors:
+                        element = type_text[len("!tt.ptr<"):-1]
+                        env[name] = _Pointer(name, np.int64(0), _ELEMENT_BYTES.get(element, 4))
+                elif isinstance(value, (bool, int)):
                     env[name] = int(value)
             break
-    trips: dict[str, np.ndarray] = {}
     regions: list[bool] = []  # the open regions: True for an scf.for's body
-    open_loops: list[np.ndarray | None] = []  # trips of the open scf.for bodies (None: bounds unknown)
+
+    def value(token: str):
+        return env[token.strip().split()[0].lstrip("%")]
+
     for line in lines:
         stripped = line.strip()
         if stripped.startswith("}"):
-            if regions and regions.pop():
-                n = open_loops.pop()
+            if regions and regions.pop() and on_loop_end is not None:
                 m = _CLOSE_LOC.match(line)
-                where = _loc_line(locs, m[1]) if m else None
-                if where is not None and n is not None:
-                    # the same line closing two loops (a helper called twice) counts both
-                    trips[where] = trips[where] + n if where in trips else n
+                on_loop_end(_loc_line(locs, m[1]) if m else None)
             if stripped.endswith("{"):  # "} else {"
                 regions.append(False)
             continue
         if (m := _FOR.search(line)) is not None:
             iv, lb, ub, st = m.groups()
             bounds = [env.get(v) for v in (lb, ub, st)]
-            if all(b is not None for b in bounds):
-                lo, hi, step = (np.broadcast_to(np.asarray(b, dtype=np.int64), (count,)) for b in bounds)
-                step = np.where(step == 0, 1, step)
-                n = np.maximum(0, -((lo - hi) // step))
-                env[iv] = lo
-            else:
-                n = None
-            open_loops.append(n)
+            if on_loop is not None:
+                on_loop(*bounds)
+            if bounds[0] is not None:
+                env[iv] = bounds[0]
+            if tensors and (carried := re.search(r"iter_args\((.*?)\) ->", line)) is not None:
+                for name, init in _ITER_ARG.findall(carried[1]):
+                    if init in env:
+                        env[name] = env[init]
             regions.append(True)
             continue
         if stripped.endswith("{"):
             regions.append(False)
         m = _OP.match(line)
-        if m is None or "tensor<" in m[4]:
+        if m is None:
             continue
-        name, op, operands = m[1], m[2], m[3]
+        name, op, operands, type_text = m[1], m[2], m[3], m[4]
+        if "tensor<" in type_text and not tensors:
+            continue
         try:
             if op == "arith.constant":
-                if (c := re.match(r"(-?\d+)(?: : \w+)?$", operands)) is not None:
-                    env[name] = int(c[1])
-                elif operands in ("true", "false"):
-                    env[name] = int(operands == "true")
+                text = operands.removeprefix("dense<").split(">")[0] if operands.startswith("dense<") else operands
+                if (c := re.match(r"(-?\d+)(?: : \w+)?$", text)) is not None:
+                    number = int(c[1])
+                elif text in ("true", "false"):
+                    number = int(text == "true")
+                else:
+                    continue
+                env[name] = np.full(_shape_of(type_text), number, dtype=np.int64) if "tensor<" in type_text else number
             elif op == "tt.get_program_id":
-                env[name] = values[operands.strip()]
+                env[name] = program[operands.strip()]
             elif op == "tt.get_num_programs":
-                env[name] = grid["xyz".index(operands.strip())]
+                env[name] = program["num_" + operands.strip()]
+            elif op == "tt.make_range":
+                bounds = dict(re.findall(r"(start|end) = (-?\d+)", operands))
+                env[name] = np.arange(int(bounds["start"]), int(bounds["end"]), dtype=np.int64)
+            elif op in ("tt.splat", "tt.broadcast"):
+                shape, source = _shape_of(type_text.split("->")[-1]), value(operands)
+                if isinstance(source, _Pointer):
+                    env[name] = _Pointer(source.base, np.broadcast_to(source.offset, shape), source.element_bytes)
+                else:
+                    env[name] = np.broadcast_to(np.asarray(source, dtype=np.int64), shape)
+            elif op == "tt.expand_dims":
+                axis, source = int(re.search(r"axis = (-?\d+)", operands)[1]), value(operands)
+                if isinstance(source, _Pointer):
+                    env[name] = _Pointer(source.base, np.expand_dims(source.offset, axis), source.element_bytes)
+                else:
+                    env[name] = np.expand_dims(source, axis)
+            elif op == "tt.addptr":
+                pointer, offset = (value(v) for v in operands.split(","))
+                env[name] = _Pointer(pointer.base, pointer.offset + np.asarray(offset, dtype=np.int64)
+                                     * pointer.element_bytes, pointer.element_bytes)
+            elif op == "tt.load":
+                if on_load is not None and "tensor<" in type_text:
+                    parts = [v.strip() for v in operands.split(",")]
+                    pointer = env.get(parts[0].lstrip("%"))
+                    mask = env.get(parts[1].lstrip("%")) if len(parts) > 1 else None
+                    where = _loc_line(locs, m[5]) if m[5] else None
+                    if isinstance(pointer, _Pointer) and where is not None:
+                        on_load(where, pointer, mask)
             elif op in _BINARY:
-                a, b = (env[v.strip().lstrip("%")] for v in operands.split(","))
+                a, b = (value(v) for v in operands.split(","))
                 env[name] = _BINARY[op](np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
             elif op == "arith.cmpi":
                 pred, a, b = (v.strip().lstrip("%") for v in operands.split(","))
                 env[name] = _COMPARE[pred](np.asarray(env[a]), np.asarray(env[b])).astype(np.int64)
             elif op == "arith.select":
-                c, a, b = (env[v.strip().lstrip("%")] for v in operands.split(","))
+                c, a, b = (value(v) for v in operands.split(","))
                 env[name] = np.where(np.asarray(c) != 0, a, b)
             elif op in ("arith.extsi", "arith.extui", "arith.trunci", "arith.index_cast", "arith.bitcast"):
-                env[name] = env[operands.split()[0].lstrip("%")]
-        except KeyError:
-            continue  # an operand that is not a scalar integer known before the loops
+                env[name] = value(operands)
+        except (KeyError, AttributeError, TypeError, ValueError):
+            continue  # an operand it does not know (loaded, float, an op it does not evaluate)
+
+
+def loop_trips(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """Trip count per program of every ``scf.for`` (keyed by its source ``file:line``), an int64
+    array over the grid's programs (x fastest), from the launch's scalar arguments."""
+    count = grid[0] * grid[1] * grid[2]
+    pid = np.arange(count, dtype=np.int64)
+    program = {"x": pid % grid[0], "y": (pid // grid[0]) % grid[1], "z": pid // (grid[0] * grid[1]),
+               "num_x": grid[0], "num_y": grid[1], "num_z": grid[2]}
+    trips: dict[str, np.ndarray] = {}
+    open_loops: list[np.ndarray | None] = []  # trips of the open scf.for bodies (None: bounds unknown)
+
+    def on_loop(lo, hi, step):
+        if lo is None or hi is None or step is None:
+            open_loops.append(None)
+            return
+        lo, hi, step = (np.broadcast_to(np.asarray(b, dtype=np.int64), (count,)) for b in (lo, hi, step))
+        open_loops.append(np.maximum(0, -((lo - hi) // np.where(step == 0, 1, step))))
+
+    def on_loop_end(where):
+        n = open_loops.pop()
+        if where is not None and n is not None:
+            # the same line closing two loops (a helper called twice) counts both
+            trips[where] = trips[where] + n if where in trips else n
+
+    _walk_ttir(ttir, args, program, tensors=False, on_loop=on_loop, on_loop_end=on_loop_end)
     return trips
+
+
+def load_addresses(ttir: str, args: dict, grid: tuple[int, int, int]) -> dict[str, dict]:
+    """Per source ``file:line``, the first ``tt.load`` of a pointer tensor there, as the middle
+    program of the grid issues it on its loops' first iteration: ``offsets`` (bytes from the
+    pointer argument ``base``, one per element of the loaded tensor) and ``mask`` (None when it
+    has none, or when it is not known from the arguments)."""
+    program = {axis: n // 2 for axis, n in zip("xyz", grid)}
+    program.update({f"num_{axis}": n for axis, n in zip("xyz", grid)})
+    out: dict[str, dict] = {}
+
+    def on_load(where, pointer, mask):
+        if where not in out:
+            offsets = np.asarray(pointer.offset)
+            mask = None if mask is None else np.broadcast_to(np.asarray(mask) != 0, offsets.shape)
+            out[where] = {"base": pointer.base, "offsets": offsets, "mask": mask}
+
+    _walk_ttir(ttir, args, program, tensors=True, on_load=on_load)
+    return out
 
 
 # --- TTGIR: how a load's lanes spread over memory -----------------------------------------------
 
 _BLOCKED = re.compile(r"^#(\w+) = #ttg\.blocked<\{sizePerThread = \[([\d, ]+)\], threadsPerWarp = \[([\d, ]+)\], "
                       r"warpsPerCTA = \[[\d, ]+\], order = \[([\d, ]+)\]")
-_MEMORY_OP = re.compile(r"= tt\.load .*: tensor<(?P<shape>[\dx]+)x!tt\.ptr<(?P<dtype>\w+)>, (?P<layout>.+)> "
-                        r"loc\(#(?P<loc>loc\d*)\)")
+# a load, or an async copy (a load the pipeliner moved): its pointer tensor's type and layout
+_MEMORY_OP = re.compile(r"= (?:tt\.load|ttg\.async_copy_global_to_local) .*: tensor<(?P<shape>[\dx]+)x!tt\.ptr<"
+                        r"(?P<dtype>\w+)>, (?P<layout>[^>]+>?)>(?: -> <[^>]*>)? loc\(#(?P<loc>loc\d*)\)")
 _SLICE = re.compile(r"#ttg\.slice<\{dim = (\d+), parent = #(\w+)\}>")
 _ELEMENT_BYTES = {"bf16": 2, "f16": 2, "f32": 4, "f64": 8, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "i1": 1}
 CACHE_LINE = 128
@@ -293,13 +402,17 @@ def _ints_of(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def load_lanes(ttgir: str) -> dict[str, dict]:
+def load_lanes(ttgir: str, addresses: dict[str, dict] | None = None) -> dict[str, dict]:
     """Per source ``file:line``, the lanes of a warp's load from its TTGIR layout: ``rows`` (lanes
     on distinct rows: the dimensions other than the fastest), ``row_span_bytes`` (the bytes one
     instruction's lanes cover along the fastest dimension, taken as unit-stride in memory, which
     is how Triton's coalescing picks the order), ``distinct_lanes`` (32, less the lanes of a
     sliced layout that repeat another's address: a ``[BC]`` weight vector broadcast over a tile's
-    rows) and ``dtype`` (of the elements loaded: ``bf16``, ``f32``...)."""
+    rows) and ``dtype`` (of the elements loaded: ``bf16``, ``f32``...).
+
+    With the load's ``addresses`` (:func:`load_addresses`), also ``lane_offsets``: the byte offset
+    of the first element each of warp 0's 32 lanes loads (None for a lane its mask turns off), so
+    that a gather along a runtime stride counts the lines it really touches."""
     lines = ttgir.splitlines()
     locs = {m[1]: m[2] for line in lines if (m := _LOC_DEF.match(line))}
     blocked = {m[1]: (_ints_of(m[2]), _ints_of(m[3]), _ints_of(m[4])) for line in lines if (m := _BLOCKED.match(line))}
@@ -321,7 +434,36 @@ def load_lanes(ttgir: str) -> dict[str, dict]:
         where = _loc_line(locs, m["loc"])
         if where is not None:
             out[where] = {"rows": rows, "row_span_bytes": span, "distinct_lanes": distinct, "dtype": m["dtype"]}
+            address = (addresses or {}).get(where)
+            if address is not None:
+                offsets = _lane_offsets(address, per_thread, per_warp, order, int(sliced[1]) if sliced else None)
+                if offsets is not None:
+                    out[where]["lane_offsets"] = offsets
     return out
+
+
+def _lane_offsets(address: dict, per_thread: list[int], per_warp: list[int], order: list[int],
+                  sliced: int | None) -> list[int | None] | None:
+    """The byte offset of the first element each lane of warp 0 loads, from a blocked layout (of
+    the parent, for a sliced one) and the load's evaluated ``address``; None when the shapes do
+    not agree. Lane ``l``'s coordinate along dimension ``d`` is its digit in the mixed radix of
+    ``threadsPerWarp`` taken in ``order``, times ``sizePerThread``, wrapped by the tensor's size
+    (a layout wider than the tensor repeats lanes)."""
+    offsets, mask = address["offsets"], address["mask"]
+    dims = [d for d in range(len(per_warp)) if d != sliced]
+    if offsets.ndim != len(dims):
+        return None
+    at = []
+    for lane in range(32):
+        digits, rest = {}, lane
+        for d in order:
+            digits[d], rest = rest % per_warp[d], rest // per_warp[d]
+        at.append(tuple((digits[d] * per_thread[d]) % size for d, size in zip(dims, offsets.shape)))
+    if mask is None or not any(mask[a] for a in at):
+        # a warp its mask turns off entirely (a tile in the padding): its addresses still say how
+        # the warps that do load spread over memory
+        return [int(offsets[a]) for a in at]
+    return [int(offsets[a]) if mask[a] else None for a in at]
 
 
 def lanes_at(lanes: dict[str, dict], line: str | None) -> dict | None:
@@ -335,14 +477,33 @@ def lanes_at(lanes: dict[str, dict], line: str | None) -> dict | None:
     return lanes[min(near)[1]] if near else None
 
 
-def cache_lines(lanes: dict | None, bits: int) -> int:
-    """128-byte lines one warp-wide access touches: ``rows`` x lines per row (at least what its
-    distinct lanes of ``bits`` each need); without a layout, as if 32 lanes were perfectly
-    coalesced."""
-    if lanes is None:
-        return math.ceil(32 * bits / 8 / CACHE_LINE)
-    least = math.ceil(lanes["distinct_lanes"] * bits / 8 / CACHE_LINE)
-    return max(least, min(32, lanes["rows"] * math.ceil(lanes["row_span_bytes"] / CACHE_LINE)))
+SECTOR = 32
+# NVIDIA describes an L1TEX wavefront (one a clock) as resolving the tags of up to 4 cache lines
+# ("4 sets x 4 sectors per cycle" on GV100 and later: forums.developer.nvidia.com/t/273699) and
+# moving up to 128 bytes, 4 sectors (the L1's 128 B/clock/SM of the A100 and H100 whitepapers).
+LINES_PER_WAVEFRONT = 4
+SECTORS_PER_WAVEFRONT = 4
+
+
+def l1_access(lanes: dict | None, bits: int) -> tuple[int, int]:
+    """``(lines, wavefronts)`` of one warp-wide access of ``bits`` a lane: the distinct 128-byte
+    lines it touches, and the L1 wavefronts it takes by NVIDIA's description (the more of its
+    lines ÷ 4 and its distinct 32-byte sectors ÷ 4). Lines and sectors are those the active
+    lanes' bytes fall in when ``lane_offsets`` are known; otherwise ``rows`` x those of one row's
+    span (at least what its distinct lanes' bytes fill); without a layout, as if 32 lanes were
+    perfectly coalesced (a 128-bit load: 4 lines, 16 sectors, 4 wavefronts)."""
+    size = bits // 8
+    active = [o for o in (lanes or {}).get("lane_offsets", ()) if o is not None]
+    if active:
+        lines = len({b // CACHE_LINE for o in active for b in (o, o + size - 1)})
+        sectors = len({s for o in active for s in range(o // SECTOR, (o + size - 1) // SECTOR + 1)})
+    elif lanes is None:
+        lines, sectors = math.ceil(32 * size / CACHE_LINE), math.ceil(32 * size / SECTOR)
+    else:
+        least, rows = lanes["distinct_lanes"] * size, min(32, lanes["rows"])
+        lines = max(math.ceil(least / CACHE_LINE), min(32, rows * math.ceil(lanes["row_span_bytes"] / CACHE_LINE)))
+        sectors = max(math.ceil(least / SECTOR), rows * math.ceil(lanes["row_span_bytes"] / SECTOR))
+    return lines, max(math.ceil(lines / LINES_PER_WAVEFRONT), math.ceil(sectors / SECTORS_PER_WAVEFRONT))
 
 
 # --- one compiled launch -----------------------------------------------------------------------

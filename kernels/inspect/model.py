@@ -10,7 +10,10 @@ Per launch (``predict_launch``):
 * **issue floor**: dynamic warp-instructions ÷ (SMs × 4 per clock × SM clock): every SM's four
   schedulers each issue one warp-instruction a clock at best;
 * **L1 floor**: the 128-byte lines the global loads touch ÷ one line per clock per SM (a warp's
-  scalar loads spread over many rows cost a line each; a coalesced 128-bit load, four per warp);
+  access costs a line for each distinct line it touches; a coalesced 128-bit load, four). The
+  lanes' addresses are evaluated from the launch's arguments where the Triton IR says how
+  (:func:`binary.load_addresses`), so a gather along a runtime stride counts the lines it really
+  touches; where it does not, the load's layout is taken as unit-stride;
 * **tensor floor**: the tensor-core multiply-adds the SASS issues ÷ the architecture's dense rate;
 * **latency**: a warp waits one memory latency per round of loads it cannot overlap (each
   iteration of a loop that loads with plain ``LDG``; a pipelined loop of async copies waits once
@@ -34,8 +37,8 @@ import math
 
 import numpy as np
 
-from .binary import (Binary, cache_lines, instruction_class, lanes_at, last_arrival_tail, load_lanes, loop_trips,
-                     loops, mma_fmas, width_bits)
+from .binary import (Binary, instruction_class, l1_access, lanes_at, last_arrival_tail, load_addresses, load_lanes,
+                     loop_trips, loops, mma_fmas, width_bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +101,13 @@ def arch_of_gpu(device_name: str) -> str | None:
 SCHEDULERS_PER_SM = 4  # each issues one warp-instruction a clock
 DEPENDENT_ISSUE_CYCLES = 4  # a warp alone: an ALU result is ready ~4 cycles after issue (Ampere/Hopper)
 REGISTER_ALLOCATION_UNIT = 256  # registers are allocated per warp in units of 256
-# The L1 serves one 128-byte line (a wavefront) per clock per SM: 128 B/clock/SM, 33 TB/s over an
-# H100's 132 SMs at 1.98 GHz (NVIDIA's A100 and H100 whitepapers' L1/shared-memory bandwidth).
+# The L1 floor counts one 128-byte line a clock per SM: 128 B/clock/SM, 33 TB/s over an H100's
+# 132 SMs at 1.98 GHz (NVIDIA's A100 and H100 whitepapers' L1/shared-memory bandwidth), and a
+# line for each distinct line an access touches. NVIDIA's description of the L1TEX pipeline (4
+# lines' tags a wavefront, binary.l1_access) makes a scattered access up to 4x cheaper; that
+# figure is reported beside it (l1_wavefront_floor_ms) but not predicted with: on the H200 rows
+# of results/ it calibrates worse (README, "Kernel inspector"); a GPU measurement of a scattered
+# load would decide.
 L1_LINES_PER_CLOCK = 1
 
 
@@ -120,8 +128,8 @@ def _mma_dtype(op: str) -> str:
 def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
     """Dynamic counts over the launch grid: per-warp instructions, global loads and stores by
     width (warp-instructions; loads also by the dtype they load), the 128-byte lines they
-    touch, async copies, tensor-core multiply-adds, barriers, memory rounds per warp, bytes in
-    flight per warp, and every loop's body and mean trip count."""
+    touch and the L1 wavefronts they take, async copies, tensor-core multiply-adds, barriers,
+    memory rounds per warp, bytes in flight per warp, and every loop's body and mean trip count."""
     programs = grid[0] * grid[1] * grid[2]
     trips_by_line = loop_trips(binary.ttir, args, grid)
     sass_loops = loops(binary.instructions)
@@ -136,9 +144,10 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
         nest = tuple(i for i, lp in enumerate(sass_loops) if lp["start"] <= ins["addr"] <= lp["end"])
         in_tail = tail is not None and tail[0] <= ins["addr"] <= tail[1]
         nests.setdefault((nest, in_tail), []).append(ins)
-    lanes = load_lanes(binary.ttgir)
+    lanes = load_lanes(binary.ttgir, load_addresses(binary.ttir, args, grid))
     run = {"programs": programs, "per_warp_instructions": np.zeros(programs), "global_loads": {},
-           "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "async_copies": 0.0, "tensor_fma": {},
+           "global_loads_by_dtype": {}, "global_stores": {}, "l1_lines": 0.0, "l1_wavefronts": 0.0,
+           "async_copies": 0.0, "tensor_fma": {},
            "barriers": 0.0, "rounds": np.zeros(programs), "bytes_in_flight_per_warp": 0,
            "tail_instructions": 0.0, "tail_rounds": 0.0}
     for (nest, in_tail), instructions in nests.items():
@@ -164,7 +173,9 @@ def execution(binary: Binary, args: dict, grid: tuple[int, int, int]) -> dict:
                 table = run["global_loads_by_dtype"].setdefault(dtype, {})
                 table[bits] = table.get(bits, 0.0) + total
             if kind in ("global_load", "async_copy"):
-                run["l1_lines"] += total * cache_lines(load, bits)
+                lines, wavefronts = l1_access(load, bits)
+                run["l1_lines"] += total * lines
+                run["l1_wavefronts"] += total * wavefronts
             if kind in ("global_load", "async_copy", "tma"):
                 loaded += 32 * bits // 8
                 pipelined |= kind != "global_load"
@@ -197,6 +208,7 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
     issue_s = run["warp_instructions"] / (arch.sms * SCHEDULERS_PER_SM * clock)
     memory_s = tensor_bytes / (copy_gbps * 1e9)
     l1_s = run["l1_lines"] / (arch.sms * L1_LINES_PER_CLOCK * clock)
+    l1_wavefront_s = run["l1_wavefronts"] / (arch.sms * clock)
     tensor_s = sum(fma / (arch.sms * arch.dense_fma_per_clock_per_sm[dtype] * clock)
                    for dtype, fma in run["tensor_fma"].items())
     latency_s_per_round = arch.memory_latency_cycles / clock
@@ -232,5 +244,5 @@ def predict_launch(binary: Binary, run: dict, tensor_bytes: int, arch: Arch, cop
             "loops": run["loops"], "sass": binary.counts(), "bytes_moved": tensor_bytes,
             "bytes_in_flight_per_sm": in_flight_per_sm, "bytes_in_flight_needed_per_sm": needed_per_sm,
             "memory_floor_ms": memory_s * 1e3, "issue_floor_ms": issue_s * 1e3, "l1_floor_ms": l1_s * 1e3,
-            "tensor_floor_ms": tensor_s * 1e3,
+            "l1_wavefront_floor_ms": l1_wavefront_s * 1e3, "tensor_floor_ms": tensor_s * 1e3,
             "latency_bound_ms": littles_s * 1e3, "waves_ms": wave_s * 1e3, "tail_ms": tail_s * 1e3, "predicted_ms": predicted_s * 1e3}

@@ -206,17 +206,68 @@ _TTGIR = "\n".join([
 ])
 
 
-def test_cache_lines_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
-    from kernels.inspect.binary import cache_lines, load_lanes
+def test_l1_cost_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
+    from kernels.inspect.binary import l1_access, load_lanes
     lanes = load_lanes(_TTGIR)
-    # [16, 32] bf16 tile: 4 rows of lanes, each 8 lanes x 4 elements x 2 bytes = 64 bytes (one line)
+    # [16, 32] bf16 tile: 4 rows of lanes, each 8 lanes x 4 elements x 2 bytes = 64 bytes (one
+    # line, two sectors): 4 lines, 8 sectors, 2 wavefronts
     assert lanes["k.py:10"] == {"rows": 4, "row_span_bytes": 64, "distinct_lanes": 32, "dtype": "bf16"}
-    assert cache_lines(lanes["k.py:10"], 64) == 4
+    assert l1_access(lanes["k.py:10"], 64) == (4, 2)
     # [32] f32 weights sliced from it: the 4 rows of lanes read the same 128 bytes, one line (32
     # lanes of 128 bits with distinct addresses would be 4)
     assert lanes["k.py:11"] == {"rows": 1, "row_span_bytes": 128, "distinct_lanes": 8, "dtype": "f32"}
-    assert cache_lines(lanes["k.py:11"], 128) == 1
-    assert cache_lines(None, 128) == 4  # no layout: 32 lanes, perfectly coalesced
+    assert l1_access(lanes["k.py:11"], 128) == (1, 1)
+    assert l1_access(None, 128) == (4, 4)  # no layout: 32 lanes, perfectly coalesced
+
+
+# A bf16 gather along a runtime stride (``X + arange(32) * S``, masked to ``arange(32) < M``),
+# and the same pointer tensor as an async copy would carry it.
+_GATHER_TTIR = """#loc = loc("k.py":1:0)
+#loc5 = loc("k.py":5:8)
+module {
+  tt.func public @k(%X: !tt.ptr<bf16> loc("X"(#loc)), %S: i32 loc("S"(#loc)), %M: i32 loc("M"(#loc))) {
+    %r = tt.make_range {end = 32 : i32, start = 0 : i32} : tensor<32xi32> loc(#loc)
+    %s = tt.splat %S : i32 -> tensor<32xi32> loc(#loc)
+    %o = arith.muli %r, %s : tensor<32xi32> loc(#loc)
+    %m = tt.splat %M : i32 -> tensor<32xi32> loc(#loc)
+    %k = arith.cmpi slt, %r, %m : tensor<32xi32> loc(#loc)
+    %p = tt.splat %X : !tt.ptr<bf16> -> tensor<32x!tt.ptr<bf16>> loc(#loc)
+    %q = tt.addptr %p, %o : tensor<32x!tt.ptr<bf16>>, tensor<32xi32> loc(#loc)
+    %v = tt.load %q, %k : tensor<32x!tt.ptr<bf16>> loc(#loc5)
+    tt.return loc(#loc)
+  } loc(#loc)
+} loc(#loc)
+"""
+_GATHER_TTGIR = "\n".join([
+    "#blocked = #ttg.blocked<{sizePerThread = [1], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]}>",
+    '#loc5 = loc("k.py":5:8)',
+    "    %v = ttg.async_copy_global_to_local %q, %b mask %k : tensor<32x!tt.ptr<bf16>, #blocked> -> "
+    "<32xbf16, #shared, #smem, mutable> loc(#loc5)",
+])
+
+
+@pytest.mark.parametrize("stride,active,lines", [(1, 32, 1), (72, 32, 32), (72, 16, 16), (64, 32, 32), (8, 32, 4)])
+def test_a_gathers_addresses_are_evaluated_from_the_launchs_arguments(stride, active, lines):
+    """The lanes of a load whose layout Triton could not vectorise (a runtime stride) spread as
+    its arguments say, not as if unit-stride: 32 lanes of 2 bytes at a 144-byte stride touch 32
+    lines (one if contiguous); lanes its mask turns off touch none."""
+    from kernels.inspect.binary import l1_access, load_addresses, load_lanes
+    addresses = load_addresses(_GATHER_TTIR, {"S": stride, "M": active}, (1, 1, 1))
+    assert addresses["k.py:5"]["base"] == "X"
+    assert addresses["k.py:5"]["offsets"].tolist() == [2 * stride * i for i in range(32)]
+    lanes = load_lanes(_GATHER_TTGIR, addresses)["k.py:5"]  # an async copy's lanes, as a load's
+    assert lanes["lane_offsets"] == [2 * stride * i if i < active else None for i in range(32)]
+    sectors = len({2 * stride * i // 32 for i in range(active)})
+    assert l1_access(lanes, 16) == (lines, max(math.ceil(lines / 4), math.ceil(sectors / 4)))
+    # without its addresses, the layout alone reads as unit-stride: 64 contiguous bytes
+    assert l1_access(load_lanes(_GATHER_TTGIR)["k.py:5"], 16) == (1, 1)
+
+
+def test_a_warp_its_mask_turns_off_keeps_its_addresses():
+    """A warp wholly in the padding still says how the loading warps spread: its offsets count."""
+    from kernels.inspect.binary import load_addresses, load_lanes
+    lanes = load_lanes(_GATHER_TTGIR, load_addresses(_GATHER_TTIR, {"S": 72, "M": 0}, (1, 1, 1)))["k.py:5"]
+    assert lanes["lane_offsets"] == [144 * i for i in range(32)]
 
 
 def _ttir_loop(names: int) -> str:
