@@ -183,7 +183,7 @@ def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:
     out = []
     for r in wanted:
         op = get_op(r["name"])
-        case = _case_of(r)
+        case = case_of(r)
         if case is None:
             continue  # a shape no suite captures today
         row = inspect_case(op, case, r["mode"], r["dtype"], r["memory_format"], check_arch(arch),
@@ -193,7 +193,7 @@ def predict_rows(rows: list[dict], arch: str = "sm_90a") -> list[dict]:
     return out
 
 
-def _case_of(row: dict) -> dict | None:
+def case_of(row: dict) -> dict | None:
     """The case of a result row: the kernel suite's or the device check's case of that shape."""
     for suite in ("kernels", "device-check"):
         try:

@@ -78,12 +78,13 @@ def _table(rows: list[dict]) -> str:
 
 
 def _calibration_table(rows: list[dict], summary: dict) -> str:
-    lines = [f"{'direction':<12} {'shape':<46} {'dtype':<5} {'measured ms':>11} {'predicted ms':>12} {'ratio':>6}"]
+    lines = [f"{'op':<14} {'direction/mode':<15} {'shape':<46} {'dtype':<5} {'measured ms':>11} {'predicted ms':>12} "
+             f"{'ratio':>6}"]
     for r in rows:
-        lines.append(f"{r['direction']:<12} {r['shape']:<46} {r['dtype']:<5} {r['measured_ms']:>11.3f} "
-                     f"{r['predicted_ms']:>12.3f} {r['ratio']:>6.2f}")
-    if rows:
-        lines.append(f"kernels compiled from {rows[0]['kernels_commit']} ({rows[0]['kernels_commit_is']})")
+        lines.append(f"{r['op']:<14} {r.get('direction') or r['mode']:<15} {r['shape']:<46} {r['dtype']:<5} "
+                     f"{r['measured_ms']:>11.3f} {r['predicted_ms']:>12.3f} {r['ratio']:>6.2f}")
+    for commit, how in dict.fromkeys((r["kernels_commit"], r["kernels_commit_is"]) for r in rows):
+        lines.append(f"kernels compiled from {commit} ({how})")
     lines.append(f"measured / predicted over {summary['rows']} rows: geometric mean {summary['geometric_mean']:.2f}, "
                  f"worst {summary['worst']:.2f}, {summary['within_2_5x']} within 2.5x")
     return "\n".join(lines)
@@ -99,9 +100,9 @@ def main(argv=None) -> int:
                                env=env, cwd=REPO)
     try:
         if args.calibrate:
-            from .calibrate import calibrate, default_files, summary
+            from .calibrate import calibrate, summary
 
-            rows = calibrate(args.results or default_files())
+            rows = calibrate(args.results or None)  # None: every file under results/
             print(json.dumps([{k: v for k, v in r.items() if k != "launches"} for r in rows], indent=1) if args.json
                   else _calibration_table(rows, summary(rows)))
             return 0

@@ -72,12 +72,30 @@ out["hand"]["capped"] = {"maxnreg": cap, "registers": capped.registers}
 h200 = read_rows("results/h200/2026-11-28-conv2d-device-check-bf16.jsonl")  # schema 1, read as today's columns
 out["predicted"] = predict_rows(h200)
 
+# --calibrate on harness rows: a Triton kernel row timed by kernels alone (a CUDA graph) at this
+# commit counts; the same row timed with events per call, and a torch row, do not
+import contextlib, io, time
+head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+measured = {"schema_version": 2, "kind": "kernel", "name": "bn_relu", "shape": "64x64x112x112 relu",
+            "backend": "triton", "mode": "infer", "dtype": "bf16", "batch_size": 64,
+            "memory_format": "channels_last", "device": "cuda:0", "device_name": "NVIDIA H200", "status": "ok",
+            "device_ms": 0.2, "timing_method": "graph", "git_commit": head, "git_dirty": False,
+            "started_at": time.strftime("%%Y-%%m-%%dT%%H:%%M:%%S+0000", time.gmtime()), "copy_bandwidth_gbps": 4254.3}
+gpu_rows = Path(tempfile.mkdtemp()) / "gpu-rows.jsonl"
+gpu_rows.write_text("".join(json.dumps(r) + "\n" for r in (
+    measured, {**measured, "timing_method": "events"}, {**measured, "backend": "torch"})))
+stdout = io.StringIO()
+with contextlib.redirect_stdout(stdout):
+    out["calibrated_status"] = main(["--calibrate", "--results", str(gpu_rows), "--json"])
+out["calibrated"] = json.loads(stdout.getvalue())
+out["kernels_committed"] = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "kernels"]).returncode == 0
+
 # bad input: each a return status and what went to stderr
 bad = {"unknown op": ["--op", "nope"], "glob": ["--op", "lrn", "--shapes", "1x2x3*", "--suite", "device-check"],
-       "arch": ["--op", "lrn", "--arch", "sm_70"], "results": ["--op", "lrn", "--results", sys.argv[1]]}
+       "arch": ["--op", "lrn", "--arch", "sm_70"], "results": ["--op", "lrn", "--results", sys.argv[1]],
+       "calibrate results": ["--calibrate", "--results", sys.argv[1]]}
 out["bad"] = {}
 for what, argv in bad.items():
-    import contextlib, io
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         status = main(argv)
@@ -323,7 +341,7 @@ def test_predict_rows_pairs_measured_with_predicted(inspected):
         assert r["measured_ms"] > 0 and r["predicted_ms"] > 0 and r["copy_bandwidth_gbps"] == pytest.approx(4254.3)
 
 
-@pytest.mark.parametrize("what", ["unknown op", "glob", "arch", "results"])
+@pytest.mark.parametrize("what", ["unknown op", "glob", "arch", "results", "calibrate results"])
 def test_bad_input_is_one_line_and_status_2(inspected, what):
     bad = inspected["bad"][what]
     assert bad["status"] == 2
@@ -382,6 +400,22 @@ def test_lint_memory_bound_issue_floor_below_memory_floor(inspected, op):
     over = [(r["shape"], r["mode"], round(r["issue_floor_ms"], 3), round(r["memory_floor_ms"], 3)) for r in rows
             if r["issue_floor_ms"] >= r["memory_floor_ms"]]
     assert rows and over == []
+
+
+def test_calibration_reads_harness_kernel_rows_timed_by_the_kernels_alone(inspected):
+    """A GPU harness row of the triton backend whose device time is the kernels' (a CUDA graph) is
+    predicted with the kernels of its commit; rows timed with events per call (host time between
+    launches) and rows of other backends are not calibration data."""
+    assert inspected["calibrated_status"] == 0
+    rows = inspected["calibrated"]
+    assert [(r["op"], r["shape"], r["mode"], r["measured_ms"]) for r in rows] == [
+        ("bn_relu", "64x64x112x112 relu", "infer", 0.2)]
+    row = rows[0]
+    assert row["kernels_commit_is"] == "the run's commit" and "direction" not in row
+    assert row["ratio"] == pytest.approx(0.2 / row["predicted_ms"])
+    if inspected["kernels_committed"]:  # a clean checkout (CI): the commit's kernels are today's
+        today = next(r for r in inspected["rows"]["bn_relu"] if r["shape"] == row["shape"] and r["mode"] == "infer")
+        assert row["predicted_ms"] == pytest.approx(today["predicted_ms"])
 
 
 # --- calibration (KERNELS_INSPECT_FULL=1) ------------------------------------------------------
