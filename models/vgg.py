@@ -10,6 +10,7 @@ parameters of Krizhevsky et al. (k=2, n=5, alpha=1e-4, beta=0.75).
 
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 from ._registry import Paper, Reference, Reported, register_model
@@ -49,6 +50,13 @@ def make_features(config: list, batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(layers)
 
 
+def _allocated_linear(in_features: int, out_features: int) -> nn.Linear:
+    """An ``nn.Linear`` whose parameters are allocated on the current default device but not
+    filled: ``VGGNet`` initialises every layer itself, and filling the first layer's 103M weights
+    twice took half of a VGG's construction."""
+    return nn.Linear(in_features, out_features, device="meta").to_empty(device=torch.get_default_device())
+
+
 class VGGNet(ImageClassifier):
     min_input_size = 32  # five 2x2/2 pools
 
@@ -58,9 +66,9 @@ class VGGNet(ImageClassifier):
         self.features = make_features(CONFIGS[config], batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
-            nn.Linear(4096, num_classes),
+            _allocated_linear(512 * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
+            _allocated_linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
+            _allocated_linear(4096, num_classes),
         )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
