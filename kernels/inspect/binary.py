@@ -392,8 +392,8 @@ _BLOCKED = re.compile(r"^#(\w+) = #ttg\.blocked<\{sizePerThread = \[([\d, ]+)\],
                       r"warpsPerCTA = \[[\d, ]+\], order = \[([\d, ]+)\]")
 # a load, or an async copy (a load the pipeliner moved): its pointer tensor's type and layout
 _MEMORY_OP = re.compile(r"= (?:tt\.load|ttg\.async_copy_global_to_local) .*: tensor<(?P<shape>[\dx]+)x!tt\.ptr<"
-                        r"(?P<dtype>\w+)>, (?P<layout>[^>]+>?)>(?: -> <[^>]*>)? loc\(#(?P<loc>loc\d*)\)")
-_SLICE = re.compile(r"#ttg\.slice<\{dim = (\d+), parent = #(\w+)\}>")
+                        r"(?P<dtype>\w+)>, (?P<layout>#.+?)>(?: -> <[^>]*>)? loc\(#(?P<loc>loc\d*)\)")
+_SLICE = re.compile(r"#ttg\.slice<\{dim = (\d+), parent = (.+)\}>$")
 _ELEMENT_BYTES = {"bf16": 2, "f16": 2, "f32": 4, "f64": 8, "i8": 1, "i16": 2, "i32": 4, "i64": 8, "i1": 1}
 CACHE_LINE = 128
 
@@ -421,36 +421,49 @@ def load_lanes(ttgir: str, addresses: dict[str, dict] | None = None) -> dict[str
         m = _MEMORY_OP.search(line)
         if m is None:
             continue
-        sliced = _SLICE.match(m["layout"])
-        name = sliced[2] if sliced else m["layout"].lstrip("#")
+        name, slices = _unsliced(m["layout"])
         if name not in blocked:
             continue
         per_thread, per_warp, order = blocked[name]
-        kept = [d for d in order if not sliced or d != int(sliced[1])]
+        dims = list(range(len(per_warp)))  # the blocked layout's dimensions the loaded tensor has
+        for dim in reversed(slices):  # the innermost slice drops one of the blocked layout's first
+            dims.pop(dim)
+        dropped = [d for d in range(len(per_warp)) if d not in dims]
+        kept = [d for d in order if d in dims]
         fast = kept[0]
         rows = math.prod(per_warp[d] for d in kept[1:])
         span = per_warp[fast] * per_thread[fast] * _ELEMENT_BYTES.get(m["dtype"], 4)
-        distinct = 32 // per_warp[int(sliced[1])] if sliced else 32
+        distinct = 32 // math.prod(per_warp[d] for d in dropped)
         where = _loc_line(locs, m["loc"])
         if where is not None:
             out[where] = {"rows": rows, "row_span_bytes": span, "distinct_lanes": distinct, "dtype": m["dtype"]}
             address = (addresses or {}).get(where)
             if address is not None:
-                offsets = _lane_offsets(address, per_thread, per_warp, order, int(sliced[1]) if sliced else None)
+                offsets = _lane_offsets(address, per_thread, per_warp, order, dims)
                 if offsets is not None:
                     out[where]["lane_offsets"] = offsets
     return out
 
 
+def _unsliced(layout: str) -> tuple[str, list[int]]:
+    """The layout under a (possibly nested) slice layout, and the dimension each slice drops of
+    its parent's, outermost first: ``#ttg.slice<{dim = 0, parent = #ttg.slice<{dim = 1, parent =
+    #blocked}>}>`` -> ``("blocked", [0, 1])`` (of a 3-d ``#blocked``, dimension 2 is left)."""
+    slices = []
+    while (m := _SLICE.match(layout)) is not None:
+        slices.append(int(m[1]))
+        layout = m[2]
+    return layout.lstrip("#"), slices
+
+
 def _lane_offsets(address: dict, per_thread: list[int], per_warp: list[int], order: list[int],
-                  sliced: int | None) -> list[int | None] | None:
+                  dims: list[int]) -> list[int | None] | None:
     """The byte offset of the first element each lane of warp 0 loads, from a blocked layout (of
     the parent, for a sliced one) and the load's evaluated ``address``; None when the shapes do
     not agree. Lane ``l``'s coordinate along dimension ``d`` is its digit in the mixed radix of
     ``threadsPerWarp`` taken in ``order``, times ``sizePerThread``, wrapped by the tensor's size
     (a layout wider than the tensor repeats lanes)."""
     offsets, mask = address["offsets"], address["mask"]
-    dims = [d for d in range(len(per_warp)) if d != sliced]
     if offsets.ndim != len(dims):
         return None
     at = []

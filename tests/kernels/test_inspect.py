@@ -238,6 +238,22 @@ def test_l1_cost_of_a_tile_and_of_a_vector_broadcast_over_its_rows():
     assert l1_access(None, 128) == (4, 4)  # no layout: 32 lanes, perfectly coalesced
 
 
+def test_lanes_of_a_vector_sliced_twice_from_a_3d_tile():
+    """A stencil's ``[BC]`` weights, a slice of a slice of its ``[BH, BW, BC]`` tile's layout: the
+    lanes along the two dropped dimensions repeat one another's addresses."""
+    from kernels.inspect.binary import l1_access, load_lanes
+    ttgir = "\n".join([
+        "#blocked = #ttg.blocked<{sizePerThread = [1, 1, 4], threadsPerWarp = [1, 4, 8], warpsPerCTA = [4, 1, 1], "
+        "order = [2, 1, 0]}>",
+        '#loc5 = loc("k.py":5:8)',
+        "    %w = tt.load %p : tensor<64x!tt.ptr<f32>, #ttg.slice<{dim = 0, parent = #ttg.slice<{dim = 1, parent = "
+        "#blocked}>}>> loc(#loc5)",
+    ])
+    lanes = load_lanes(ttgir)["k.py:5"]
+    assert lanes == {"rows": 1, "row_span_bytes": 128, "distinct_lanes": 8, "dtype": "f32"}
+    assert l1_access(lanes, 128) == (1, 1)
+
+
 # A bf16 gather along a runtime stride (``X + arange(32) * S``, masked to ``arange(32) < M``),
 # and the same pointer tensor as an async copy would carry it.
 _GATHER_TTIR = """#loc = loc("k.py":1:0)
